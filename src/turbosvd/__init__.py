@@ -1,0 +1,49 @@
+"""turbosvd: a fast, exact drop-in replacement for Surprise's SVD recommender.
+
+Change ``from surprise import ...`` to ``from turbosvd import ...``::
+
+    from turbosvd import SVD, Dataset, accuracy
+    from turbosvd.model_selection import train_test_split
+
+    data = Dataset.load_builtin("ml-100k")
+    trainset, testset = train_test_split(data, test_size=0.25, random_state=0)
+    algo = SVD(random_state=0).fit(trainset)
+    accuracy.rmse(algo.test(testset))
+"""
+
+from . import accuracy, dump, model_selection
+from ._threads import openmp_enabled
+from .builtin_datasets import get_dataset_dir
+from .dataset import Dataset
+from .exceptions import ModelFitError, NotFittedError
+from .prediction_algorithms import (
+    SVD,
+    AlgoBase,
+    BaselineOnly,
+    NormalPredictor,
+    Prediction,
+    PredictionImpossible,
+)
+from .reader import Reader
+from .trainset import Trainset
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SVD",
+    "AlgoBase",
+    "BaselineOnly",
+    "Dataset",
+    "ModelFitError",
+    "NormalPredictor",
+    "NotFittedError",
+    "Prediction",
+    "PredictionImpossible",
+    "Reader",
+    "Trainset",
+    "accuracy",
+    "dump",
+    "get_dataset_dir",
+    "model_selection",
+    "openmp_enabled",
+]

@@ -1,0 +1,41 @@
+# Declarations of the C++ kernels in csrc/turbosvd. No logic here.
+from libc.stdint cimport int64_t, uint8_t
+from libcpp cimport bool
+
+
+cdef extern from "turbosvd/common.hpp" namespace "turbosvd" nogil:
+    int max_threads()
+    bool openmp_enabled()
+    bool simd_dispatch_enabled()
+
+
+cdef extern from "turbosvd/sgd.hpp" namespace "turbosvd" nogil:
+    cdef struct SgdRates:
+        double lr_bu
+        double lr_bi
+        double lr_pu
+        double lr_qi
+        double reg_bu
+        double reg_bi
+        double reg_pu
+        double reg_qi
+
+    void sgd_epoch_exact[Index](
+        const Index* users, const Index* items, const double* ratings, int64_t n_ratings,
+        double* pu, double* qi, double* bu, double* bi, int64_t n_users, int64_t n_items,
+        int64_t n_factors, double global_mean, bool biased, const SgdRates& rates,
+    ) except +
+
+
+cdef extern from "turbosvd/predict.hpp" namespace "turbosvd" nogil:
+    void predict_batch[Real, Index](
+        const Index* users, const Index* items, int64_t n, const Real* pu, const Real* qi,
+        const Real* bu, const Real* bi, int64_t n_users, int64_t n_items, int64_t n_factors,
+        double global_mean, bool biased, double* out, uint8_t* impossible, int n_threads,
+    ) except +
+
+
+cdef extern from "turbosvd/group.hpp" namespace "turbosvd" nogil:
+    void stable_group[Key, Out](
+        const Key* keys, int64_t n, int64_t n_keys, Out* perm, int64_t* indptr,
+    ) except +

@@ -1,0 +1,90 @@
+"""Python-object glue for batched ``test()``: testset tuples in, ``Prediction`` tuples out.
+
+One C loop per direction replaces per-prediction Python bytecode; the estimates
+themselves come from the C++ kernels. Semantics are those of Surprise's
+``[algo.predict(u, i, r) for (u, i, r) in testset]``.
+"""
+import numpy as np
+
+from cpython.dict cimport PyDict_GetItemWithError
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_SET_ITEM
+from libc.stdint cimport int32_t
+
+
+cdef extern from "Python.h":
+    ctypedef struct PyTypeObject:
+        pass
+    object PyType_GenericAlloc(PyTypeObject* type, Py_ssize_t nitems)
+
+
+def inner_ids(list triples, dict users, dict items):
+    """Inner ids (-1 if unknown) of the user and item of every ``(uid, iid, r_ui)``."""
+    cdef Py_ssize_t n = len(triples), k
+    u_out = np.empty(n, dtype=np.int32)
+    i_out = np.empty(n, dtype=np.int32)
+    cdef int32_t[::1] uv = u_out
+    cdef int32_t[::1] iv = i_out
+    cdef PyObject* hit
+    cdef object t, uid, iid, r
+    for k in range(n):
+        t = triples[k]
+        if type(t) is tuple and len(<tuple>t) == 3:
+            uid = (<tuple>t)[0]
+            iid = (<tuple>t)[1]
+        else:
+            uid, iid, r = t  # Surprise's unpacking, with its errors
+        hit = PyDict_GetItemWithError(users, uid)
+        uv[k] = <object>hit if hit != NULL else -1
+        hit = PyDict_GetItemWithError(items, iid)
+        iv[k] = <object>hit if hit != NULL else -1
+    return u_out, i_out
+
+
+def predictions(type cls, list triples, const double[::1] est, lo, hi, details_ok,
+                details_failed, const unsigned char[::1] impossible):
+    """``cls(uid, iid, r_ui, clipped est, details)`` for every triple.
+
+    ``cls`` is a 5-field tuple subclass (``Prediction``). Clipping is Surprise's
+    ``max(lo, min(hi, est))``: a clipped estimate is the bound object itself; other
+    estimates are ``numpy.float64``.
+    """
+    cdef Py_ssize_t n = len(triples), k
+    if est.shape[0] != n or impossible.shape[0] != n:
+        raise ValueError("est and impossible must have one entry per triple")
+    cdef list out = [None] * n
+    cdef double e
+    cdef double hi_f = hi, lo_f = lo
+    cdef object top = hi if hi > lo else lo
+    cdef object value, details, t, uid, iid, r, pred
+    f64 = np.float64
+    for k in range(n):
+        t = triples[k]
+        if type(t) is tuple and len(<tuple>t) == 3:
+            uid = (<tuple>t)[0]
+            iid = (<tuple>t)[1]
+            r = (<tuple>t)[2]
+        else:
+            uid, iid, r = t
+        e = est[k]
+        if not (e < hi_f):
+            value = top
+        elif not (e > lo_f):
+            value = lo
+        else:
+            value = f64(e)
+        details = details_failed if impossible[k] else details_ok
+        pred = PyType_GenericAlloc(<PyTypeObject*>cls, 5)
+        _set(pred, 0, uid)
+        _set(pred, 1, iid)
+        _set(pred, 2, r)
+        _set(pred, 3, value)
+        _set(pred, 4, details)
+        out[k] = pred
+    return out
+
+
+cdef inline void _set(object tup, Py_ssize_t pos, object item):
+    Py_INCREF(item)  # PyTuple_SET_ITEM steals a reference
+    PyTuple_SET_ITEM(tup, pos, item)

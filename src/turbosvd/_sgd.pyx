@@ -1,0 +1,124 @@
+"""Shims over the SGD and prediction kernels (csrc/turbosvd/sgd.hpp, predict.hpp).
+
+Each function checks shapes, takes raw pointers, and makes one C++ call with the GIL
+released. Validation of user-facing parameters lives in the Python modules.
+"""
+import numpy as np
+
+from libc.stdint cimport int32_t, int64_t, uint8_t
+
+from turbosvd._kernels cimport (
+    SgdRates,
+    max_threads,
+    openmp_enabled,
+    predict_batch,
+    sgd_epoch_exact,
+    simd_dispatch_enabled,
+    stable_group,
+)
+
+ctypedef fused real_t:
+    float
+    double
+
+
+def build_info():
+    """Return how the compiled core was built."""
+    return {
+        "openmp": bool(openmp_enabled()),
+        "openmp_max_threads": int(max_threads()),
+        "simd_dispatch": bool(simd_dispatch_enabled()),
+    }
+
+
+cdef inline const real_t* cptr2(const real_t[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
+
+cdef inline real_t* ptr2(real_t[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
+
+cdef inline real_t* ptr1(real_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline const int32_t* iptr(const int32_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+def sgd_epoch_exact_f64(
+    const int32_t[::1] users,
+    const int32_t[::1] items,
+    const double[::1] ratings,
+    double[:, ::1] pu,
+    double[:, ::1] qi,
+    double[::1] bu,
+    double[::1] bi,
+    double global_mean,
+    bint biased,
+    tuple rates,
+):
+    """One exact (Surprise-order) SGD epoch, in place, over ratings in the given order."""
+    cdef int64_t n = users.shape[0]
+    if items.shape[0] != n or ratings.shape[0] != n:
+        raise ValueError("users, items and ratings must have the same length")
+    if qi.shape[1] != pu.shape[1]:
+        raise ValueError("pu and qi must have the same number of columns")
+    if bu.shape[0] != pu.shape[0] or bi.shape[0] != qi.shape[0]:
+        raise ValueError("bias and factor arrays disagree on the number of users or items")
+    cdef SgdRates r
+    r.lr_bu, r.lr_bi, r.lr_pu, r.lr_qi, r.reg_bu, r.reg_bi, r.reg_pu, r.reg_qi = rates
+    with nogil:
+        sgd_epoch_exact(
+            iptr(users), iptr(items), &ratings[0] if n > 0 else NULL, n,
+            ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
+            global_mean, biased, r,
+        )
+
+
+def predict(
+    const int32_t[::1] users,
+    const int32_t[::1] items,
+    const real_t[:, ::1] pu,
+    const real_t[:, ::1] qi,
+    const real_t[::1] bu,
+    const real_t[::1] bi,
+    double global_mean,
+    bint biased,
+    int n_threads,
+):
+    """Estimates for inner-id pairs (-1 = unknown). Returns (est float64, impossible bool)."""
+    cdef int64_t n = users.shape[0]
+    if items.shape[0] != n:
+        raise ValueError("users and items must have the same length")
+    if qi.shape[1] != pu.shape[1]:
+        raise ValueError("pu and qi must have the same number of columns")
+    if bu.shape[0] != pu.shape[0] or bi.shape[0] != qi.shape[0]:
+        raise ValueError("bias and factor arrays disagree on the number of users or items")
+    out = np.empty(n, dtype=np.float64)
+    impossible = np.empty(n, dtype=np.uint8)
+    cdef double[::1] out_v = out
+    cdef uint8_t[::1] imp_v = impossible
+    with nogil:
+        predict_batch(
+            iptr(users), iptr(items), n, cptr2(pu), cptr2(qi),
+            &bu[0] if bu.shape[0] > 0 else NULL, &bi[0] if bi.shape[0] > 0 else NULL,
+            pu.shape[0], qi.shape[0], pu.shape[1], global_mean, biased,
+            &out_v[0] if n > 0 else NULL, &imp_v[0] if n > 0 else NULL, n_threads,
+        )
+    return out, impossible.view(np.bool_)
+
+
+def group_rows(const int32_t[::1] keys, int64_t n_keys):
+    """Stable grouping of rows by key: returns (perm int64, indptr int64 of n_keys + 1)."""
+    cdef int64_t n = keys.shape[0]
+    if n_keys < 0:
+        raise ValueError("n_keys must be >= 0")
+    perm = np.empty(n, dtype=np.int64)
+    indptr = np.empty(n_keys + 1, dtype=np.int64)
+    cdef int64_t[::1] perm_v = perm
+    cdef int64_t[::1] indptr_v = indptr
+    with nogil:
+        stable_group(iptr(keys), n, n_keys, &perm_v[0] if n > 0 else NULL, &indptr_v[0])
+    return perm, indptr

@@ -1,0 +1,196 @@
+"""``AlgoBase``: the interface shared by all prediction algorithms (Surprise's contract).
+
+``predict`` follows Surprise step by step. ``test`` is batched: when an algorithm provides
+``_estimate_batch`` (and the user's subclass has not overridden ``estimate`` or
+``predict``), the estimates of the whole testset come from one compiled call and only the
+``Prediction`` tuples are built in Python. Results are identical to calling ``predict``
+on each pair.
+"""
+
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+
+import numpy as np
+
+from .. import _objects
+from .._threads import effective_n_threads
+from ..exceptions import NotFittedError
+from .predictions import POSSIBLE, Prediction, PredictionImpossible, impossible_details
+
+__all__ = ["AlgoBase"]
+
+
+@contextmanager
+def _gc_paused():
+    """Pause the cyclic GC while building millions of acyclic tuples.
+
+    Without this, allocation-triggered collections dominate the cost of ``test()``.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class AlgoBase:
+    """Abstract base class of the prediction algorithms.
+
+    Parameters
+    ----------
+    bsl_options : dict, optional
+        Baseline options (``method`` 'als' or 'sgd', and the method's settings).
+    sim_options : dict, optional
+        Kept for compatibility; ``user_based`` is set to True when missing.
+    """
+
+    def __init__(self, **kwargs):
+        self.bsl_options = kwargs.get("bsl_options", {})
+        self.sim_options = kwargs.get("sim_options", {})
+        if "user_based" not in self.sim_options:
+            self.sim_options["user_based"] = True
+
+    def fit(self, trainset):
+        """Train on ``trainset`` and return ``self``."""
+        self.trainset = trainset
+        self.bu = self.bi = None
+        return self
+
+    def _check_fitted(self, method: str):
+        if "trainset" not in self.__dict__:
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet: call fit(trainset) "
+                f"before {method}()."
+            )
+
+    def predict(self, uid, iid, r_ui=None, clip=True, verbose=False):
+        """Predict the rating of raw user ``uid`` for raw item ``iid``.
+
+        Parameters
+        ----------
+        uid, iid : hashable
+            Raw ids, as in the data (strings when read from a file).
+        r_ui : float, optional
+            The true rating, copied into the prediction.
+        clip : bool, default True
+            Clip the estimate to the trainset's rating scale.
+        verbose : bool, default False
+            Print the prediction.
+
+        Returns
+        -------
+        Prediction
+        """
+        self._check_fitted("predict")
+        try:
+            iuid = self.trainset.to_inner_uid(uid)
+        except ValueError:
+            iuid = "UKN__" + str(uid)
+        try:
+            iiid = self.trainset.to_inner_iid(iid)
+        except ValueError:
+            iiid = "UKN__" + str(iid)
+
+        details = {}
+        try:
+            est = self.estimate(iuid, iiid)
+            if isinstance(est, tuple):
+                est, details = est
+            details["was_impossible"] = False
+        except PredictionImpossible as e:
+            est = self.default_prediction()
+            details["was_impossible"] = True
+            details["reason"] = str(e)
+
+        if clip:
+            lower_bound, higher_bound = self.trainset.rating_scale
+            est = min(higher_bound, est)
+            est = max(lower_bound, est)
+
+        pred = Prediction(uid, iid, r_ui, est, details)
+        if verbose:
+            print(pred)
+        return pred
+
+    def default_prediction(self):
+        """The estimate used when a prediction is impossible: the global mean."""
+        return self.trainset.global_mean
+
+    def test(self, testset, verbose=False):
+        """Predict every ``(uid, iid, r_ui)`` of ``testset``; returns a list of ``Prediction``."""
+        self._check_fitted("test")
+        if self._batch_capable():
+            return self._test_batch(testset, verbose)
+        return [self.predict(uid, iid, r_ui_trans, verbose=verbose) for (uid, iid, r_ui_trans) in testset]
+
+    # ----------------------------------------------------------------- batching
+    def _batch_capable(self) -> bool:
+        cls = type(self)
+        impl = getattr(cls, "_batch_impl", None)
+        if impl is None:
+            return False
+        return (
+            cls.estimate is impl.estimate
+            and cls.predict is impl.predict
+            and cls.default_prediction is impl.default_prediction
+        )
+
+    def _test_batch(self, testset, verbose):
+        triples = testset if isinstance(testset, list) else list(testset)
+        if not triples:
+            return []
+        trainset = self.trainset
+        with _gc_paused():
+            inner_u, inner_i = _objects.inner_ids(
+                triples, trainset._raw2inner_id_users, trainset._raw2inner_id_items
+            )
+            est, impossible = self._estimate_batch(inner_u, inner_i)
+            lo, hi = trainset.rating_scale
+            preds = _objects.predictions(
+                Prediction,
+                triples,
+                est,
+                lo,
+                hi,
+                POSSIBLE,
+                impossible_details("User and item are unknown."),
+                impossible.view(np.uint8),
+            )
+        if verbose:
+            for p in preds:
+                print(p)
+        return preds
+
+    def _n_threads(self) -> int:
+        return effective_n_threads(getattr(self, "n_jobs", None), "n_jobs")
+
+    # ------------------------------------------------------------------ baselines
+    def compute_baselines(self):
+        """Compute (and cache) user and item baselines with ``bsl_options``.
+
+        Returns
+        -------
+        (bu, bi) : tuple of numpy.ndarray
+        """
+        from .baseline_only import baseline_als, baseline_sgd
+
+        if self.bu is not None:
+            return self.bu, self.bi
+        method = dict(als=baseline_als, sgd=baseline_sgd)
+        method_name = self.bsl_options.get("method", "als")
+        try:
+            if getattr(self, "verbose", False):
+                print("Estimating biases using", method_name + "...")
+            self.bu, self.bi = method[method_name](self)
+            return self.bu, self.bi
+        except KeyError:
+            raise ValueError(
+                "Invalid method "
+                + method_name
+                + " for baseline computation."
+                + " Available methods are als and sgd."
+            ) from None

@@ -1,0 +1,325 @@
+"""The ``Trainset`` class: Surprise's interface over array storage.
+
+A trainset keeps its ratings as three arrays in construction order (inner user id, inner
+item id, rating) plus the raw id of every inner id. Surprise's ``ur``, ``ir`` and id
+dictionaries are built the first time someone reads them, with Surprise's types and
+orders; training and prediction never need them.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections import defaultdict
+from itertools import repeat
+
+import numpy as np
+
+from . import _sgd
+
+__all__ = ["Trainset"]
+
+
+def _is_inner(x, n: int) -> bool:
+    """``x in range(n)`` with dict semantics (``3``, ``3.0``, ``np.int64(3)`` and ``True``)."""
+    if isinstance(x, (numbers.Integral, np.integer)):
+        return 0 <= x < n
+    if isinstance(x, (float, np.floating)):
+        return x == x and float(x).is_integer() and 0 <= x < n
+    return False
+
+
+class Trainset:
+    """A training set, as built by ``Dataset.build_full_trainset`` or the CV iterators.
+
+    Parameters follow Surprise's constructor (``ur``, ``ir``, counts, ``rating_scale``
+    and the raw-to-inner id dicts); turbosvd's own loaders build trainsets from arrays.
+
+    Attributes
+    ----------
+    ur, ir : collections.defaultdict of list
+        ``ur[u]`` lists ``(item_inner_id, rating)`` for user ``u`` in insertion order;
+        ``ir[i]`` lists ``(user_inner_id, rating)``. Built on first access.
+    n_users, n_items, n_ratings : int
+    rating_scale : tuple
+    """
+
+    def __init__(
+        self,
+        ur,
+        ir,
+        n_users,
+        n_items,
+        n_ratings,
+        rating_scale,
+        raw2inner_id_users,
+        raw2inner_id_items,
+    ):
+        users, items, ratings = [], [], []
+        for u, u_ratings in ur.items():
+            for i, r in u_ratings:
+                users.append(u)
+                items.append(i)
+                ratings.append(r)
+        user_ids = np.empty(n_users, dtype=object)
+        for raw, inner in raw2inner_id_users.items():
+            user_ids[inner] = raw
+        item_ids = np.empty(n_items, dtype=object)
+        for raw, inner in raw2inner_id_items.items():
+            item_ids[inner] = raw
+        self._init_arrays(
+            np.asarray(users, dtype=np.int32),
+            np.asarray(items, dtype=np.int32),
+            np.asarray(ratings, dtype=np.float64),
+            user_ids,
+            item_ids,
+            rating_scale,
+        )
+        self.n_ratings = n_ratings
+        self._ur, self._ir = ur, ir
+        self._r2i_users, self._r2i_items = raw2inner_id_users, raw2inner_id_items
+        self._keep_dicts = True
+
+    @classmethod
+    def _from_arrays(cls, users, items, ratings, user_ids, item_ids, rating_scale) -> Trainset:
+        """Build from arrays: inner ids numbered in order of first appearance."""
+        self = cls.__new__(cls)
+        self._init_arrays(users, items, ratings, user_ids, item_ids, rating_scale)
+        return self
+
+    def _init_arrays(self, users, items, ratings, user_ids, item_ids, rating_scale):
+        self._users = users
+        self._items = items
+        self._ratings = ratings
+        self._user_ids = user_ids
+        self._item_ids = item_ids
+        self.n_users = len(user_ids)
+        self.n_items = len(item_ids)
+        self.n_ratings = len(ratings)
+        self.rating_scale = rating_scale
+        self._global_mean = None
+        self._inner2raw_id_users = None
+        self._inner2raw_id_items = None
+        self._ur = self._ir = None
+        self._r2i_users = self._r2i_items = None
+        self._keep_dicts = False
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = {
+            "users": self._users,
+            "items": self._items,
+            "ratings": self._ratings,
+            "user_ids": self._user_ids,
+            "item_ids": self._item_ids,
+            "rating_scale": self.rating_scale,
+            "n_ratings": self.n_ratings,
+            "global_mean": self._global_mean,
+        }
+        if self._keep_dicts:
+            state["dicts"] = (self._ur, self._ir, self._r2i_users, self._r2i_items)
+        return state
+
+    def __setstate__(self, state):
+        if "ur" in state:  # a scikit-surprise Trainset pickle
+            Trainset.__init__(
+                self,
+                state["ur"],
+                state["ir"],
+                state["n_users"],
+                state["n_items"],
+                state["n_ratings"],
+                state["rating_scale"],
+                state["_raw2inner_id_users"],
+                state["_raw2inner_id_items"],
+            )
+            self._global_mean = state.get("_global_mean")
+            return
+        self._init_arrays(
+            state["users"],
+            state["items"],
+            state["ratings"],
+            state["user_ids"],
+            state["item_ids"],
+            state["rating_scale"],
+        )
+        self.n_ratings = state["n_ratings"]
+        self._global_mean = state["global_mean"]
+        if "dicts" in state:
+            self._ur, self._ir, self._r2i_users, self._r2i_items = state["dicts"]
+            self._keep_dicts = True
+
+    # ------------------------------------------------------------ lazy Surprise views
+    def _grouped(self, by_user: bool):
+        keys = self._users if by_user else self._items
+        return _sgd.group_rows(keys, self.n_users if by_user else self.n_items)
+
+    def _build_dict(self, by_user: bool):
+        perm, indptr = self._grouped(by_user)
+        other = (self._items if by_user else self._users)[perm].tolist()
+        ratings = self._ratings[perm].tolist()
+        out = defaultdict(list)
+        bounds = indptr.tolist()
+        for key in range(len(bounds) - 1):
+            s, e = bounds[key], bounds[key + 1]
+            out[key] = list(zip(other[s:e], ratings[s:e]))
+        return out
+
+    @property
+    def ur(self):
+        if self._ur is None:
+            self._ur = self._build_dict(by_user=True)
+        return self._ur
+
+    @ur.setter
+    def ur(self, value):
+        self._ur = value
+
+    @property
+    def ir(self):
+        if self._ir is None:
+            self._ir = self._build_dict(by_user=False)
+        return self._ir
+
+    @ir.setter
+    def ir(self, value):
+        self._ir = value
+
+    @property
+    def _raw2inner_id_users(self) -> dict:
+        if self._r2i_users is None:
+            self._r2i_users = dict(zip(self._user_ids.tolist(), range(self.n_users)))
+        return self._r2i_users
+
+    @_raw2inner_id_users.setter
+    def _raw2inner_id_users(self, value):
+        self._r2i_users = value
+
+    @property
+    def _raw2inner_id_items(self) -> dict:
+        if self._r2i_items is None:
+            self._r2i_items = dict(zip(self._item_ids.tolist(), range(self.n_items)))
+        return self._r2i_items
+
+    @_raw2inner_id_items.setter
+    def _raw2inner_id_items(self, value):
+        self._r2i_items = value
+
+    # ------------------------------------------------------------- Surprise methods
+    def knows_user(self, uid) -> bool:
+        """Whether the *inner* user id ``uid`` is part of the trainset."""
+        if self._ur is not None:
+            return uid in self._ur
+        return _is_inner(uid, self.n_users)
+
+    def knows_item(self, iid) -> bool:
+        """Whether the *inner* item id ``iid`` is part of the trainset."""
+        if self._ir is not None:
+            return iid in self._ir
+        return _is_inner(iid, self.n_items)
+
+    def to_inner_uid(self, ruid):
+        """Convert a raw user id to an inner id; ``ValueError`` if unknown."""
+        try:
+            return self._raw2inner_id_users[ruid]
+        except KeyError:
+            raise ValueError("User " + str(ruid) + " is not part of the trainset.") from None
+
+    def to_raw_uid(self, iuid):
+        """Convert an inner user id to the raw id; ``ValueError`` if invalid."""
+        if self._inner2raw_id_users is None:
+            self._inner2raw_id_users = {
+                inner: raw for raw, inner in self._raw2inner_id_users.items()
+            }
+        try:
+            return self._inner2raw_id_users[iuid]
+        except KeyError:
+            raise ValueError(str(iuid) + " is not a valid inner id.") from None
+
+    def to_inner_iid(self, riid):
+        """Convert a raw item id to an inner id; ``ValueError`` if unknown."""
+        try:
+            return self._raw2inner_id_items[riid]
+        except KeyError:
+            raise ValueError("Item " + str(riid) + " is not part of the trainset.") from None
+
+    def to_raw_iid(self, iiid):
+        """Convert an inner item id to the raw id; ``ValueError`` if invalid."""
+        if self._inner2raw_id_items is None:
+            self._inner2raw_id_items = {
+                inner: raw for raw, inner in self._raw2inner_id_items.items()
+            }
+        try:
+            return self._inner2raw_id_items[iiid]
+        except KeyError:
+            raise ValueError(str(iiid) + " is not a valid inner id.") from None
+
+    def all_ratings(self):
+        """Generate ``(u, i, r)`` with inner ids, grouped by user (the SGD order)."""
+        if self._keep_dicts or self._ur is not None:
+            for u, u_ratings in self.ur.items():
+                for i, r in u_ratings:
+                    yield u, i, r
+            return
+        u, i, r = self._by_user()
+        yield from zip(u.tolist(), i.tolist(), r.tolist())
+
+    def build_testset(self) -> list:
+        """All ratings as a testset ``[(raw uid, raw iid, r), ...]`` in ``all_ratings`` order."""
+        u, i, r = self._by_user()
+        return list(zip(self._user_ids[u].tolist(), self._item_ids[i].tolist(), r.tolist()))
+
+    def build_anti_testset(self, fill=None) -> list:
+        """Every (user, item) pair not in the trainset, users then items in inner-id order.
+
+        ``fill`` is the rating stored in each tuple (the global mean when None).
+        """
+        fill = self.global_mean if fill is None else float(fill)
+        out = []
+        raw_u = self._user_ids
+        raw_i = self._item_ids
+        perm, indptr = self._grouped(by_user=True)
+        items_by_user = self._items[perm]
+        chunk = max(1, (1 << 24) // max(self.n_items, 1))
+        for start in range(0, self.n_users, chunk):
+            stop = min(self.n_users, start + chunk)
+            seen = np.zeros((stop - start, self.n_items), dtype=bool)
+            lo, hi = indptr[start], indptr[stop]
+            rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
+            seen[rows, items_by_user[lo:hi]] = True
+            uu, ii = np.nonzero(~seen)
+            out += zip(raw_u[uu + start].tolist(), raw_i[ii].tolist(), repeat(fill))
+        return out
+
+    def all_users(self):
+        """``range(n_users)``."""
+        return range(self.n_users)
+
+    def all_items(self):
+        """``range(n_items)``."""
+        return range(self.n_items)
+
+    @property
+    def global_mean(self):
+        """Mean of all ratings (``numpy.float64``), summed in ``all_ratings`` order."""
+        if self._global_mean is None:
+            if self._keep_dicts:
+                self._global_mean = np.mean([r for (_, _, r) in self.all_ratings()])
+            else:
+                self._global_mean = np.mean(self._by_user()[2])
+        return self._global_mean
+
+    # ------------------------------------------------------------- internal helpers
+    def _by_user(self):
+        """``(users, items, ratings)`` arrays in ``all_ratings`` order."""
+        perm, _ = self._grouped(by_user=True)
+        return self._users[perm], self._items[perm], self._ratings[perm]
+
+    def _inner_uids(self, raw_ids) -> np.ndarray:
+        """Inner ids of raw user ids (-1 where unknown)."""
+        get = self._raw2inner_id_users.get
+        return np.fromiter(map(get, raw_ids, repeat(-1)), dtype=np.int32, count=len(raw_ids))
+
+    def _inner_iids(self, raw_ids) -> np.ndarray:
+        """Inner ids of raw item ids (-1 where unknown)."""
+        get = self._raw2inner_id_items.get
+        return np.fromiter(map(get, raw_ids, repeat(-1)), dtype=np.int32, count=len(raw_ids))
