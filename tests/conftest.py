@@ -1,0 +1,76 @@
+"""Shared fixtures: data folders, small generated datasets, the Surprise oracle."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+def _find_data_folder() -> Path | None:
+    for var in ("TURBOSVD_DATA_FOLDER", "SURPRISE_DATA_FOLDER"):
+        value = os.environ.get(var)
+        if value and (Path(value) / "ml-100k" / "ml-100k" / "u.data").is_file():
+            return Path(value)
+    guess = HERE.parents[1] / "shared" / "data"
+    if (guess / "ml-100k" / "ml-100k" / "u.data").is_file():
+        return guess
+    return None
+
+
+DATA_FOLDER = _find_data_folder()
+if DATA_FOLDER is not None:
+    # Surprise and turbosvd both resolve built-in datasets from this variable.
+    os.environ["SURPRISE_DATA_FOLDER"] = str(DATA_FOLDER)
+    os.environ.pop("TURBOSVD_DATA_FOLDER", None)
+
+needs_ml100k = pytest.mark.skipif(
+    DATA_FOLDER is None,
+    reason="MovieLens 100k not found: set SURPRISE_DATA_FOLDER to a folder holding "
+    "ml-100k/ml-100k/u.data (its licence forbids committing it)",
+)
+needs_ml_latest = pytest.mark.skipif(
+    DATA_FOLDER is None
+    or not (DATA_FOLDER / "ml-latest-small" / "ml-latest-small" / "ratings.csv").is_file(),
+    reason="ml-latest-small not found under SURPRISE_DATA_FOLDER",
+)
+
+
+@pytest.fixture(scope="session")
+def data_folder() -> Path:
+    if DATA_FOLDER is None:
+        pytest.skip("MovieLens data not available (set SURPRISE_DATA_FOLDER)")
+    return DATA_FOLDER
+
+
+@pytest.fixture(scope="session")
+def ml100k_dir(data_folder) -> Path:
+    return data_folder / "ml-100k" / "ml-100k"
+
+
+@pytest.fixture(scope="session")
+def surprise():
+    """The oracle: scikit-surprise 1.1.5 (installed by the test extra)."""
+    return pytest.importorskip("surprise", reason="scikit-surprise is the test oracle")
+
+
+def small_ratings(n_users=60, n_items=40, density=0.3, seed=0, scale=(1, 5)) -> pd.DataFrame:
+    """A small random ratings DataFrame (string ids, half-star ratings), fixed seed."""
+    rng = np.random.RandomState(seed)
+    mask = rng.rand(n_users, n_items) < density
+    u, i = np.nonzero(mask)
+    order = rng.permutation(len(u))
+    u, i = u[order], i[order]
+    lo, hi = scale
+    r = np.round(rng.uniform(lo, hi, size=len(u)) * 2) / 2
+    return pd.DataFrame({"user": [f"u{x}" for x in u], "item": [f"i{x}" for x in i], "rating": r})
+
+
+@pytest.fixture
+def small_df() -> pd.DataFrame:
+    return small_ratings()
