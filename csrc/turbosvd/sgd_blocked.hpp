@@ -1,0 +1,322 @@
+// sgd_blocked.hpp: the fast SGD schedule for biased matrix factorisation.
+//
+// Algorithm: the update of every rating is sgd.hpp's (err from mu + bu + bi + <qi, pu>, then
+// the biases, then the factors from their old values), but the ratings are visited in a
+// blocked order. Users are split into B user bins and items into B item bins, which cuts
+// the rating matrix into a B x B grid. An epoch runs B waves; wave w visits the blocks
+// (b, (b + w) mod B) for b = 0..B-1. The blocks of one wave share no user and no item
+// (the idea of DSGD and LIBMF's FPSGD). Inside a block the ratings are stored as runs of
+// one user (users in ascending inner id, each run in the trainset's order), so a user's
+// factor row stays in L1 for its whole run and the item bin's rows stay in L2.
+// Parallel strategy: one OpenMP team for the epoch; the blocks of a wave are shared out
+// dynamically (largest first) and a barrier separates the waves. No locks, no atomics on
+// the model: two blocks of a wave never touch the same row of pu, qi, bu or bi.
+// Determinism: every block is processed by one thread in a fixed order, and blocks that
+// run at the same time are independent, so the result is bit-identical to running the
+// waves serially, whatever the number of threads. It depends on the layout (B and the
+// bins) and on the SIMD clone picked at load time (vector width changes the summation
+// order of the dot product), never on the thread count or the timing.
+// Cost: O(n_ratings * n_factors) per epoch plus O(B^2 + n_runs); the layout costs
+// O(n_ratings + B * n_users) once, with an n_users x B cursor table as scratch.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "common.hpp"
+#include "sgd.hpp"
+
+namespace turbosvd {
+
+// ------------------------------------------------------------------------------ layout
+
+// Reorder the ratings into block-major order: block (ub, ib) = ub * B + ib, inside a block
+// runs of one user in ascending user id, inside a run the input order.
+//   block_ptr[B*B + 1]     runs of block k are block_ptr[k] .. block_ptr[k+1]
+//   run_user[n_runs]       the user of each run
+//   run_ptr[n_runs + 1]    ratings of run r are run_ptr[r] .. run_ptr[r+1]
+//   out_items, out_ratings the ratings in that order (n of each)
+// run_capacity bounds the number of runs (min(n, n_users * B) always suffices).
+// cursor is scratch space of n_users * B entries. Returns the number of runs.
+template <typename Index, typename RatingOut>
+index_t build_blocked_layout(const Index* users, const Index* items, const double* ratings,
+                             index_t n, const std::int32_t* user_bin, const std::int32_t* item_bin,
+                             index_t n_users, index_t n_items, index_t n_bins,
+                             std::int64_t* cursor, std::int64_t* block_ptr, std::int32_t* run_user,
+                             std::int64_t* run_ptr, index_t run_capacity, std::int32_t* out_items,
+                             RatingOut* out_ratings) {
+    require(n >= 0 && n_users >= 0 && n_items >= 0, "build_blocked_layout: negative size");
+    require(n_bins >= 1, "build_blocked_layout: n_bins must be >= 1");
+    const index_t B = n_bins;
+    for (index_t u = 0; u < n_users; ++u)
+        require(user_bin[u] >= 0 && user_bin[u] < B, "build_blocked_layout: user bin out of range");
+    for (index_t i = 0; i < n_items; ++i)
+        require(item_bin[i] >= 0 && item_bin[i] < B, "build_blocked_layout: item bin out of range");
+
+    // Users sorted by bin, ascending id inside a bin (counting sort).
+    std::vector<index_t> bin_start(B + 1, 0);
+    for (index_t u = 0; u < n_users; ++u) ++bin_start[user_bin[u] + 1];
+    for (index_t b = 0; b < B; ++b) bin_start[b + 1] += bin_start[b];
+    std::vector<std::int32_t> by_bin(n_users);
+    {
+        std::vector<index_t> next(bin_start.begin(), bin_start.end() - 1);
+        for (index_t u = 0; u < n_users; ++u)
+            by_bin[next[user_bin[u]]++] = static_cast<std::int32_t>(u);
+    }
+
+    // Ratings of every (user, item bin) cell.
+    for (index_t c = 0; c < n_users * B; ++c) cursor[c] = 0;
+    for (index_t r = 0; r < n; ++r) {
+        const index_t u = users[r], i = items[r];
+        require(u >= 0 && u < n_users && i >= 0 && i < n_items,
+                "build_blocked_layout: inner id out of range");
+        ++cursor[u * B + item_bin[i]];
+    }
+
+    // Every non-empty cell is a run; lay the runs out block by block and turn the counts
+    // into write cursors.
+    index_t pos = 0, run = 0;
+    for (index_t ub = 0; ub < B; ++ub) {
+        for (index_t ib = 0; ib < B; ++ib) {
+            block_ptr[ub * B + ib] = run;
+            for (index_t k = bin_start[ub]; k < bin_start[ub + 1]; ++k) {
+                const index_t u = by_bin[k];
+                const std::int64_t count = cursor[u * B + ib];
+                if (count == 0) continue;
+                require(run < run_capacity, "build_blocked_layout: run_capacity too small");
+                run_user[run] = static_cast<std::int32_t>(u);
+                run_ptr[run] = pos;
+                cursor[u * B + ib] = pos;
+                pos += count;
+                ++run;
+            }
+        }
+    }
+    block_ptr[B * B] = run;
+    run_ptr[run] = pos;
+
+    // Scatter, keeping the input order inside each run.
+    for (index_t r = 0; r < n; ++r) {
+        const std::int64_t p = cursor[static_cast<index_t>(users[r]) * B + item_bin[items[r]]]++;
+        out_items[p] = static_cast<std::int32_t>(items[r]);
+        out_ratings[p] = static_cast<RatingOut>(ratings[r]);
+    }
+    return run;
+}
+
+// ------------------------------------------------------------------------------- epoch
+
+namespace blocked_detail {
+
+template <typename Real>
+struct Job {
+    const std::int64_t* block_ptr;
+    index_t n_bins;
+    const std::int32_t* run_user;
+    const std::int64_t* run_ptr;
+    index_t n_runs;
+    const std::int32_t* items;
+    const Real* ratings;
+    index_t n_ratings;
+    Real* pu;
+    Real* qi;
+    Real* bu;
+    Real* bi;
+    index_t n_users, n_items, n_factors;
+    Real mu;
+    bool biased;
+    Real lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi;
+};
+
+template <typename Real>
+Job<Real> make_job(const std::int64_t* block_ptr, index_t n_bins, const std::int32_t* run_user,
+                   const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items,
+                   const Real* ratings, index_t n_ratings, Real* pu, Real* qi, Real* bu, Real* bi,
+                   index_t n_users, index_t n_items, index_t n_factors, double global_mean,
+                   bool biased, const SgdRates& p) {
+    require(n_bins >= 1 && n_runs >= 0 && n_ratings >= 0 && n_factors >= 0,
+            "sgd_epoch_blocked: bad sizes");
+    // The structure is checked here, serially and in O(B^2 + n_runs); item ids are checked
+    // as they are used, inside the parallel loop.
+    require(block_ptr[0] == 0 && block_ptr[n_bins * n_bins] == n_runs,
+            "sgd_epoch_blocked: block_ptr does not span the runs");
+    for (index_t k = 0; k < n_bins * n_bins; ++k)
+        require(block_ptr[k] <= block_ptr[k + 1], "sgd_epoch_blocked: block_ptr decreases");
+    require(run_ptr[0] == 0 && run_ptr[n_runs] == n_ratings,
+            "sgd_epoch_blocked: run_ptr does not span the ratings");
+    for (index_t r = 0; r < n_runs; ++r) {
+        require(run_ptr[r] <= run_ptr[r + 1], "sgd_epoch_blocked: run_ptr decreases");
+        require(run_user[r] >= 0 && run_user[r] < n_users, "sgd_epoch_blocked: user out of range");
+    }
+    Job<Real> j;
+    j.block_ptr = block_ptr;
+    j.n_bins = n_bins;
+    j.run_user = run_user;
+    j.run_ptr = run_ptr;
+    j.n_runs = n_runs;
+    j.items = items;
+    j.ratings = ratings;
+    j.n_ratings = n_ratings;
+    j.pu = pu;
+    j.qi = qi;
+    j.bu = bu;
+    j.bi = bi;
+    j.n_users = n_users;
+    j.n_items = n_items;
+    j.n_factors = n_factors;
+    j.mu = static_cast<Real>(biased ? global_mean : 0.0);
+    j.biased = biased;
+    j.lr_bu = static_cast<Real>(p.lr_bu);
+    j.lr_bi = static_cast<Real>(p.lr_bi);
+    j.lr_pu = static_cast<Real>(p.lr_pu);
+    j.lr_qi = static_cast<Real>(p.lr_qi);
+    j.reg_bu = static_cast<Real>(p.reg_bu);
+    j.reg_bi = static_cast<Real>(p.reg_bi);
+    j.reg_pu = static_cast<Real>(p.reg_pu);
+    j.reg_qi = static_cast<Real>(p.reg_qi);
+    return j;
+}
+
+// For every wave, the user bins in decreasing order of block size (ties by bin), so the
+// dynamic schedule hands out the big blocks first. Any order gives the same result.
+template <typename Real>
+std::vector<index_t> wave_order(const Job<Real>& j) {
+    const index_t B = j.n_bins;
+    std::vector<index_t> order(B * B);
+    std::vector<std::int64_t> size(B);
+    for (index_t w = 0; w < B; ++w) {
+        index_t* o = order.data() + w * B;
+        for (index_t b = 0; b < B; ++b) {
+            const index_t blk = b * B + (b + w) % B;
+            const std::int64_t r0 = j.block_ptr[blk], r1 = j.block_ptr[blk + 1];
+            size[b] = j.run_ptr[r1] - j.run_ptr[r0];
+            o[b] = b;
+        }
+        std::stable_sort(o, o + B, [&](index_t a, index_t b) { return size[a] > size[b]; });
+    }
+    return order;
+}
+
+template <typename Real>
+TURBOSVD_INLINE Real dot(const Real* TURBOSVD_RESTRICT a, const Real* TURBOSVD_RESTRICT b,
+                         index_t n) {
+    Real s = 0;
+#pragma omp simd reduction(+ : s)
+    for (index_t f = 0; f < n; ++f) s += a[f] * b[f];
+    return s;
+}
+
+template <typename Real>
+TURBOSVD_INLINE void update(Real* TURBOSVD_RESTRICT pu, Real* TURBOSVD_RESTRICT qi, index_t n,
+                            Real err, Real lr_pu, Real reg_pu, Real lr_qi, Real reg_qi) {
+#pragma omp simd
+    for (index_t f = 0; f < n; ++f) {
+        const Real p = pu[f];
+        const Real q = qi[f];
+        pu[f] = p + lr_pu * (err * q - reg_pu * p);
+        qi[f] = q + lr_qi * (err * p - reg_qi * q);
+    }
+}
+
+// One block, serially: every run (one user), every rating of the run in order.
+// Returns false if an item id is out of range (the rest of the block is skipped).
+template <typename Real>
+TURBOSVD_INLINE bool block(const Job<Real>& j, index_t blk) {
+    const index_t k = j.n_factors;
+    for (std::int64_t run = j.block_ptr[blk]; run < j.block_ptr[blk + 1]; ++run) {
+        const index_t u = j.run_user[run];
+        Real* TURBOSVD_RESTRICT pu_u = j.pu + u * k;
+        Real bu_u = j.bu[u];
+        for (std::int64_t r = j.run_ptr[run]; r < j.run_ptr[run + 1]; ++r) {
+            const index_t i = j.items[r];
+            if (i < 0 || i >= j.n_items) return false;
+            Real* TURBOSVD_RESTRICT qi_i = j.qi + i * k;
+            const Real d = dot(qi_i, pu_u, k);
+            const Real err = j.ratings[r] - (((j.mu + bu_u) + j.bi[i]) + d);
+            if (j.biased) {
+                bu_u += j.lr_bu * (err - j.reg_bu * bu_u);
+                j.bi[i] += j.lr_bi * (err - j.reg_bi * j.bi[i]);
+            }
+            update(pu_u, qi_i, k, err, j.lr_pu, j.reg_pu, j.lr_qi, j.reg_qi);
+        }
+        j.bu[u] = bu_u;
+    }
+    return true;
+}
+
+// The body of the parallel region: all the waves, with an orphaned worksharing loop per
+// wave (its implicit barrier ends the wave). Inlined into each dispatch clone's outlined
+// region, so it is compiled once per instruction set.
+template <typename Real>
+TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order, int* bad) {
+    const index_t B = j.n_bins;
+    for (index_t w = 0; w < B; ++w) {
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (index_t s = 0; s < B; ++s) {
+            const index_t b = order[w * B + s];
+            if (!block(j, b * B + (b + w) % B)) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+                *bad = 1;
+            }
+        }
+    }
+}
+
+}  // namespace blocked_detail
+
+// The `omp parallel` must sit in the dispatched function itself: GCC outlines a parallel
+// region before inlining, so one inside the generic template would be compiled for the
+// baseline instruction set only. Here the outlined region is cloned with its parent.
+#ifdef _OPENMP
+#define TURBOSVD_OMP_PARALLEL_NT _Pragma("omp parallel num_threads(nt)")
+#else
+#define TURBOSVD_OMP_PARALLEL_NT
+#endif
+
+inline int blocked_threads(int n_threads, index_t n_bins) {
+    return static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_bins)));
+}
+
+TURBOSVD_DISPATCH inline void sgd_epoch_blocked_f32(
+    const std::int64_t* block_ptr, index_t n_bins, const std::int32_t* run_user,
+    const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items, const float* ratings,
+    index_t n_ratings, float* pu, float* qi, float* bu, float* bi, index_t n_users,
+    index_t n_items, index_t n_factors, double global_mean, bool biased, const SgdRates& rates,
+    int n_threads) {
+    const auto job = blocked_detail::make_job<float>(
+        block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings, n_ratings, pu, qi, bu, bi,
+        n_users, n_items, n_factors, global_mean, biased, rates);
+    const std::vector<index_t> order = blocked_detail::wave_order(job);
+    const int nt = blocked_threads(n_threads, n_bins);
+    int bad = 0;
+    TURBOSVD_OMP_PARALLEL_NT
+    blocked_detail::waves(job, order.data(), &bad);
+    (void)nt;
+    if (bad) throw std::invalid_argument("sgd_epoch_blocked: item id out of range");
+}
+
+TURBOSVD_DISPATCH inline void sgd_epoch_blocked_f64(
+    const std::int64_t* block_ptr, index_t n_bins, const std::int32_t* run_user,
+    const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items,
+    const double* ratings, index_t n_ratings, double* pu, double* qi, double* bu, double* bi,
+    index_t n_users, index_t n_items, index_t n_factors, double global_mean, bool biased,
+    const SgdRates& rates, int n_threads) {
+    const auto job = blocked_detail::make_job<double>(
+        block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings, n_ratings, pu, qi, bu, bi,
+        n_users, n_items, n_factors, global_mean, biased, rates);
+    const std::vector<index_t> order = blocked_detail::wave_order(job);
+    const int nt = blocked_threads(n_threads, n_bins);
+    int bad = 0;
+    TURBOSVD_OMP_PARALLEL_NT
+    blocked_detail::waves(job, order.data(), &bad);
+    (void)nt;
+    if (bad) throw std::invalid_argument("sgd_epoch_blocked: item id out of range");
+}
+
+#undef TURBOSVD_OMP_PARALLEL_NT
+
+}  // namespace turbosvd
