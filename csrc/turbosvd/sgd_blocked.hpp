@@ -197,15 +197,49 @@ std::vector<index_t> wave_order(const Job<Real>& j) {
     return order;
 }
 
+// Dot products are summed in a fixed set of lanes (128 bytes: 32 floats or 16 doubles, two
+// AVX-512 registers), lane l taking the elements f = l (mod lanes), and the lanes are then
+// added pairwise. The order is written out in the source, so the compiler needs no
+// reassociation (no -ffast-math) to vectorise it, every instruction set adds in the same
+// order, and several accumulators hide the FMA latency.
+template <typename Real>
+constexpr int kLanes = static_cast<int>(128 / sizeof(Real));
+
+template <int W, typename Real>
+TURBOSVD_INLINE Real lane_sum(Real* acc) {
+    if constexpr (W == 1) {
+        return acc[0];
+    } else {
+#pragma omp simd
+        for (int l = 0; l < W / 2; ++l) acc[l] += acc[l + W / 2];
+        return lane_sum<W / 2>(acc);
+    }
+}
+
+// The elements past the last full set of lanes, summed in order (independent of the lanes,
+// so it overlaps with them), then added to the lane total.
+template <typename Real>
+TURBOSVD_INLINE Real tail_dot(const Real* TURBOSVD_RESTRICT a, const Real* TURBOSVD_RESTRICT b,
+                              index_t f0, index_t n) {
+    Real t = 0;
+    for (index_t f = f0; f < n; ++f) t += a[f] * b[f];
+    return t;
+}
+
 template <typename Real>
 TURBOSVD_INLINE Real dot(const Real* TURBOSVD_RESTRICT a, const Real* TURBOSVD_RESTRICT b,
                          index_t n) {
-    Real s = 0;
-#pragma omp simd reduction(+ : s)
-    for (index_t f = 0; f < n; ++f) s += a[f] * b[f];
-    return s;
+    constexpr int W = kLanes<Real>;
+    alignas(64) Real acc[W] = {};
+    index_t f0 = 0;
+    for (; f0 + W <= n; f0 += W) {
+#pragma omp simd
+        for (int l = 0; l < W; ++l) acc[l] += a[f0 + l] * b[f0 + l];
+    }
+    return lane_sum<W>(acc) + tail_dot(a, b, f0, n);
 }
 
+// The factor update of one rating (both from the old values).
 template <typename Real>
 TURBOSVD_INLINE void update(Real* TURBOSVD_RESTRICT pu, Real* TURBOSVD_RESTRICT qi, index_t n,
                             Real err, Real lr_pu, Real reg_pu, Real lr_qi, Real reg_qi) {
@@ -218,26 +252,85 @@ TURBOSVD_INLINE void update(Real* TURBOSVD_RESTRICT pu, Real* TURBOSVD_RESTRICT 
     }
 }
 
-// One block, serially: every run (one user), every rating of the run in order.
+// The same update, fused with the next rating's dot product <qn, new pu> (same user,
+// another item): one pass over the factors instead of two. The lanes and their order are
+// those of dot(), so the result is bit-identical to update() followed by dot(qn, pu).
+template <typename Real>
+TURBOSVD_INLINE Real update_dot(Real* TURBOSVD_RESTRICT pu, Real* TURBOSVD_RESTRICT qi,
+                                const Real* TURBOSVD_RESTRICT qn, index_t n, Real err,
+                                Real lr_pu, Real reg_pu, Real lr_qi, Real reg_qi) {
+    constexpr int W = kLanes<Real>;
+    alignas(64) Real acc[W] = {};
+    index_t f0 = 0;
+    for (; f0 + W <= n; f0 += W) {
+#pragma omp simd
+        for (int l = 0; l < W; ++l) {
+            const index_t f = f0 + l;
+            const Real p = pu[f];
+            const Real q = qi[f];
+            const Real np = p + lr_pu * (err * q - reg_pu * p);
+            pu[f] = np;
+            qi[f] = q + lr_qi * (err * p - reg_qi * q);
+            acc[l] += qn[f] * np;
+        }
+    }
+    Real t = 0;
+    for (index_t f = f0; f < n; ++f) {
+        const Real p = pu[f];
+        const Real q = qi[f];
+        const Real np = p + lr_pu * (err * q - reg_pu * p);
+        pu[f] = np;
+        qi[f] = q + lr_qi * (err * p - reg_qi * q);
+        t += qn[f] * np;
+    }
+    return lane_sum<W>(acc) + t;
+}
+
+// One block, serially: every run (one user), every rating of the run in order. Within a
+// run, each rating's factor update also computes the next rating's dot product.
 // Returns false if an item id is out of range (the rest of the block is skipped).
 template <typename Real>
 TURBOSVD_INLINE bool block(const Job<Real>& j, index_t blk) {
-    const index_t k = j.n_factors;
+    // Local copies: the model arrays are Real*, so the compiler would otherwise reload every
+    // Real field of the job after each store.
+    const index_t k = j.n_factors, n_items = j.n_items;
+    const Real mu = j.mu, lr_bu = j.lr_bu, lr_bi = j.lr_bi, reg_bu = j.reg_bu, reg_bi = j.reg_bi;
+    const Real lr_pu = j.lr_pu, lr_qi = j.lr_qi, reg_pu = j.reg_pu, reg_qi = j.reg_qi;
+    const bool biased = j.biased;
+    const std::int32_t* TURBOSVD_RESTRICT items = j.items;
+    const Real* TURBOSVD_RESTRICT ratings = j.ratings;
+    Real* const qi = j.qi;
+    Real* const bi = j.bi;
     for (std::int64_t run = j.block_ptr[blk]; run < j.block_ptr[blk + 1]; ++run) {
         const index_t u = j.run_user[run];
         Real* TURBOSVD_RESTRICT pu_u = j.pu + u * k;
         Real bu_u = j.bu[u];
-        for (std::int64_t r = j.run_ptr[run]; r < j.run_ptr[run + 1]; ++r) {
-            const index_t i = j.items[r];
-            if (i < 0 || i >= j.n_items) return false;
-            Real* TURBOSVD_RESTRICT qi_i = j.qi + i * k;
-            const Real d = dot(qi_i, pu_u, k);
-            const Real err = j.ratings[r] - (((j.mu + bu_u) + j.bi[i]) + d);
-            if (j.biased) {
-                bu_u += j.lr_bu * (err - j.reg_bu * bu_u);
-                j.bi[i] += j.lr_bi * (err - j.reg_bi * j.bi[i]);
+        const std::int64_t end = j.run_ptr[run + 1];
+        std::int64_t r = j.run_ptr[run];
+        if (r == end) continue;
+        index_t i = items[r];
+        if (i < 0 || i >= n_items) return false;
+        Real d = dot(qi + i * k, pu_u, k);
+        for (; r < end; ++r) {
+            Real* TURBOSVD_RESTRICT qi_i = qi + i * k;
+            const Real err = ratings[r] - (((mu + bu_u) + bi[i]) + d);
+            if (biased) {
+                bu_u += lr_bu * (err - reg_bu * bu_u);
+                bi[i] += lr_bi * (err - reg_bi * bi[i]);
             }
-            update(pu_u, qi_i, k, err, j.lr_pu, j.reg_pu, j.lr_qi, j.reg_qi);
+            if (r + 1 == end) {
+                update(pu_u, qi_i, k, err, lr_pu, reg_pu, lr_qi, reg_qi);
+                break;
+            }
+            const index_t next = items[r + 1];
+            if (next < 0 || next >= n_items) return false;
+            if (next == i) {  // a repeated (user, item) pair: the item row changes first
+                update(pu_u, qi_i, k, err, lr_pu, reg_pu, lr_qi, reg_qi);
+                d = dot(qi_i, pu_u, k);
+            } else {
+                d = update_dot(pu_u, qi_i, qi + next * k, k, err, lr_pu, reg_pu, lr_qi, reg_qi);
+            }
+            i = next;
         }
         j.bu[u] = bu_u;
     }
@@ -271,50 +364,84 @@ TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order, int* bad) {
 // The `omp parallel` must sit in the dispatched function itself: GCC outlines a parallel
 // region before inlining, so one inside the generic template would be compiled for the
 // baseline instruction set only. Here the outlined region is cloned with its parent.
+// The cloned functions never throw: GCC 12 treats calls through a target_clones ifunc as
+// nothrow, so an exception would call std::terminate. They return an error flag, and
+// the plain wrappers below validate (and throw) before and after.
 #ifdef _OPENMP
 #define TURBOSVD_OMP_PARALLEL_NT _Pragma("omp parallel num_threads(nt)")
 #else
 #define TURBOSVD_OMP_PARALLEL_NT
 #endif
 
-inline int blocked_threads(int n_threads, index_t n_bins) {
-    return static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_bins)));
-}
+namespace blocked_detail {
 
-TURBOSVD_DISPATCH inline void sgd_epoch_blocked_f32(
-    const std::int64_t* block_ptr, index_t n_bins, const std::int32_t* run_user,
-    const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items, const float* ratings,
-    index_t n_ratings, float* pu, float* qi, float* bu, float* bi, index_t n_users,
-    index_t n_items, index_t n_factors, double global_mean, bool biased, const SgdRates& rates,
-    int n_threads) {
-    const auto job = blocked_detail::make_job<float>(
-        block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings, n_ratings, pu, qi, bu, bi,
-        n_users, n_items, n_factors, global_mean, biased, rates);
-    const std::vector<index_t> order = blocked_detail::wave_order(job);
-    const int nt = blocked_threads(n_threads, n_bins);
+TURBOSVD_DISPATCH inline int run_epoch_f32(const Job<float>& job, const index_t* order,
+                                           int nt) noexcept {
     int bad = 0;
     TURBOSVD_OMP_PARALLEL_NT
-    blocked_detail::waves(job, order.data(), &bad);
+    waves(job, order, &bad);
     (void)nt;
-    if (bad) throw std::invalid_argument("sgd_epoch_blocked: item id out of range");
+    return bad;
 }
 
-TURBOSVD_DISPATCH inline void sgd_epoch_blocked_f64(
-    const std::int64_t* block_ptr, index_t n_bins, const std::int32_t* run_user,
-    const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items,
-    const double* ratings, index_t n_ratings, double* pu, double* qi, double* bu, double* bi,
-    index_t n_users, index_t n_items, index_t n_factors, double global_mean, bool biased,
-    const SgdRates& rates, int n_threads) {
-    const auto job = blocked_detail::make_job<double>(
-        block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings, n_ratings, pu, qi, bu, bi,
-        n_users, n_items, n_factors, global_mean, biased, rates);
-    const std::vector<index_t> order = blocked_detail::wave_order(job);
-    const int nt = blocked_threads(n_threads, n_bins);
+TURBOSVD_DISPATCH inline int run_epoch_f64(const Job<double>& job, const index_t* order,
+                                           int nt) noexcept {
     int bad = 0;
     TURBOSVD_OMP_PARALLEL_NT
-    blocked_detail::waves(job, order.data(), &bad);
+    waves(job, order, &bad);
     (void)nt;
-    if (bad) throw std::invalid_argument("sgd_epoch_blocked: item id out of range");
+    return bad;
+}
+
+inline int run_epoch(const Job<float>& job, const index_t* order, int nt) {
+    return run_epoch_f32(job, order, nt);
+}
+
+inline int run_epoch(const Job<double>& job, const index_t* order, int nt) {
+    return run_epoch_f64(job, order, nt);
+}
+
+template <typename Real>
+void epoch(const std::int64_t* block_ptr, index_t n_bins, const std::int32_t* run_user,
+           const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items,
+           const Real* ratings, index_t n_ratings, Real* pu, Real* qi, Real* bu, Real* bi,
+           index_t n_users, index_t n_items, index_t n_factors, double global_mean, bool biased,
+           const SgdRates& rates, int n_threads) {
+    const Job<Real> job =
+        make_job<Real>(block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings, n_ratings,
+                       pu, qi, bu, bi, n_users, n_items, n_factors, global_mean, biased, rates);
+    const std::vector<index_t> order = wave_order(job);
+    // More threads than blocks per wave would only wait at the barriers.
+    const int nt = static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_bins)));
+    if (run_epoch(job, order.data(), nt))
+        throw std::invalid_argument("sgd_epoch_blocked: item id out of range");
+}
+
+}  // namespace blocked_detail
+
+// One blocked epoch, in place. Non-template entry points (one per type) for the shims.
+inline void sgd_epoch_blocked_f32(const std::int64_t* block_ptr, index_t n_bins,
+                                  const std::int32_t* run_user, const std::int64_t* run_ptr,
+                                  index_t n_runs, const std::int32_t* items, const float* ratings,
+                                  index_t n_ratings, float* pu, float* qi, float* bu, float* bi,
+                                  index_t n_users, index_t n_items, index_t n_factors,
+                                  double global_mean, bool biased, const SgdRates& rates,
+                                  int n_threads) {
+    blocked_detail::epoch<float>(block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings,
+                                 n_ratings, pu, qi, bu, bi, n_users, n_items, n_factors,
+                                 global_mean, biased, rates, n_threads);
+}
+
+inline void sgd_epoch_blocked_f64(const std::int64_t* block_ptr, index_t n_bins,
+                                  const std::int32_t* run_user, const std::int64_t* run_ptr,
+                                  index_t n_runs, const std::int32_t* items, const double* ratings,
+                                  index_t n_ratings, double* pu, double* qi, double* bu,
+                                  double* bi, index_t n_users, index_t n_items, index_t n_factors,
+                                  double global_mean, bool biased, const SgdRates& rates,
+                                  int n_threads) {
+    blocked_detail::epoch<double>(block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings,
+                                  n_ratings, pu, qi, bu, bi, n_users, n_items, n_factors,
+                                  global_mean, biased, rates, n_threads);
 }
 
 #undef TURBOSVD_OMP_PARALLEL_NT

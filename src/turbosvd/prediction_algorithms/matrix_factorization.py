@@ -205,7 +205,7 @@ class SVD(AlgoBase):
             dtype = np.dtype(self.dtype)
         except TypeError:
             dtype = None
-        if dtype not in _DTYPES:
+        if dtype is None or dtype not in _DTYPES:
             raise ValueError(
                 f"dtype={self.dtype!r} is not supported: use None, numpy.float32 or numpy.float64"
             )
