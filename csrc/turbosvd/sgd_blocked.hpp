@@ -8,19 +8,25 @@
 // (the idea of DSGD and LIBMF's FPSGD). Inside a block the ratings are stored as runs of
 // one user (users in ascending inner id, each run in the trainset's order), so a user's
 // factor row stays in L1 for its whole run and the item bin's rows stay in L2.
-// Parallel strategy: one OpenMP team for the epoch; the blocks of a wave are shared out
-// dynamically (largest first) and a barrier separates the waves. No locks, no atomics on
-// the model: two blocks of a wave never touch the same row of pu, qi, bu or bi.
-// Determinism: every block is processed by one thread in a fixed order, and blocks that
-// run at the same time are independent, so the result is bit-identical to running the
-// waves serially, whatever the number of threads. It depends on the layout (B and the
-// bins) and on the SIMD clone picked at load time (vector width changes the summation
-// order of the dot product), never on the thread count or the timing.
+// Parallel strategy: one OpenMP team for the epoch; threads take the blocks in wave order
+// (largest first inside a wave) and start each one as soon as the previous wave's blocks
+// on its user bin and on its item bin are done (two counters per bin, no barrier between
+// waves). No locks, no atomics on the model: blocks that may run at the same time never
+// touch the same row of pu, qi, bu or bi.
+// Determinism: every block is processed by one thread in a fixed order, and each row sees
+// its blocks in wave order, so the result is bit-identical to running the waves serially,
+// whatever the number of threads or the timing. It depends on the layout (B and the bins)
+// only: the dot products are summed in an order written in the source, the same in every
+// SIMD clone (only FMA contraction differs between the baseline and the AVX2/AVX-512
+// clones).
 // Cost: O(n_ratings * n_factors) per epoch plus O(B^2 + n_runs); the layout costs
 // O(n_ratings + B * n_users) once, with an n_users x B cursor table as scratch.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
+#include <thread>
 #include <vector>
 
 #include "common.hpp"
@@ -337,25 +343,46 @@ TURBOSVD_INLINE bool block(const Job<Real>& j, index_t blk) {
     return true;
 }
 
-// The body of the parallel region: all the waves, with an orphaned worksharing loop per
-// wave (its implicit barrier ends the wave). Inlined into each dispatch clone's outlined
-// region, so it is compiled once per instruction set.
-template <typename Real>
-TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order, int* bad) {
-    const index_t B = j.n_bins;
-    for (index_t w = 0; w < B; ++w) {
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (index_t s = 0; s < B; ++s) {
-            const index_t b = order[w * B + s];
-            if (!block(j, b * B + (b + w) % B)) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-                *bad = 1;
-            }
+// Progress of the epoch, shared by the team: a ticket counter handing out the blocks in
+// wave order, and for every user bin and item bin the number of waves finished on it.
+struct Progress {
+    std::atomic<index_t> ticket{0};
+    std::unique_ptr<std::atomic<index_t>[]> user_waves, item_waves;
+    std::atomic<int> bad{0};
+    explicit Progress(index_t n_bins)
+        : user_waves(new std::atomic<index_t>[n_bins]), item_waves(new std::atomic<index_t>[n_bins]) {
+        for (index_t b = 0; b < n_bins; ++b) {
+            user_waves[b].store(0, std::memory_order_relaxed);
+            item_waves[b].store(0, std::memory_order_relaxed);
         }
+    }
+};
+
+// The body of the parallel region, run by every thread of the team. Each thread takes the
+// next block in wave order (largest first inside a wave) and starts it as soon as the two
+// blocks it depends on are done: the previous wave's block on the same user bin and the
+// previous wave's block on the same item bin. Every row of the model therefore sees the
+// same sequence of updates as in the serial wave order, so the result is bit-identical,
+// but there is no barrier between waves: a thread that the OS preempts only delays the
+// blocks that need its rows (it matters on shared machines). Tickets are taken in wave
+// order, so a block's dependencies always hold smaller tickets and the team cannot
+// deadlock. Inlined into each dispatch clone's outlined region.
+template <typename Real>
+TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order, Progress* p) {
+    const index_t B = j.n_bins;
+    for (;;) {
+        const index_t t = p->ticket.fetch_add(1, std::memory_order_relaxed);
+        if (t >= B * B) return;
+        const index_t w = t / B;
+        const index_t b = order[t];
+        const index_t ib = (b + w) % B;
+        for (int spins = 0; p->user_waves[b].load(std::memory_order_acquire) != w ||
+                            p->item_waves[ib].load(std::memory_order_acquire) != w;) {
+            if (++spins > 64) std::this_thread::yield();  // let a preempted owner run
+        }
+        if (!block(j, b * B + ib)) p->bad.store(1, std::memory_order_relaxed);
+        p->user_waves[b].store(w + 1, std::memory_order_release);
+        p->item_waves[ib].store(w + 1, std::memory_order_release);
     }
 }
 
@@ -377,20 +404,20 @@ namespace blocked_detail {
 
 TURBOSVD_DISPATCH inline int run_epoch_f32(const Job<float>& job, const index_t* order,
                                            int nt) noexcept {
-    int bad = 0;
+    Progress progress(job.n_bins);
     TURBOSVD_OMP_PARALLEL_NT
-    waves(job, order, &bad);
+    waves(job, order, &progress);
     (void)nt;
-    return bad;
+    return progress.bad.load();
 }
 
 TURBOSVD_DISPATCH inline int run_epoch_f64(const Job<double>& job, const index_t* order,
                                            int nt) noexcept {
-    int bad = 0;
+    Progress progress(job.n_bins);
     TURBOSVD_OMP_PARALLEL_NT
-    waves(job, order, &bad);
+    waves(job, order, &progress);
     (void)nt;
-    return bad;
+    return progress.bad.load();
 }
 
 inline int run_epoch(const Job<float>& job, const index_t* order, int nt) {
