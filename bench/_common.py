@@ -156,9 +156,9 @@ def run_isolated(module: str, func: str, *args, env: dict | None = None, timeout
     what an earlier measurement left behind.
     """
     code = (
-        f"import json, sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import {module}; "
-        f"print('@@RESULT@@' + json.dumps({module}.{func}(*json.loads(sys.argv[1])), default=str))"
-    )
+        "import json, sys; sys.path.insert(0, {here!r}); import {m}; "
+        "print('@@RESULT@@' + json.dumps({m}.{f}(*json.loads(sys.argv[1])), default=str))"
+    ).format(here=str(Path(__file__).resolve().parent), m=module, f=func)
     proc = subprocess.run(
         [sys.executable, "-c", code, json.dumps(list(args))],
         capture_output=True,
