@@ -11,7 +11,7 @@ Change ``from surprise import ...`` to ``from turbosvd import ...``::
     accuracy.rmse(algo.test(testset))
 """
 
-from . import accuracy, dump, model_selection
+from . import accuracy, datasets, dump, model_selection
 from ._threads import openmp_enabled
 from .builtin_datasets import get_dataset_dir
 from .dataset import Dataset
@@ -42,6 +42,7 @@ __all__ = [
     "Reader",
     "Trainset",
     "accuracy",
+    "datasets",
     "dump",
     "get_dataset_dir",
     "model_selection",
