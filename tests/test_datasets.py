@@ -59,9 +59,9 @@ def test_deterministic_and_seeded(df):
 
 
 def test_does_not_touch_global_rng():
-    state = np.random.get_state()
+    state = np.random.get_state()  # noqa: NPY002 - the legacy global state on purpose
     make_ratings(30, 20, 200, random_state=0)
-    after = np.random.get_state()
+    after = np.random.get_state()  # noqa: NPY002
     assert state[0] == after[0]
     assert np.array_equal(state[1], after[1])
     assert state[2:] == after[2:]
