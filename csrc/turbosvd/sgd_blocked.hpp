@@ -32,6 +32,14 @@
 #include "common.hpp"
 #include "sgd.hpp"
 
+// `omp simd` asks for vectorisation of loops whose order is already fixed in the source
+// (no reductions are reassociated). Without OpenMP the loops stay correct, just scalar.
+#ifdef _OPENMP
+#define TURBOSVD_OMP_SIMD _Pragma("omp simd")
+#else
+#define TURBOSVD_OMP_SIMD
+#endif
+
 namespace turbosvd {
 
 // ------------------------------------------------------------------------------ layout
@@ -216,7 +224,7 @@ TURBOSVD_INLINE Real lane_sum(Real* acc) {
     if constexpr (W == 1) {
         return acc[0];
     } else {
-#pragma omp simd
+TURBOSVD_OMP_SIMD
         for (int l = 0; l < W / 2; ++l) acc[l] += acc[l + W / 2];
         return lane_sum<W / 2>(acc);
     }
@@ -239,7 +247,7 @@ TURBOSVD_INLINE Real dot(const Real* TURBOSVD_RESTRICT a, const Real* TURBOSVD_R
     alignas(64) Real acc[W] = {};
     index_t f0 = 0;
     for (; f0 + W <= n; f0 += W) {
-#pragma omp simd
+TURBOSVD_OMP_SIMD
         for (int l = 0; l < W; ++l) acc[l] += a[f0 + l] * b[f0 + l];
     }
     return lane_sum<W>(acc) + tail_dot(a, b, f0, n);
@@ -249,7 +257,7 @@ TURBOSVD_INLINE Real dot(const Real* TURBOSVD_RESTRICT a, const Real* TURBOSVD_R
 template <typename Real>
 TURBOSVD_INLINE void update(Real* TURBOSVD_RESTRICT pu, Real* TURBOSVD_RESTRICT qi, index_t n,
                             Real err, Real lr_pu, Real reg_pu, Real lr_qi, Real reg_qi) {
-#pragma omp simd
+TURBOSVD_OMP_SIMD
     for (index_t f = 0; f < n; ++f) {
         const Real p = pu[f];
         const Real q = qi[f];
@@ -269,7 +277,7 @@ TURBOSVD_INLINE Real update_dot(Real* TURBOSVD_RESTRICT pu, Real* TURBOSVD_RESTR
     alignas(64) Real acc[W] = {};
     index_t f0 = 0;
     for (; f0 + W <= n; f0 += W) {
-#pragma omp simd
+TURBOSVD_OMP_SIMD
         for (int l = 0; l < W; ++l) {
             const index_t f = f0 + l;
             const Real p = pu[f];
