@@ -450,3 +450,32 @@ def test_models_pickle(small_df):
 def test_small_ratings_used_here_have_users_and_items():
     df = small_ratings()
     assert df["user"].nunique() > 10 and df["item"].nunique() > 10
+
+
+@needs_ml100k
+def test_sequential_kernel_is_bit_identical_to_surprise(surprise, u1):
+    """With the dot product summed left to right, our order and formulas are Surprise's."""
+    from turbosvd import _sgd
+
+    (tr_o, _), (tr_t, _) = u1
+    theirs = surprise.SVD(random_state=0, n_epochs=5, n_factors=30).fit(tr_t)
+    rng = np.random.RandomState(0)
+    pu = rng.normal(0, 0.1, (tr_o.n_users, 30))
+    qi = rng.normal(0, 0.1, (tr_o.n_items, 30))
+    bu, bi = np.zeros(tr_o.n_users), np.zeros(tr_o.n_items)
+    users, items, ratings = tr_o._by_user()
+    for _ in range(5):
+        _sgd.sgd_epoch_exact_f64(
+            users,
+            items,
+            ratings,
+            pu,
+            qi,
+            bu,
+            bi,
+            tr_o.global_mean,
+            True,
+            (0.005,) * 4 + (0.02,) * 4,
+        )
+    for ours, ref in ((pu, theirs.pu), (qi, theirs.qi), (bu, theirs.bu), (bi, theirs.bi)):
+        np.testing.assert_array_equal(ours, ref)

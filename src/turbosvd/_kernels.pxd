@@ -1,5 +1,5 @@
 # Declarations of the C++ kernels in csrc/turbosvd. No logic here.
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 from libcpp cimport bool
 
 
@@ -22,6 +22,12 @@ cdef extern from "turbosvd/sgd.hpp" namespace "turbosvd" nogil:
 
     void sgd_epoch_exact[Index](
         const Index* users, const Index* items, const double* ratings, int64_t n_ratings,
+        double* pu, double* qi, double* bu, double* bi, int64_t n_users, int64_t n_items,
+        int64_t n_factors, double global_mean, bool biased, const SgdRates& rates,
+    ) except +
+
+    void sgd_epoch_ordered_f64(
+        const int32_t* users, const int32_t* items, const double* ratings, int64_t n_ratings,
         double* pu, double* qi, double* bu, double* bi, int64_t n_users, int64_t n_items,
         int64_t n_factors, double global_mean, bool biased, const SgdRates& rates,
     ) except +
