@@ -34,9 +34,11 @@ tables = st.lists(st.tuples(ids, ids, ratings), min_size=1, max_size=60)
 
 def _df(rows):
     return pd.DataFrame(
-        {"u": pd.Series([r[0] for r in rows], dtype=object),
-         "i": pd.Series([r[1] for r in rows], dtype=object),
-         "r": [r[2] for r in rows]}
+        {
+            "u": pd.Series([r[0] for r in rows], dtype=object),
+            "i": pd.Series([r[1] for r in rows], dtype=object),
+            "r": [r[2] for r in rows],
+        }
     )
 
 
@@ -86,8 +88,9 @@ def test_random_splits_match_surprise(surprise, rows, seed, test_size):
         with pytest.raises(ValueError, match="Could not build any trainset"):
             next(loo.split(ours))
         return
-    (tr, te), (tr_t, te_t) = next(loo.split(ours)), next(
-        surprise.model_selection.LeaveOneOut(n_splits=1, random_state=seed).split(theirs)
+    (tr, te), (tr_t, te_t) = (
+        next(loo.split(ours)),
+        next(surprise.model_selection.LeaveOneOut(n_splits=1, random_state=seed).split(theirs)),
     )
     assert te == te_t
     assert tr.ur == tr_t.ur
