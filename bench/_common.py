@@ -155,10 +155,11 @@ def run_isolated(module: str, func: str, *args, env: dict | None = None, timeout
     Each measurement gets its own process so peak-memory numbers do not include
     what an earlier measurement left behind.
     """
+    here = str(Path(__file__).resolve().parent)
     code = (
-        "import json, sys; sys.path.insert(0, {here!r}); import {m}; "
-        "print('@@RESULT@@' + json.dumps({m}.{f}(*json.loads(sys.argv[1])), default=str))"
-    ).format(here=str(Path(__file__).resolve().parent), m=module, f=func)
+        f"import json, sys; sys.path.insert(0, {here!r}); import {module}; "
+        f"print('@@RESULT@@' + json.dumps({module}.{func}(*json.loads(sys.argv[1])), default=str))"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", code, json.dumps(list(args))],
         capture_output=True,

@@ -26,6 +26,12 @@ cdef extern from "turbosvd/sgd.hpp" namespace "turbosvd" nogil:
         int64_t n_factors, double global_mean, bool biased, const SgdRates& rates,
     ) except +
 
+    void sgd_epoch_ordered_f64(
+        const int32_t* users, const int32_t* items, const double* ratings, int64_t n_ratings,
+        double* pu, double* qi, double* bu, double* bi, int64_t n_users, int64_t n_items,
+        int64_t n_factors, double global_mean, bool biased, const SgdRates& rates,
+    ) except +
+
 
 cdef extern from "turbosvd/predict.hpp" namespace "turbosvd" nogil:
     void predict_batch[Real, Index](

@@ -27,19 +27,35 @@ def inner_ids(list triples, dict users, dict items):
     cdef int32_t[::1] uv = u_out
     cdef int32_t[::1] iv = i_out
     cdef PyObject* hit
-    cdef object t, uid, iid, r
+    cdef object t, uid, iid
     for k in range(n):
         t = triples[k]
         if type(t) is tuple and len(<tuple>t) == 3:
             uid = (<tuple>t)[0]
             iid = (<tuple>t)[1]
         else:
-            uid, iid, r = t  # Surprise's unpacking, with its errors
+            uid, iid, _ = _unpack3(t)
         hit = PyDict_GetItemWithError(users, uid)
         uv[k] = <object>hit if hit != NULL else -1
         hit = PyDict_GetItemWithError(items, iid)
         iv[k] = <object>hit if hit != NULL else -1
     return u_out, i_out
+
+
+cdef tuple _unpack3(object t):
+    """Surprise unpacks ``uid, iid, r_ui = entry``; same errors, with the entry shown."""
+    cdef tuple values = tuple(t)
+    if len(values) > 3:
+        raise ValueError(
+            f"too many values to unpack (expected 3): testset entries are (uid, iid, r_ui), "
+            f"got {values!r}"
+        )
+    if len(values) < 3:
+        raise ValueError(
+            f"not enough values to unpack (expected 3, got {len(values)}): testset entries "
+            f"are (uid, iid, r_ui), got {values!r}"
+        )
+    return values
 
 
 def predictions(type cls, list triples, const double[::1] est, lo, hi, details_ok,
@@ -66,7 +82,7 @@ def predictions(type cls, list triples, const double[::1] est, lo, hi, details_o
             iid = (<tuple>t)[1]
             r = (<tuple>t)[2]
         else:
-            uid, iid, r = t
+            uid, iid, r = _unpack3(t)
         e = est[k]
         if not (e < hi_f):
             value = top

@@ -16,6 +16,7 @@ from turbosvd._kernels cimport (
     sgd_epoch_blocked_f32,
     sgd_epoch_blocked_f64,
     sgd_epoch_exact,
+    sgd_epoch_ordered_f64,
     simd_dispatch_enabled,
     stable_group,
 )
@@ -61,8 +62,13 @@ def sgd_epoch_exact_f64(
     double global_mean,
     bint biased,
     tuple rates,
+    bint simd_dot=False,
 ):
-    """One exact (Surprise-order) SGD epoch, in place, over ratings in the given order."""
+    """One Surprise-order SGD epoch, in place, over ratings in the given order.
+
+    ``simd_dot=False`` sums each dot product left to right (bit-identical to Surprise);
+    ``True`` sums it in SIMD lanes (within ~1e-13 of Surprise, several times faster).
+    """
     cdef int64_t n = users.shape[0]
     if items.shape[0] != n or ratings.shape[0] != n:
         raise ValueError("users, items and ratings must have the same length")
@@ -73,11 +79,18 @@ def sgd_epoch_exact_f64(
     cdef SgdRates r
     r.lr_bu, r.lr_bi, r.lr_pu, r.lr_qi, r.reg_bu, r.reg_bi, r.reg_pu, r.reg_qi = rates
     with nogil:
-        sgd_epoch_exact(
-            iptr(users), iptr(items), &ratings[0] if n > 0 else NULL, n,
-            ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
-            global_mean, biased, r,
-        )
+        if simd_dot:
+            sgd_epoch_ordered_f64(
+                iptr(users), iptr(items), &ratings[0] if n > 0 else NULL, n,
+                ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
+                global_mean, biased, r,
+            )
+        else:
+            sgd_epoch_exact(
+                iptr(users), iptr(items), &ratings[0] if n > 0 else NULL, n,
+                ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
+                global_mean, biased, r,
+            )
 
 
 def blocked_layout(

@@ -18,7 +18,9 @@ from . import _sgd
 
 __all__ = ["cpu_count", "effective_n_threads", "openmp_enabled", "thread_budget"]
 
-_budget: contextvars.ContextVar[int | None] = contextvars.ContextVar("turbosvd_budget", default=None)
+_budget: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "turbosvd_budget", default=None
+)
 
 
 def cpu_count() -> int:

@@ -76,7 +76,13 @@ class BaseSearchCV(ABC):
             _measure(m)
         cv = get_cv(self.cv)
         tasks = (
-            (self.algo_class(**params), trainset, testset, self.measures, self.return_train_measures)
+            (
+                self.algo_class(**params),
+                trainset,
+                testset,
+                self.measures,
+                self.return_train_measures,
+            )
             for params, (trainset, testset) in product(self.param_combinations, cv.split(data))
         )
         out = run_tasks(fit_and_score, tasks, n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch)

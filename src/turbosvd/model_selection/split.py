@@ -36,9 +36,7 @@ def get_cv(cv):
         return KFold(n_splits=cv)
     if hasattr(cv, "split") and not isinstance(cv, str):
         return cv
-    raise ValueError(
-        f"Wrong CV object. Expecting None, an int or CV iterator, got a {type(cv)}"
-    )
+    raise ValueError(f"Wrong CV object. Expecting None, an int or CV iterator, got a {type(cv)}")
 
 
 def _table(data):

@@ -114,7 +114,9 @@ def print_summary(algo, measures, test_measures, train_measures, fit_times, test
 
     s = row_format.format("", *[f"Fold {i + 1}" for i in range(n_splits)] + ["Mean"] + ["Std"])
     s += "\n"
-    s += "\n".join(row(key.upper() + " (testset)", vals, "1.4f") for key, vals in test_measures.items())
+    s += "\n".join(
+        row(key.upper() + " (testset)", vals, "1.4f") for key, vals in test_measures.items()
+    )
     if train_measures:
         s += "\n"
         s += "\n".join(

@@ -125,7 +125,10 @@ class AlgoBase:
         self._check_fitted("test")
         if self._batch_capable():
             return self._test_batch(testset, verbose)
-        return [self.predict(uid, iid, r_ui_trans, verbose=verbose) for (uid, iid, r_ui_trans) in testset]
+        return [
+            self.predict(uid, iid, r_ui_trans, verbose=verbose)
+            for (uid, iid, r_ui_trans) in testset
+        ]
 
     # ----------------------------------------------------------------- batching
     def _batch_capable(self) -> bool:

@@ -19,7 +19,9 @@ __all__ = ["BaselineOnly", "baseline_als", "baseline_sgd"]
 def baseline_als(self):
     """Alternating least squares on the biases; returns ``(bu, bi)``."""
     trainset = self.trainset
-    n_epochs = check_int("bsl_options['n_epochs']", self.bsl_options.get("n_epochs", 10), min_value=0)
+    n_epochs = check_int(
+        "bsl_options['n_epochs']", self.bsl_options.get("n_epochs", 10), min_value=0
+    )
     reg_u = check_real("bsl_options['reg_u']", self.bsl_options.get("reg_u", 15))
     reg_i = check_real("bsl_options['reg_i']", self.bsl_options.get("reg_i", 10))
     global_mean = trainset.global_mean
@@ -41,7 +43,9 @@ def baseline_als(self):
 def baseline_sgd(self):
     """Stochastic gradient descent on the biases; returns ``(bu, bi)``."""
     trainset = self.trainset
-    n_epochs = check_int("bsl_options['n_epochs']", self.bsl_options.get("n_epochs", 20), min_value=0)
+    n_epochs = check_int(
+        "bsl_options['n_epochs']", self.bsl_options.get("n_epochs", 20), min_value=0
+    )
     reg = check_real("bsl_options['reg']", self.bsl_options.get("reg", 0.02))
     lr = check_real("bsl_options['learning_rate']", self.bsl_options.get("learning_rate", 0.005))
     bu = np.zeros(trainset.n_users)

@@ -1,4 +1,4 @@
-"""``Prediction`` and ``PredictionImpossible``, as in ``surprise.prediction_algorithms.predictions``."""
+"""``Prediction`` and ``PredictionImpossible``, as in Surprise's ``predictions`` module."""
 
 from __future__ import annotations
 

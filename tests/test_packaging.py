@@ -1,0 +1,49 @@
+"""Project hygiene that CI relies on."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_commands():
+    return re.findall(r"```bash\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_cmd = [c for c in _readme_commands() if "pytest" in c and "[test]" in c]
+    assert len(test_cmd) == 1
+    assert test_cmd[0] in ci.splitlines()
+
+
+def test_readme_has_the_two_setup_commands():
+    setup = (ROOT / "README.md").read_text().split("## Set up")[1].split("##")[0]
+    blocks = re.findall(r"```bash\n(.*?)\n```", setup, re.S)
+    assert len(blocks) == 2
+    assert all("\n" not in b for b in blocks)
+    assert "turbosvd demo" in blocks[0]
+
+
+def test_no_movielens_files_tracked():
+    try:
+        files = subprocess.run(
+            ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    leaks = [f for f in files if re.search(r"(^|/)(u\.data|u\.item|u[1-5]\.(base|test))$", f)]
+    assert leaks == []
+
+
+def test_version_is_single_sourced():
+    import turbosvd
+
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject
+    assert re.fullmatch(r"\d+\.\d+\.\d+", turbosvd.__version__)
