@@ -26,8 +26,9 @@ def _load_u1(lib):
     base = folder / "ml-100k" / "ml-100k"
     folds = [(str(base / "u1.base"), str(base / "u1.test"))]
     data = lib.Dataset.load_from_folds(folds, lib.Reader("ml-100k"))
-    return next(__import__(lib.__name__ + ".model_selection").model_selection.PredefinedKFold()
-                .split(data))
+    return next(
+        __import__(lib.__name__ + ".model_selection").model_selection.PredefinedKFold().split(data)
+    )
 
 
 def _synthetic_df(n_ratings):
@@ -116,31 +117,62 @@ def main(argv=None):
             compare(f"synthetic {args.n_ratings:,}", lambda lib: _split(lib, df), args.repeat)
         )
         for lib in ("surprise", "turbosvd"):
-            res = [C.run_isolated("bench_svd", "load_step", lib, args.n_ratings)
-                   for _ in range(args.repeat)]
+            res = [
+                C.run_isolated("bench_svd", "load_step", lib, args.n_ratings)
+                for _ in range(args.repeat)
+            ]
             secs = sorted(r["seconds"] for r in res)[len(res) // 2]
             peak = sorted(r["peak_mb"] for r in res)[len(res) // 2]
             results["load"].append({"library": lib, "seconds": secs, "peak_mb": peak})
 
-    print(f"\n## SVD drop-in path, k={K}, {EPOCHS} epochs, single thread for fit "
-          f"({results['machine']['cpu']}, load {results['machine']['load_average'][0]:.1f})\n")
-    print(C.markdown_table(
-        ["dataset", "train/test", "Surprise fit s", "exact fit s", "fit x", "Surprise test s",
-         "test s", "test x", "RMSE Surprise", "RMSE ours"],
-        [[r["dataset"], f"{r['n_train']}/{r['n_test']}", r["surprise_fit_s"],
-          r["turbosvd_exact_fit_s"], r["fit_speedup"], r["surprise_test_s"],
-          r["turbosvd_test_s"], r["test_speedup"], r["surprise_rmse"], r["turbosvd_rmse"]]
-         for r in results["compare"]],
-    ))
+    print(
+        f"\n## SVD drop-in path, k={K}, {EPOCHS} epochs, single thread for fit "
+        f"({results['machine']['cpu']}, load {results['machine']['load_average'][0]:.1f})\n"
+    )
+    print(
+        C.markdown_table(
+            [
+                "dataset",
+                "train/test",
+                "Surprise fit s",
+                "exact fit s",
+                "fit x",
+                "Surprise test s",
+                "test s",
+                "test x",
+                "RMSE Surprise",
+                "RMSE ours",
+            ],
+            [
+                [
+                    r["dataset"],
+                    f"{r['n_train']}/{r['n_test']}",
+                    r["surprise_fit_s"],
+                    r["turbosvd_exact_fit_s"],
+                    r["fit_speedup"],
+                    r["surprise_test_s"],
+                    r["turbosvd_test_s"],
+                    r["test_speedup"],
+                    r["surprise_rmse"],
+                    r["turbosvd_rmse"],
+                ]
+                for r in results["compare"]
+            ],
+        )
+    )
     if results["load"]:
         s, t = results["load"]
-        print(f"\n## load_from_df + build_full_trainset, {args.n_ratings:,} ratings (fresh process "
-              "each, median)\n")
-        print(C.markdown_table(
-            ["library", "seconds", "peak MB over the DataFrame"],
-            [[x["library"], x["seconds"], x["peak_mb"]] for x in results["load"]]
-            + [["ratio", s["seconds"] / t["seconds"], s["peak_mb"] / max(t["peak_mb"], 1e-9)]],
-        ))
+        print(
+            f"\n## load_from_df + build_full_trainset, {args.n_ratings:,} ratings (fresh process "
+            "each, median)\n"
+        )
+        print(
+            C.markdown_table(
+                ["library", "seconds", "peak MB over the DataFrame"],
+                [[x["library"], x["seconds"], x["peak_mb"]] for x in results["load"]]
+                + [["ratio", s["seconds"] / t["seconds"], s["peak_mb"] / max(t["peak_mb"], 1e-9)]],
+            )
+        )
     path = C.write_json("bench_svd", results)
     print(f"\nwrote {path}")
 
