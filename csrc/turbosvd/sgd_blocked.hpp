@@ -353,15 +353,22 @@ TURBOSVD_INLINE bool block(const Job<Real>& j, index_t blk) {
 
 // Progress of the epoch, shared by the team: a ticket counter handing out the blocks in
 // wave order, and for every user bin and item bin the number of waves finished on it.
+// A call may run only waves [first_wave, last_wave) of the epoch (the Python layer splits
+// long epochs so Ctrl-C is handled within a fraction of a second); the waves before
+// first_wave are complete when it starts.
 struct Progress {
     std::atomic<index_t> ticket{0};
+    index_t end_ticket;
     std::unique_ptr<std::atomic<index_t>[]> user_waves, item_waves;
     std::atomic<int> bad{0};
-    explicit Progress(index_t n_bins)
-        : user_waves(new std::atomic<index_t>[n_bins]), item_waves(new std::atomic<index_t>[n_bins]) {
+    Progress(index_t n_bins, index_t first_wave, index_t last_wave)
+        : end_ticket(last_wave * n_bins),
+          user_waves(new std::atomic<index_t>[n_bins]),
+          item_waves(new std::atomic<index_t>[n_bins]) {
+        ticket.store(first_wave * n_bins, std::memory_order_relaxed);
         for (index_t b = 0; b < n_bins; ++b) {
-            user_waves[b].store(0, std::memory_order_relaxed);
-            item_waves[b].store(0, std::memory_order_relaxed);
+            user_waves[b].store(first_wave, std::memory_order_relaxed);
+            item_waves[b].store(first_wave, std::memory_order_relaxed);
         }
     }
 };
@@ -380,7 +387,7 @@ TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order, Progress* p
     const index_t B = j.n_bins;
     for (;;) {
         const index_t t = p->ticket.fetch_add(1, std::memory_order_relaxed);
-        if (t >= B * B) return;
+        if (t >= p->end_ticket) return;
         const index_t w = t / B;
         const index_t b = order[t];
         const index_t ib = (b + w) % B;
@@ -411,8 +418,9 @@ TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order, Progress* p
 namespace blocked_detail {
 
 TURBOSVD_DISPATCH inline int run_epoch_f32(const Job<float>& job, const index_t* order,
+                                           index_t first_wave, index_t last_wave,
                                            int nt) noexcept {
-    Progress progress(job.n_bins);
+    Progress progress(job.n_bins, first_wave, last_wave);
     TURBOSVD_OMP_PARALLEL_NT
     waves(job, order, &progress);
     (void)nt;
@@ -420,20 +428,23 @@ TURBOSVD_DISPATCH inline int run_epoch_f32(const Job<float>& job, const index_t*
 }
 
 TURBOSVD_DISPATCH inline int run_epoch_f64(const Job<double>& job, const index_t* order,
+                                           index_t first_wave, index_t last_wave,
                                            int nt) noexcept {
-    Progress progress(job.n_bins);
+    Progress progress(job.n_bins, first_wave, last_wave);
     TURBOSVD_OMP_PARALLEL_NT
     waves(job, order, &progress);
     (void)nt;
     return progress.bad.load();
 }
 
-inline int run_epoch(const Job<float>& job, const index_t* order, int nt) {
-    return run_epoch_f32(job, order, nt);
+inline int run_epoch(const Job<float>& job, const index_t* order, index_t first_wave,
+                     index_t last_wave, int nt) {
+    return run_epoch_f32(job, order, first_wave, last_wave, nt);
 }
 
-inline int run_epoch(const Job<double>& job, const index_t* order, int nt) {
-    return run_epoch_f64(job, order, nt);
+inline int run_epoch(const Job<double>& job, const index_t* order, index_t first_wave,
+                     index_t last_wave, int nt) {
+    return run_epoch_f64(job, order, first_wave, last_wave, nt);
 }
 
 template <typename Real>
@@ -441,14 +452,16 @@ void epoch(const std::int64_t* block_ptr, index_t n_bins, const std::int32_t* ru
            const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items,
            const Real* ratings, index_t n_ratings, Real* pu, Real* qi, Real* bu, Real* bi,
            index_t n_users, index_t n_items, index_t n_factors, double global_mean, bool biased,
-           const SgdRates& rates, int n_threads) {
+           const SgdRates& rates, int n_threads, index_t first_wave, index_t last_wave) {
+    require(0 <= first_wave && first_wave <= last_wave && last_wave <= n_bins,
+            "sgd_epoch_blocked: waves must satisfy 0 <= first_wave <= last_wave <= n_bins");
     const Job<Real> job =
         make_job<Real>(block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings, n_ratings,
                        pu, qi, bu, bi, n_users, n_items, n_factors, global_mean, biased, rates);
     const std::vector<index_t> order = wave_order(job);
     // More threads than blocks per wave would only wait at the barriers.
     const int nt = static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_bins)));
-    if (run_epoch(job, order.data(), nt))
+    if (run_epoch(job, order.data(), first_wave, last_wave, nt))
         throw std::invalid_argument("sgd_epoch_blocked: item id out of range");
 }
 
@@ -461,10 +474,10 @@ inline void sgd_epoch_blocked_f32(const std::int64_t* block_ptr, index_t n_bins,
                                   index_t n_ratings, float* pu, float* qi, float* bu, float* bi,
                                   index_t n_users, index_t n_items, index_t n_factors,
                                   double global_mean, bool biased, const SgdRates& rates,
-                                  int n_threads) {
+                                  int n_threads, index_t first_wave, index_t last_wave) {
     blocked_detail::epoch<float>(block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings,
                                  n_ratings, pu, qi, bu, bi, n_users, n_items, n_factors,
-                                 global_mean, biased, rates, n_threads);
+                                 global_mean, biased, rates, n_threads, first_wave, last_wave);
 }
 
 inline void sgd_epoch_blocked_f64(const std::int64_t* block_ptr, index_t n_bins,
@@ -473,10 +486,10 @@ inline void sgd_epoch_blocked_f64(const std::int64_t* block_ptr, index_t n_bins,
                                   index_t n_ratings, double* pu, double* qi, double* bu,
                                   double* bi, index_t n_users, index_t n_items, index_t n_factors,
                                   double global_mean, bool biased, const SgdRates& rates,
-                                  int n_threads) {
+                                  int n_threads, index_t first_wave, index_t last_wave) {
     blocked_detail::epoch<double>(block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings,
                                   n_ratings, pu, qi, bu, bi, n_users, n_items, n_factors,
-                                  global_mean, biased, rates, n_threads);
+                                  global_mean, biased, rates, n_threads, first_wave, last_wave);
 }
 
 #undef TURBOSVD_OMP_PARALLEL_NT

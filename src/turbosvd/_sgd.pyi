@@ -54,4 +54,6 @@ def sgd_epoch_blocked(
     biased: bool,
     rates: tuple[float, float, float, float, float, float, float, float],
     n_threads: int,
+    first_wave: int = 0,
+    last_wave: int = -1,
 ) -> None: ...

@@ -171,8 +171,15 @@ def sgd_epoch_blocked(
     bint biased,
     tuple rates,
     int n_threads,
+    int64_t first_wave=0,
+    int64_t last_wave=-1,
 ):
-    """One blocked SGD epoch, in place, over a layout from ``blocked_layout``."""
+    """One blocked SGD epoch, in place, over a layout from ``blocked_layout``.
+
+    Only waves ``first_wave`` to ``last_wave - 1`` run (all of them by default), so a long
+    epoch can be split into calls with Python's signal checks in between; the result is the
+    same as one call.
+    """
     cdef int64_t n = items.shape[0]
     cdef int64_t n_runs = run_user.shape[0]
     cdef int64_t n_bins = 1
@@ -190,6 +197,8 @@ def sgd_epoch_blocked(
         raise ValueError("bias and factor arrays disagree on the number of users or items")
     if n_threads < 1:
         raise ValueError(f"n_threads={n_threads} is out of range: must be >= 1")
+    if last_wave < 0:
+        last_wave = n_bins
     cdef SgdRates r
     r.lr_bu, r.lr_bi, r.lr_pu, r.lr_qi, r.reg_bu, r.reg_bi, r.reg_pu, r.reg_qi = rates
     with nogil:
@@ -198,14 +207,14 @@ def sgd_epoch_blocked(
                 &block_ptr[0], n_bins, &run_user[0] if n_runs > 0 else NULL, &run_ptr[0],
                 n_runs, iptr(items), &ratings[0] if n > 0 else NULL, n,
                 ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
-                global_mean, biased, r, n_threads,
+                global_mean, biased, r, n_threads, first_wave, last_wave,
             )
         else:
             sgd_epoch_blocked_f64(
                 &block_ptr[0], n_bins, &run_user[0] if n_runs > 0 else NULL, &run_ptr[0],
                 n_runs, iptr(items), &ratings[0] if n > 0 else NULL, n,
                 ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
-                global_mean, biased, r, n_threads,
+                global_mean, biased, r, n_threads, first_wave, last_wave,
             )
 
 

@@ -233,12 +233,26 @@ class SVD(AlgoBase):
         global_mean = trainset.global_mean
         rates = self._rates()
         biased = bool(self.biased)
+        # Long epochs run as several calls (contiguous slices of the same order, so the
+        # result is identical); Python handles Ctrl-C between them.
+        step = _chunk_ratings(self.n_factors)
         for current_epoch in range(self.n_epochs):
             if self.verbose:
                 print(f"Processing epoch {current_epoch}")
-            _sgd.sgd_epoch_exact_f64(
-                users, items, ratings, pu, qi, bu, bi, global_mean, biased, rates, simd_dot=True
-            )
+            for s in range(0, len(ratings), step):
+                _sgd.sgd_epoch_exact_f64(
+                    users[s : s + step],
+                    items[s : s + step],
+                    ratings[s : s + step],
+                    pu,
+                    qi,
+                    bu,
+                    bi,
+                    global_mean,
+                    biased,
+                    rates,
+                    simd_dot=True,
+                )
             _check_finite(current_epoch, bu, bi, pu, qi)
         return bu, bi, pu, qi
 
@@ -255,24 +269,33 @@ class SVD(AlgoBase):
         layout = _blocked.build_layout(trainset, dtype, self.n_factors)
         rates = self._rates()
         biased = bool(self.biased)
+        # Long epochs run a few waves per call (same result as one call); Python handles
+        # Ctrl-C between calls.
+        n_bins = layout.n_bins
+        per_call = max(
+            1, _chunk_ratings(self.n_factors) * n_threads * n_bins // max(1, trainset.n_ratings)
+        )
         for current_epoch in range(self.n_epochs):
             if self.verbose:
                 print(f"Processing epoch {current_epoch}")
-            _sgd.sgd_epoch_blocked(
-                layout.block_ptr,
-                layout.run_user,
-                layout.run_ptr,
-                layout.items,
-                layout.ratings,
-                pu,
-                qi,
-                bu,
-                bi,
-                global_mean,
-                biased,
-                rates,
-                n_threads,
-            )
+            for first in range(0, n_bins, per_call):
+                _sgd.sgd_epoch_blocked(
+                    layout.block_ptr,
+                    layout.run_user,
+                    layout.run_ptr,
+                    layout.items,
+                    layout.ratings,
+                    pu,
+                    qi,
+                    bu,
+                    bi,
+                    global_mean,
+                    biased,
+                    rates,
+                    n_threads,
+                    first,
+                    min(n_bins, first + per_call),
+                )
             _check_finite(current_epoch, bu, bi, pu, qi)
         return bu, bi, pu, qi
 
@@ -317,6 +340,11 @@ def _draw_normal(rng, mean, std, n_rows: int, n_cols: int, dtype) -> np.ndarray:
         stop = min(n_rows, start + step)
         out[start:stop] = rng.normal(mean, std, size=(stop - start, n_cols))
     return out
+
+
+def _chunk_ratings(n_factors: int) -> int:
+    """Ratings per compiled call and thread: about 0.1 s of work, so Ctrl-C is prompt."""
+    return max(1 << 14, (1 << 26) // max(n_factors, 1))
 
 
 def _check_finite(epoch: int, *arrays) -> None:
