@@ -67,7 +67,9 @@ def user_bins(counts: np.ndarray, n_bins: int) -> np.ndarray:
     if total == 0:
         return np.zeros(len(counts), dtype=np.int32)
     start = np.cumsum(counts) - counts  # ratings before each user
-    return (start * n_bins // total).astype(np.int32)
+    # Users without ratings after the last rating would land in bin n_bins: they own no
+    # rating, any bin will do, so they join the last one.
+    return np.minimum(start * n_bins // total, n_bins - 1).astype(np.int32)
 
 
 def item_bins(counts: np.ndarray, n_bins: int) -> np.ndarray:
