@@ -1,0 +1,647 @@
+"""turbosvd on Apache Spark: distributed training (DSGD), converters, distributed top-N.
+
+Needs the optional extra ``pip install turbosvd[spark]`` (``pyspark>=3.5`` and ``pyarrow``),
+and turbosvd installed on the executors too (the tasks run its compiled kernels). Only
+the DataFrame API is used (no RDD, no ``SparkContext``, no broadcast variables), so every
+function works on a classic session and on Spark Connect.
+
+Training (:func:`fit`) is DSGD (Gemulla et al., KDD 2011) over a ``d x d`` grid of user
+blocks x item blocks, see ``turbosvd._dsgd``:
+
+1. The ratings get inner ids numbered by first appearance (as ``Dataset.load_from_df``
+   numbers them) and are cut into the grid. Each block is packed **once** into one row
+   (its ratings as the compiled kernel's blocked layout, raw bytes), and the packed blocks
+   are repartitioned so that the ``d`` blocks of user block ``b`` live in partition ``b``,
+   then persisted. They never move again.
+2. The driver holds the model. Sub-epoch ``s`` trains the stratum
+   ``{(b, (b + s) mod d)}``: the driver sends, for each of its blocks, the rows of ``pu``,
+   ``bu`` (user block ``b``) and ``qi``, ``bi`` (item block ``(b + s) mod d``) as binary
+   columns of a ``d``-row DataFrame, cogrouped with the stratum's packed blocks by
+   partition key. Spark shuffles only the factor rows (the packed side is already
+   partitioned that way), each task runs one block through the compiled blocked kernel
+   (multi-threaded with the task's ``spark.task.cpus``) and returns the updated rows,
+   which the driver writes back.
+
+Per epoch the ratings are read from the executors' cache ``d`` times (once per block,
+each block once) and the whole model travels to the executors and back ``d`` times.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from . import _dsgd
+from ._validation import check_int, check_real
+from .prediction_algorithms.matrix_factorization import SVD, _check_finite, _draw_normal
+from .trainset import Trainset
+from .utils import get_rng
+
+try:  # pyspark is optional: importing this module without it raises a clear error
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+except ImportError as exc:  # pragma: no cover - exercised only without pyspark
+    raise ImportError(
+        "turbosvd.spark needs pyspark and pyarrow: pip install 'turbosvd[spark]'"
+    ) from exc
+
+__all__ = ["SparkFactors", "fit", "from_als", "to_spark_factors"]
+
+# Blocks are never chosen so small that a task's fixed cost (~0.1 s) dominates its work.
+MIN_BLOCK_RATINGS = 100_000
+_BLOCK_FIELDS = tuple(name for name, _ in _dsgd._LAYOUT_FIELDS)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _col(name: str):
+    """A column by its exact name (dots and spaces are not parsed)."""
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _check_columns(df, **columns) -> None:
+    for param, name in columns.items():
+        if not isinstance(name, str):
+            raise TypeError(f"{param} must be a column name (str), got {name!r}")
+        if name not in df.columns:
+            raise ValueError(
+                f"{param}={name!r} is not a column of df; its columns are {df.columns}"
+            )
+
+
+def _default_parallelism(spark) -> int:
+    """Cores of the cluster when the session says so (classic sessions), else 1."""
+    try:
+        return int(spark.sparkContext.defaultParallelism)
+    except Exception:  # Spark Connect has no SparkContext
+        pass
+    try:
+        value = spark.conf.get("spark.default.parallelism", None)
+        return int(value) if value else 1
+    except Exception:
+        return 1
+
+
+def default_n_blocks(n_ratings: int, parallelism: int) -> int:
+    """``d`` for ``n_blocks=None``: one user block per core, fewer on small data.
+
+    Each sub-epoch runs ``d`` tasks, so ``d`` = the cluster's cores keeps all of them busy;
+    blocks average at least ``MIN_BLOCK_RATINGS`` ratings (``d * d`` blocks in all).
+    """
+    by_size = math.isqrt(max(int(n_ratings), 0) // MIN_BLOCK_RATINGS)
+    return max(1, min(int(parallelism), by_size))
+
+
+def _partition_keys(spark, n_partitions: int) -> list[int]:
+    """Integers ``k[p]`` that Spark's hash partitioning sends to partition ``p``.
+
+    ``repartition(n, col)`` places a row in ``pmod(hash(col), n)`` (Murmur3, as
+    ``functions.hash``), so keying user block ``b`` by ``k[b]`` puts the ``d`` blocks of a
+    stratum in ``d`` different partitions, hence ``d`` parallel tasks. Only parallelism
+    depends on this, never the result.
+    """
+    n_candidates = 64 * n_partitions
+    cand = (
+        spark.range(0, n_candidates)
+        .select(F.col("id").cast("int").alias("k"))
+        .select("k", F.pmod(F.hash("k"), F.lit(n_partitions)).alias("p"))
+        .toPandas()
+    )
+    first = cand.sort_values("k").groupby("p")["k"].first()
+    if len(first) < n_partitions:  # pragma: no cover - probability ~ exp(-64)
+        raise RuntimeError(f"could not find a key for each of {n_partitions} partitions")
+    return [int(first[p]) for p in range(n_partitions)]
+
+
+def _task_threads() -> int:
+    """Cores Spark gives the current task (``spark.task.cpus``)."""
+    from pyspark import TaskContext
+
+    tc = TaskContext.get()
+    try:
+        return max(1, int(tc.cpus())) if tc is not None else 1
+    except Exception:  # pragma: no cover - pyspark without TaskContext.cpus
+        return 1
+
+
+def _id_map(base, column: str):
+    """Distinct values of ``column`` numbered by first appearance (``pos``), with counts."""
+    pdf = base.groupBy(column).agg(F.min("pos").alias("first"), F.count(F.lit(1)).alias("n"))
+    pdf = pdf.toPandas().sort_values("first", kind="stable")
+    raw = pdf[column]
+    if raw.isna().any():
+        raise ValueError(f"the {column} column has null ids")
+    if isinstance(raw.dtype, np.dtype) and raw.dtype.kind in "biuf":
+        ids = raw.to_numpy()
+    else:
+        ids = raw.to_numpy(dtype=object)
+    return ids, pdf["n"].to_numpy(dtype=np.int64)
+
+
+class _Clock:
+    def __init__(self):
+        self.t = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        out, self.t = now - self.t, now
+        return out
+
+
+# ------------------------------------------------------------------------------- fit
+def fit(
+    df: DataFrame,
+    user_col: str,
+    item_col: str,
+    rating_col: str,
+    *,
+    n_blocks: int | None = None,
+    task_bins: int | None = None,
+    rating_scale: tuple[float, float] | None = None,
+    keep_ratings: bool = True,
+    profile: list | None = None,
+    **svd_params: Any,
+) -> SVD:
+    """Train a turbosvd ``SVD`` on a Spark DataFrame of ratings, by DSGD.
+
+    Parameters
+    ----------
+    df : pyspark.sql.DataFrame
+        One row per rating.
+    user_col, item_col, rating_col : str
+        Column names. Ids may be of any type Spark can group by; ratings must be numeric
+        and not null.
+    n_blocks : int, optional
+        ``d``: the ratings are cut into ``d x d`` blocks and every sub-epoch trains ``d``
+        of them in parallel. None uses one block per core of the session (when it tells,
+        else 1), fewer on small data (see ``default_n_blocks``).
+    task_bins : int, optional
+        Bins of the blocked layout inside each block (the local kernel's own grid, run by
+        the task's threads). None chooses them as ``SVD(schedule="blocked")`` does, so
+        ``n_blocks=1`` gives exactly the local ``SVD`` fit.
+    rating_scale : (float, float), optional
+        The trainset's rating scale (predictions are clipped to it). None uses the smallest
+        and largest rating of the data.
+    keep_ratings : bool, default True
+        Collect the ratings (inner ids and values, 16 bytes per rating) into the returned
+        model's ``trainset``, so everything Surprise offers works on it. With False the
+        trainset holds only the id maps, the counts and the mean: ``predict``, ``test``
+        and top-N without seen-item exclusion work, but its ``ur``, ``ir``,
+        ``all_ratings`` and the test-set builders see no ratings.
+    profile : list, optional
+        If given, timings are appended as dicts: ``{"phase": "setup", "step", "s"}`` for
+        each setup step, and one ``{"phase": "sub_epoch", "epoch", "sub_epoch", ...}`` per
+        sub-epoch with the driver's time to prepare the factor blocks (``prepare_s``), the
+        wall time of the Spark job (``job_s``), the driver's time to write the results back
+        (``apply_s``), per task the kernel time (``task_train_s``) and the time to decode
+        and encode its arrays (``task_io_s``), and the factor bytes sent and received
+        (``bytes``).
+    **svd_params
+        ``SVD`` parameters (``n_factors``, ``n_epochs``, ``lr_all``, ``reg_all``, ...,
+        ``random_state``, ``dtype``, ``verbose``). ``schedule`` must be ``'blocked'``.
+
+    Returns
+    -------
+    SVD
+        A fitted model (``pu``, ``qi``, ``bu``, ``bi``, ``trainset``), as ``SVD.fit``
+        returns it.
+
+    Notes
+    -----
+    *Ids.* Inner ids are numbered by first appearance in the DataFrame's row order as
+    ``monotonically_increasing_id`` sees it (partition by partition, row by row). For a
+    DataFrame made by ``spark.createDataFrame(pandas_df)`` that is ``pandas_df``'s order,
+    so the ids are those of ``Dataset.load_from_df(pandas_df, ...)``. For other sources
+    the order is the sources' partition order; the ratings are cached before the ids are
+    drawn, so one fit sees one order.
+
+    *Initialisation.* ``pu`` then ``qi`` are drawn on the driver from ``random_state``
+    exactly as ``SVD`` draws them, so a fit with ``n_blocks=1`` equals
+    ``SVD(schedule="blocked", ...).fit`` on the same data bit for bit, and any ``d``
+    equals ``turbosvd._dsgd.fit_local`` with the same ``d``.
+
+    *Global mean.* The exactly rounded sum of every block's exactly rounded sum, divided by
+    the count: equal to ``Trainset.global_mean`` whenever the sums are exact (ratings on a
+    grid such as whole or half stars), else within an ulp or two.
+    """
+    _check_columns(df, user_col=user_col, item_col=item_col, rating_col=rating_col)
+    if not isinstance(df.schema[rating_col].dataType, T.NumericType):
+        raise TypeError(
+            f"rating_col={rating_col!r} has type {df.schema[rating_col].dataType.simpleString()}"
+            ": ratings must be numeric"
+        )
+    if not isinstance(keep_ratings, bool):
+        raise TypeError(f"keep_ratings must be a bool, got {keep_ratings!r}")
+    if profile is not None and not isinstance(profile, list):
+        raise TypeError(f"profile must be a list or None, got {type(profile).__name__}")
+    svd_params.setdefault("schedule", "blocked")
+    svd = SVD(**svd_params)
+    if svd.schedule != "blocked":
+        raise ValueError(
+            f"schedule={svd.schedule!r} is not available on Spark: DSGD runs the blocked "
+            "kernel on every block (use schedule='blocked', the default)"
+        )
+    dtype = svd._dtype()
+    rates = svd._rates()
+    check_int("n_factors", svd.n_factors, min_value=0)
+    n_epochs = check_int("n_epochs", svd.n_epochs, min_value=0)
+    if n_blocks is not None:
+        n_blocks = check_int("n_blocks", n_blocks, min_value=1)
+    if task_bins is not None:
+        task_bins = check_int("task_bins", task_bins, min_value=1)
+    scale = _check_scale(rating_scale)
+
+    spark = df.sparkSession
+    clock = _Clock()
+
+    def setup(step: str) -> None:
+        seconds = clock.lap()
+        if profile is not None:
+            profile.append({"phase": "setup", "step": step, "s": seconds})
+
+    base = df.select(
+        _col(user_col).alias("user"),
+        _col(item_col).alias("item"),
+        _col(rating_col).cast("double").alias("rating"),
+    ).withColumn("pos", F.monotonically_increasing_id())
+    base = base.persist()
+    blocks = None
+    try:
+        stats = base.agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.when(F.col("rating").isNull() | F.isnan("rating"), 1).otherwise(0)).alias(
+                "bad"
+            ),
+            F.min("rating").alias("lo"),
+            F.max("rating").alias("hi"),
+        ).collect()[0]
+        n_ratings = int(stats["n"])
+        if n_ratings == 0:
+            raise ValueError("df is empty: it has no ratings")
+        if stats["bad"]:
+            raise ValueError(f"rating_col={rating_col!r} has {stats['bad']} null or NaN values")
+        if scale is None:
+            lo, hi = float(stats["lo"]), float(stats["hi"])
+            scale = (lo, hi) if lo < hi else (lo, lo + 1.0)
+        setup("cache and check the ratings")
+        user_ids, user_counts = _id_map(base, "user")
+        item_ids, item_counts = _id_map(base, "item")
+        setup("number the ids")
+        trainset = Trainset._from_arrays(
+            np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), user_ids, item_ids, scale
+        )
+        trainset.n_ratings = n_ratings
+        svd._validate(trainset)
+        if n_blocks is None:
+            n_blocks = default_n_blocks(n_ratings, _default_parallelism(spark))
+        grid = _dsgd.make_grid(user_counts, item_counts, n_blocks)
+
+        rated = _rated(spark, base, grid, user_ids, item_ids)
+        blocks, mu, present, keys = _pack(spark, rated, grid, svd, dtype, task_bins)
+        trainset._global_mean = mu
+        setup("pack and cache the blocks")
+
+        rng = get_rng(svd.random_state)
+        k = svd.n_factors
+        pu = _draw_normal(rng, svd.init_mean, svd.init_std_dev, trainset.n_users, k, dtype)
+        qi = _draw_normal(rng, svd.init_mean, svd.init_std_dev, trainset.n_items, k, dtype)
+        bu = np.zeros(trainset.n_users, dtype=dtype)
+        bi = np.zeros(trainset.n_items, dtype=dtype)
+        train = _train_fn(dtype, k, mu, bool(svd.biased), rates)
+        for epoch in range(n_epochs):
+            if svd.verbose:
+                print(f"Processing epoch {epoch}")
+            for s in range(n_blocks):
+                pairs = [bc for bc in _dsgd.strata(n_blocks, s) if bc in present]
+                if pairs:
+                    record = _sub_epoch(
+                        spark, blocks, s, pairs, keys, grid, train, (pu, qi, bu, bi)
+                    )
+                    if profile is not None:
+                        profile.append(
+                            {"phase": "sub_epoch", "epoch": epoch, "sub_epoch": s, **record}
+                        )
+            _check_finite(epoch, bu, bi, pu, qi)
+        clock.lap()
+
+        if keep_ratings:
+            full = rated.orderBy("pos").select("u", "i", "rating").toPandas()
+            trainset = Trainset._from_arrays(
+                full["u"].to_numpy(dtype=np.int32),
+                full["i"].to_numpy(dtype=np.int32),
+                full["rating"].to_numpy(dtype=np.float64),
+                user_ids,
+                item_ids,
+                scale,
+            )
+            trainset._global_mean = mu
+            setup("collect the ratings")
+    finally:
+        if blocks is not None:
+            blocks.unpersist()
+        base.unpersist()
+    svd.trainset = trainset
+    svd.bu, svd.bi, svd.pu, svd.qi = bu, bi, pu, qi
+    return svd
+
+
+def _check_scale(rating_scale):
+    if rating_scale is None:
+        return None
+    try:
+        lo, hi = (float(x) for x in rating_scale)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"rating_scale={rating_scale!r} must be a pair (lowest, highest)"
+        ) from None
+    if not lo < hi:
+        raise ValueError(f"rating_scale={rating_scale!r} must have lowest < highest")
+    return tuple(rating_scale)
+
+
+def _rated(spark, base, grid, user_ids, item_ids):
+    """The ratings with inner ids, blocks and block-local ids (u, i, ub, ib, ul, il)."""
+    umap = pd.DataFrame(
+        {
+            "user": user_ids,
+            "u": np.arange(len(user_ids), dtype=np.int32),
+            "ub": grid.user_block,
+            "ul": grid.user_local,
+        }
+    )
+    imap = pd.DataFrame(
+        {
+            "item": item_ids,
+            "i": np.arange(len(item_ids), dtype=np.int32),
+            "ib": grid.item_block,
+            "il": grid.item_local,
+        }
+    )
+    ints = [T.StructField(c, T.IntegerType(), False) for c in ("u", "ub", "ul")]
+    uschema = T.StructType([T.StructField("user", base.schema["user"].dataType), *ints])
+    ints = [T.StructField(c, T.IntegerType(), False) for c in ("i", "ib", "il")]
+    ischema = T.StructType([T.StructField("item", base.schema["item"].dataType), *ints])
+    udf = spark.createDataFrame(umap, schema=uschema)
+    idf = spark.createDataFrame(imap, schema=ischema)
+    return base.join(udf, "user").join(idf, "item")
+
+
+def _pack(spark, rated, grid, svd, dtype, task_bins):
+    """Pack every block once, partition the packed blocks by user block, persist them.
+
+    Returns (blocks DataFrame, global mean, set of non-empty blocks, partition keys).
+    """
+    d = grid.n_blocks
+    n_users_in = [grid.n_users_in(b) for b in range(d)]
+    n_items_in = [grid.n_items_in(c) for c in range(d)]
+    k = svd.n_factors
+    dtype_name = np.dtype(dtype).name
+
+    def pack(pdf: pd.DataFrame) -> pd.DataFrame:
+        b, c = int(pdf["ub"].iloc[0]), int(pdf["ib"].iloc[0])
+        ratings = pdf["rating"].to_numpy(dtype=np.float64)
+        layout = _dsgd.pack_block(
+            pdf["ul"].to_numpy(),
+            pdf["il"].to_numpy(),
+            ratings,
+            pdf["pos"].to_numpy(),
+            n_users_in[b],
+            n_items_in[c],
+            n_factors=k,
+            dtype=dtype_name,
+            task_bins=task_bins,
+        )
+        fields = _dsgd.encode_block(layout)
+        row = {"ub": [b], "ib": [c], "n": [len(ratings)], "total": [math.fsum(ratings)]}
+        row.update({name: [fields[name]] for name in _BLOCK_FIELDS})
+        return pd.DataFrame(row)
+
+    schema = "ub int, ib int, n long, total double, " + ", ".join(
+        f"{name} binary" for name in _BLOCK_FIELDS
+    )
+    n_parts = max(d, 2)  # one partition would be SinglePartition, which cogroup reshuffles
+    keys = _partition_keys(spark, n_parts)
+    key_of = F.array(*[F.lit(int(x)) for x in keys[:d]])
+    packed = (
+        rated.select("ub", "ib", "ul", "il", "rating", "pos")
+        .groupBy("ub", "ib")
+        .applyInPandas(pack, schema)
+        .withColumn("part", key_of[F.col("ub")])
+        .withColumn("stratum", F.pmod(F.col("ib") - F.col("ub"), F.lit(d)))
+        .repartition(n_parts, "part")
+        .persist()
+    )
+    summary = packed.select("ub", "ib", "n", "total").toPandas()  # materialises the cache
+    mu = math.fsum(summary["total"].tolist()) / int(summary["n"].sum())
+    present = set(zip(summary["ub"].tolist(), summary["ib"].tolist(), strict=True))
+    return packed, mu, present, keys
+
+
+_OUT_SCHEMA = (
+    "ub int, ib int, pu binary, bu binary, qi binary, bi binary, "
+    "task_train_s double, task_io_s double"
+)
+_FACTOR_SCHEMA = "part int, ub int, ib int, pu binary, bu binary, qi binary, bi binary"
+
+
+def _train_fn(dtype, k, mu, biased, rates):
+    """The cogroup function of a sub-epoch: one packed block and its factor rows."""
+    dtype_name = np.dtype(dtype).name
+
+    def train(blocks: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
+        if len(blocks) == 0 or len(factors) == 0:
+            return pd.DataFrame({c.split()[0]: [] for c in _OUT_SCHEMA.split(", ")})
+        if len(blocks) != 1 or len(factors) != 1:
+            raise RuntimeError(
+                f"a DSGD task got {len(blocks)} blocks and {len(factors)} factor rows; "
+                "expected one of each"
+            )
+        clock = _Clock()
+        blk, fac = blocks.iloc[0], factors.iloc[0]
+        layout = _dsgd.decode_block({name: blk[name] for name in _BLOCK_FIELDS}, dtype_name)
+        pu = _dsgd.from_bytes(fac["pu"], dtype_name, k)
+        qi = _dsgd.from_bytes(fac["qi"], dtype_name, k)
+        bu = _dsgd.from_bytes(fac["bu"], dtype_name)
+        bi = _dsgd.from_bytes(fac["bi"], dtype_name)
+        io_s = clock.lap()
+        _dsgd.train_block(layout, pu, qi, bu, bi, mu, biased, rates, _task_threads())
+        train_s = clock.lap()
+        out = {
+            "ub": [int(blk["ub"])],
+            "ib": [int(blk["ib"])],
+            "pu": [_dsgd.to_bytes(pu)],
+            "bu": [_dsgd.to_bytes(bu)],
+            "qi": [_dsgd.to_bytes(qi)],
+            "bi": [_dsgd.to_bytes(bi)],
+        }
+        io_s += clock.lap()
+        return pd.DataFrame({**out, "task_train_s": [train_s], "task_io_s": [io_s]})
+
+    return train
+
+
+def _sub_epoch(spark, blocks, s, pairs, keys, grid, train, model) -> dict:
+    """Train the stratum ``s`` (its non-empty blocks ``pairs``) and update ``model``."""
+    pu, qi, bu, bi = model
+    clock = _Clock()
+    rows = []
+    for b, c in pairs:
+        us, items = grid.users_of(b), grid.items_of(c)
+        rows.append(
+            (
+                keys[b],
+                b,
+                c,
+                _dsgd.to_bytes(pu[us]),
+                _dsgd.to_bytes(bu[us]),
+                _dsgd.to_bytes(qi[items]),
+                _dsgd.to_bytes(bi[items]),
+            )
+        )
+    sent = sum(len(x) for row in rows for x in row[3:])
+    columns = [c.split()[0] for c in _FACTOR_SCHEMA.split(", ")]
+    factors = spark.createDataFrame(pd.DataFrame(rows, columns=columns), schema=_FACTOR_SCHEMA)
+    job = (
+        blocks.filter(F.col("stratum") == s)
+        .groupBy("part")
+        .cogroup(factors.groupBy("part"))
+        .applyInPandas(train, _OUT_SCHEMA)
+    )
+    prepare_s = clock.lap()
+    out = job.toPandas()
+    job_s = clock.lap()
+    if len(out) != len(pairs):
+        raise RuntimeError(f"sub-epoch {s} returned {len(out)} blocks, expected {len(pairs)}")
+    dt = pu.dtype
+    received = 0
+    for row in out.itertuples(index=False):
+        us, items = grid.users_of(row.ub), grid.items_of(row.ib)
+        pu[us] = _dsgd.from_bytes(row.pu, dt, pu.shape[1])
+        bu[us] = _dsgd.from_bytes(row.bu, dt)
+        qi[items] = _dsgd.from_bytes(row.qi, dt, qi.shape[1])
+        bi[items] = _dsgd.from_bytes(row.bi, dt)
+        received += len(row.pu) + len(row.bu) + len(row.qi) + len(row.bi)
+    return {
+        "prepare_s": prepare_s,
+        "job_s": job_s,
+        "apply_s": clock.lap(),
+        "task_train_s": out["task_train_s"].tolist(),
+        "task_io_s": out["task_io_s"].tolist(),
+        "bytes": sent + received,
+    }
+
+
+# ------------------------------------------------------------------------ converters
+class SparkFactors(NamedTuple):
+    """A turbosvd model as Spark DataFrames (see :func:`to_spark_factors`)."""
+
+    users: DataFrame
+    items: DataFrame
+    global_mean: float
+    biased: bool
+
+
+def to_spark_factors(model: SVD, spark: SparkSession) -> SparkFactors:
+    """A fitted turbosvd ``SVD`` as Spark DataFrames of factors and biases.
+
+    Parameters
+    ----------
+    model : SVD
+        A fitted model (turbosvd's or one unpickled from scikit-surprise).
+    spark : SparkSession
+
+    Returns
+    -------
+    SparkFactors
+        ``users`` and ``items`` have the columns of ``ALSModel.userFactors`` /
+        ``itemFactors`` (``id`` — the raw id —, ``features`` array<float>) plus ``bias``
+        (float, 0 when the model is unbiased); rows in inner-id order. The estimate of
+        (u, i) is ``global_mean + bias_u + bias_i + features_u . features_i`` when
+        ``biased``, else the dot product alone (clipped to the rating scale by
+        ``SVD.predict``).
+    """
+    model._check_fitted("to_spark_factors")
+    ts = model.trainset
+    out = []
+    for ids, factors, bias in (
+        (ts._user_ids, model.pu, model.bu),
+        (ts._item_ids, model.qi, model.bi),
+    ):
+        f32 = np.asarray(factors, dtype=np.float32)
+        pdf = pd.DataFrame(
+            {
+                "id": ids,
+                "features": list(f32),
+                "bias": np.asarray(bias, dtype=np.float32),
+            }
+        )
+        out.append(spark.createDataFrame(pdf))
+    return SparkFactors(out[0], out[1], float(ts.global_mean), bool(model.biased))
+
+
+def from_als(
+    als_model,
+    *,
+    global_mean: float | None = None,
+    rating_scale: tuple[float, float] | None = None,
+) -> SVD:
+    """A turbosvd ``SVD`` serving a fitted ``pyspark.ml.recommendation.ALSModel``.
+
+    Parameters
+    ----------
+    als_model : pyspark.ml.recommendation.ALSModel
+        Its ``userFactors`` and ``itemFactors`` (``id`` int, ``features`` array<float>)
+        are collected to the driver.
+    global_mean : float, optional
+        ``trainset.global_mean`` of the result: the estimate ``predict`` falls back to for
+        an unknown user or item (``details['was_impossible']`` is then True). ALS has no
+        global mean (it predicts NaN there, or drops the row). None means 0.0, what the
+        factor model itself gives an id without factors (a zero vector); pass the training
+        ratings' mean to get Surprise's fallback. It never enters the known estimates
+        (``biased=False``).
+    rating_scale : (float, float), optional
+        Scale to which ``predict`` clips. None means no clipping, as ALS does not clip.
+
+    Returns
+    -------
+    SVD
+        ``biased=False``, ``n_factors=rank``, float32 ``pu``/``qi`` (ALS's own type), zero
+        biases. Inner ids are the raw ids in increasing order. The trainset holds the ids
+        but no ratings (``n_ratings`` is 0). ``predict(u, i).est`` equals ALS's
+        prediction ``<userFactor, itemFactor>`` up to float32 rounding.
+    """
+    for attr in ("userFactors", "itemFactors", "rank"):
+        if not hasattr(als_model, attr):
+            raise TypeError(
+                f"als_model must be a fitted pyspark.ml.recommendation.ALSModel, got "
+                f"{type(als_model).__name__} (no {attr!r})"
+            )
+    if rating_scale is None:
+        scale = (-math.inf, math.inf)
+    else:
+        scale = _check_scale(rating_scale)
+    rank = int(als_model.rank)
+    sides = []
+    for frame in (als_model.userFactors, als_model.itemFactors):
+        pdf = frame.select("id", "features").toPandas().sort_values("id", kind="stable")
+        ids = pdf["id"].to_numpy()
+        feats = np.zeros((len(pdf), rank), dtype=np.float32)
+        if len(pdf):
+            feats[:] = np.stack(pdf["features"].to_numpy()).astype(np.float32)
+        sides.append((ids, feats))
+    (user_ids, pu), (item_ids, qi) = sides
+    ts = Trainset._from_arrays(
+        np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), user_ids, item_ids, scale
+    )
+    mean = 0.0 if global_mean is None else check_real("global_mean", global_mean)
+    ts._global_mean = np.float64(mean)
+    svd = SVD(n_factors=rank, biased=False, schedule="blocked", dtype=np.float32)
+    svd.trainset = ts
+    svd.pu, svd.qi = np.ascontiguousarray(pu), np.ascontiguousarray(qi)
+    svd.bu = np.zeros(len(user_ids), dtype=np.float32)
+    svd.bi = np.zeros(len(item_ids), dtype=np.float32)
+    return svd

@@ -1,0 +1,263 @@
+"""turbosvd.spark in Spark local mode: DSGD training, converters, distributed top-N.
+
+Skipped when pyspark (with pyarrow) or Java is missing. One ``local[2]`` session serves the
+whole module (starting one takes ~20 s). The DSGD engine is checked against the serial
+reference ``turbosvd._dsgd.fit_local`` bit for bit, so the accuracy of DSGD itself is
+tested without Spark (tests/test_dsgd.py) and at 1M ratings in bench/bench_spark.py.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'turbosvd[spark]')")
+pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'turbosvd[spark]')")
+if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    pytest.skip("Spark needs Java: no java on PATH and JAVA_HOME unset", allow_module_level=True)
+
+from pyspark.sql import SparkSession  # noqa: E402
+
+from turbosvd import SVD, Dataset, Reader, _dsgd, accuracy  # noqa: E402
+from turbosvd import spark as tspark  # noqa: E402
+from turbosvd.datasets import make_ratings  # noqa: E402
+from turbosvd.prediction_algorithms.matrix_factorization import _draw_normal  # noqa: E402
+from turbosvd.utils import get_rng  # noqa: E402
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+PARAMS = dict(n_factors=8, n_epochs=2, random_state=0, lr_all=0.007, reg_all=0.03)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    # Workers must run this interpreter (the one with pyarrow and turbosvd).
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("turbosvd-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def ratings() -> pd.DataFrame:
+    """String ids, shuffled rows (ids are numbered by first appearance)."""
+    df = make_ratings(300, 200, 12000, random_state=5)
+    df = df.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "user": "u" + df["user"].astype(str),
+            "item": "i" + df["item"].astype(str),
+            "rating": df["rating"].astype(np.float64),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def local_trainset(ratings):
+    return Dataset.load_from_df(ratings, Reader(rating_scale=(1, 5))).build_full_trainset()
+
+
+@pytest.fixture(scope="module")
+def ratings_df(spark, ratings):
+    return spark.createDataFrame(ratings)
+
+
+def _fit(ratings_df, **kw):
+    return tspark.fit(ratings_df, "user", "item", "rating", rating_scale=(1, 5), **{**PARAMS, **kw})
+
+
+def _assert_same_model(a, b):
+    for name in ("pu", "qi", "bu", "bi"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+# --------------------------------------------------------------------------- training
+def test_one_block_equals_the_local_blocked_fit(ratings_df, ratings, local_trainset):
+    """n_blocks=1: the same ids, layout, draws and kernel as SVD(schedule="blocked")."""
+    model = _fit(ratings_df, n_blocks=1)
+    local = SVD(**PARAMS, schedule="blocked").fit(local_trainset)
+    ts = model.trainset
+    np.testing.assert_array_equal(ts._user_ids, local_trainset._user_ids)
+    np.testing.assert_array_equal(ts._item_ids, local_trainset._item_ids)
+    np.testing.assert_array_equal(ts._users, local_trainset._users)
+    np.testing.assert_array_equal(ts._items, local_trainset._items)
+    np.testing.assert_array_equal(ts._ratings, local_trainset._ratings)
+    assert ts.global_mean == local_trainset.global_mean
+    assert ts.rating_scale == (1, 5)
+    _assert_same_model(model, local)
+    assert model.pu.dtype == np.float32
+    testset = list(ratings.head(200).itertuples(index=False, name=None))
+    assert model.test(testset) == local.test(testset)
+
+
+def _reference(ts, d, dtype, params=PARAMS):
+    """The serial DSGD reference on the trainset the Spark fit built."""
+    svd = SVD(**params, dtype=dtype)
+    rng = get_rng(params["random_state"])
+    k = params["n_factors"]
+    pu = _draw_normal(rng, 0, 0.1, ts.n_users, k, dtype)
+    qi = _draw_normal(rng, 0, 0.1, ts.n_items, k, dtype)
+    bu, bi = np.zeros(ts.n_users, dtype), np.zeros(ts.n_items, dtype)
+    _dsgd.fit_local(
+        ts._users,
+        ts._items,
+        ts._ratings,
+        pu,
+        qi,
+        bu,
+        bi,
+        n_blocks=d,
+        n_epochs=params["n_epochs"],
+        global_mean=ts.global_mean,
+        biased=True,
+        rates=svd._rates(),
+    )
+    return SVD(**params).fit(ts).__class__, (pu, qi, bu, bi)
+
+
+def test_blocks_equal_the_serial_dsgd_reference(ratings_df):
+    """d = 3 in float64: Spark's parallel sub-epochs give the serial reference's floats."""
+    model = _fit(ratings_df, n_blocks=3, dtype=np.float64)
+    assert model.pu.dtype == np.float64
+    _, ref = _reference(model.trainset, 3, np.float64)
+    for got, want in zip((model.pu, model.qi, model.bu, model.bi), ref, strict=True):
+        np.testing.assert_array_equal(got, want)
+    # The model is a usable SVD.
+    pred = model.predict("u0", "i0")
+    assert not pred.details["was_impossible"]
+    assert model.predict("nobody", "nothing").est == model.trainset.global_mean
+
+
+def test_profile_and_trainset_without_ratings(ratings_df, ratings):
+    profile = []
+    model = _fit(ratings_df, n_blocks=2, n_epochs=1, keep_ratings=False, profile=profile)
+    ts = model.trainset
+    assert ts.n_ratings == len(ratings)
+    assert len(ts._ratings) == 0
+    assert ts.global_mean == pytest.approx(ratings["rating"].mean(), rel=1e-12)
+    steps = [p["step"] for p in profile if p["phase"] == "setup"]
+    assert steps == ["cache and check the ratings", "number the ids", "pack and cache the blocks"]
+    subs = [p for p in profile if p["phase"] == "sub_epoch"]
+    assert [(p["epoch"], p["sub_epoch"]) for p in subs] == [(0, 0), (0, 1)]
+    for p in subs:
+        assert len(p["task_train_s"]) == 2  # two blocks per stratum, one task each
+        assert p["job_s"] > 0 and p["bytes"] > 0
+    # predict and test need only the id maps and the mean.
+    testset = list(ratings.head(50).itertuples(index=False, name=None))
+    assert accuracy.rmse(model.test(testset), verbose=False) < 2
+
+
+def test_integer_ids_and_a_default_rating_scale(spark):
+    df = make_ratings(60, 40, 900, random_state=3)
+    model = tspark.fit(
+        spark.createDataFrame(df), "user", "item", "rating", n_factors=4, n_epochs=1, random_state=1
+    )
+    local = Dataset.load_from_df(df, Reader(rating_scale=(1, 5))).build_full_trainset()
+    np.testing.assert_array_equal(model.trainset._user_ids, local._user_ids)
+    assert model.trainset.to_inner_uid(int(df["user"].iloc[0])) == 0
+    lo, hi = df["rating"].min(), df["rating"].max()
+    assert model.trainset.rating_scale == (lo, hi)
+
+
+def test_fit_validates_its_arguments(spark, ratings_df):
+    with pytest.raises(ValueError, match="user_col='who' is not a column"):
+        tspark.fit(ratings_df, "who", "item", "rating")
+    with pytest.raises(TypeError, match="rating_col='user' has type string"):
+        tspark.fit(ratings_df, "item", "user", "user")
+    with pytest.raises(ValueError, match="schedule='exact' is not available on Spark"):
+        tspark.fit(ratings_df, "user", "item", "rating", schedule="exact")
+    with pytest.raises(ValueError, match="n_blocks=0 is out of range"):
+        tspark.fit(ratings_df, "user", "item", "rating", n_blocks=0)
+    with pytest.raises(ValueError, match="n_epochs=-1 is out of range"):
+        tspark.fit(ratings_df, "user", "item", "rating", n_epochs=-1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n_factor'"):
+        tspark.fit(ratings_df, "user", "item", "rating", n_factor=3)
+    with pytest.raises(ValueError, match="rating_scale=\\(5, 1\\) must have lowest < highest"):
+        tspark.fit(ratings_df, "user", "item", "rating", rating_scale=(5, 1))
+    with pytest.raises(TypeError, match="keep_ratings must be a bool"):
+        tspark.fit(ratings_df, "user", "item", "rating", keep_ratings=1)
+    bad = spark.createDataFrame(
+        pd.DataFrame({"user": [1, 2], "item": [1, 1], "rating": [3.0, math.nan]})
+    )
+    with pytest.raises(ValueError, match="rating_col='rating' has 1 null or NaN values"):
+        tspark.fit(bad, "user", "item", "rating")
+    with pytest.raises(ValueError, match="df is empty"):
+        tspark.fit(bad.limit(0), "user", "item", "rating")
+
+
+def test_default_n_blocks():
+    assert tspark.default_n_blocks(1000, 8) == 1
+    assert tspark.default_n_blocks(1_000_000, 8) == 3
+    assert tspark.default_n_blocks(10**9, 8) == 8
+    assert tspark.default_n_blocks(10**9, 0) == 1
+
+
+# ------------------------------------------------------------------------- converters
+def test_from_als_serves_the_als_predictions(spark):
+    from pyspark.ml.recommendation import ALS
+
+    df = make_ratings(80, 50, 1500, random_state=4)
+    sdf = spark.createDataFrame(df)
+    als = ALS(
+        rank=3, maxIter=2, regParam=0.1, seed=0, userCol="user", itemCol="item", ratingCol="rating"
+    ).fit(sdf)
+    model = tspark.from_als(als)
+    assert model.n_factors == 3
+    assert model.biased is False
+    assert model.pu.dtype == np.float32
+    pairs = df.head(100)
+    expected = als.transform(spark.createDataFrame(pairs)).toPandas()
+    expected = expected.set_index(["user", "item"])["prediction"]
+    got = [model.predict(int(u), int(i), clip=False).est for u, i in zip(pairs.user, pairs.item)]
+    want = [expected[(u, i)] for u, i in zip(pairs.user, pairs.item)]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # Unknown ids fall back to 0 (a zero factor vector), or to the given mean.
+    unknown = model.predict(10**6, int(pairs.item[0]))
+    assert unknown.est == 0.0
+    assert unknown.details["was_impossible"]
+    with_mean = tspark.from_als(als, global_mean=3.5, rating_scale=(1, 5))
+    assert with_mean.predict(10**6, int(pairs.item[0])).est == 3.5
+    with pytest.raises(ValueError, match="global_mean=nan is not a finite number"):
+        tspark.from_als(als, global_mean=math.nan)
+    with pytest.raises(TypeError, match="als_model must be a fitted"):
+        tspark.from_als(model)
+
+
+def test_to_spark_factors_round_trips(spark, local_trainset):
+    model = SVD(**PARAMS).fit(local_trainset)
+    out = tspark.to_spark_factors(model, spark)
+    assert out.biased is True
+    assert out.global_mean == local_trainset.global_mean
+    users = out.users.toPandas()
+    items = out.items.toPandas()
+    assert list(users.columns) == ["id", "features", "bias"]
+    assert users["id"].tolist() == list(local_trainset._user_ids)
+    np.testing.assert_array_equal(np.stack(users["features"]), model.pu)
+    np.testing.assert_array_equal(users["bias"].to_numpy(np.float32), model.bu)
+    np.testing.assert_array_equal(np.stack(items["features"]), model.qi)
+    np.testing.assert_array_equal(items["bias"].to_numpy(np.float32), model.bi)
+    # The documented estimate, computed from the frames, is the model's.
+    u, i = 5, 7
+    est = out.global_mean + users["bias"][u] + items["bias"][i]
+    est += float(np.dot(users["features"][u], items["features"][i]))
+    assert est == pytest.approx(model.estimate(u, i), abs=1e-5)
