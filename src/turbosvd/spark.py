@@ -195,9 +195,9 @@ def fit(
     profile : list, optional
         If given, timings are appended as dicts: ``{"phase": "setup", "step", "s"}`` for
         each setup step, and one ``{"phase": "sub_epoch", "epoch", "sub_epoch", ...}`` per
-        sub-epoch with the driver's time to prepare the factor blocks (``prepare_s``), the
-        wall time of the Spark job (``job_s``), the driver's time to write the results back
-        (``apply_s``), per task the kernel time (``task_train_s``) and the time to decode
+        sub-epoch with the driver's time to slice the factor blocks and hand them to Spark
+        (``send_s``) and to build the job (``plan_s``), the wall time of the Spark job
+        (``job_s``), the driver's time to write the results back (``apply_s``), per task the kernel time (``task_train_s``) and the time to decode
         and encode its arrays (``task_io_s``), and the factor bytes sent and received
         (``bytes``).
     **svd_params
@@ -505,13 +505,14 @@ def _sub_epoch(spark, blocks, s, pairs, keys, grid, train, model) -> dict:
     sent = sum(len(x) for row in rows for x in row[3:])
     columns = [c.split()[0] for c in _FACTOR_SCHEMA.split(", ")]
     factors = spark.createDataFrame(pd.DataFrame(rows, columns=columns), schema=_FACTOR_SCHEMA)
+    send_s = clock.lap()
     job = (
         blocks.filter(F.col("stratum") == s)
         .groupBy("part")
         .cogroup(factors.groupBy("part"))
         .applyInPandas(train, _OUT_SCHEMA)
     )
-    prepare_s = clock.lap()
+    plan_s = clock.lap()
     out = job.toPandas()
     job_s = clock.lap()
     if len(out) != len(pairs):
@@ -526,7 +527,8 @@ def _sub_epoch(spark, blocks, s, pairs, keys, grid, train, model) -> dict:
         bi[items] = _dsgd.from_bytes(row.bi, dt)
         received += len(row.pu) + len(row.bu) + len(row.qi) + len(row.bi)
     return {
-        "prepare_s": prepare_s,
+        "send_s": send_s,
+        "plan_s": plan_s,
         "job_s": job_s,
         "apply_s": clock.lap(),
         "task_train_s": out["task_train_s"].tolist(),
