@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _sgd
+from .._monitor import TrainingMonitorMixin
 from .._validation import check_alloc, check_int, check_real
 from ..exceptions import ModelFitError
 from ..utils import get_rng
@@ -20,7 +21,7 @@ __all__ = ["SVD"]
 _SCHEDULES = ("exact",)
 
 
-class SVD(AlgoBase):
+class SVD(TrainingMonitorMixin, AlgoBase):
     """The famous *SVD* algorithm, as popularised by Simon Funk during the Netflix Prize.
 
     The prediction is ``mu + bu[u] + bi[i] + qi[i] . pu[u]`` (only the dot product when
@@ -57,6 +58,10 @@ class SVD(AlgoBase):
     pu, qi : numpy.ndarray of shape (n_users, n_factors) and (n_items, n_factors)
     bu, bi : numpy.ndarray of shape (n_users,) and (n_items,)
     trainset : Trainset
+    history_ : dict of list
+        The learning curve of the last ``fit`` that asked for one (``history=True`` or
+        ``eval_set``): ``epoch`` (1-based), ``train_rmse``, ``val_rmse`` (with an
+        ``eval_set``) and ``time`` (training seconds so far, evaluation excluded).
     """
 
     def __init__(
@@ -107,15 +112,33 @@ class SVD(AlgoBase):
         state.setdefault("n_jobs", None)
         self.__dict__.update(state)
 
-    def fit(self, trainset):
+    def fit(self, trainset, *, eval_set=None, history=False, progress=None):
         """Learn the biases and factors from ``trainset``; returns ``self``.
 
         On error or ``KeyboardInterrupt`` the model keeps its previous state.
+
+        Parameters
+        ----------
+        trainset : Trainset
+        eval_set : list of (uid, iid, r_ui), optional
+            Validation ratings (e.g. the testset of ``train_test_split``): their RMSE after
+            each epoch is recorded in ``history_['val_rmse']``.
+        history : bool, default False
+            Record the training RMSE after each epoch in ``history_`` (implied by
+            ``eval_set``). Each evaluation costs one batch prediction over the ratings.
+        progress : bool or None, default None
+            Progress bar on stderr. None shows it for fits lasting over a second when
+            stderr is a terminal or ``verbose`` is set; True always; False never. Stdout
+            (and so ``verbose``'s ``Processing epoch k`` lines) is not affected.
         """
         self._validate(trainset)
-        params = self._train(trainset)
+        with self._monitoring(
+            trainset, eval_set=eval_set, history=history, progress=progress
+        ) as monitor:
+            params = self._train(trainset)
         AlgoBase.fit(self, trainset)
         self.bu, self.bi, self.pu, self.qi = params
+        monitor.commit(self)
         return self
 
     def sgd(self, trainset):
@@ -164,6 +187,7 @@ class SVD(AlgoBase):
                 users, items, ratings, pu, qi, bu, bi, global_mean, biased, rates, simd_dot=True
             )
             _check_finite(current_epoch, bu, bi, pu, qi)
+            self._epoch_done(current_epoch, bu, bi, pu, qi)
         return bu, bi, pu, qi
 
     def estimate(self, u, i):
