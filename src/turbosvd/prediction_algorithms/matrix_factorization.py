@@ -12,6 +12,7 @@ from .. import _sgd
 from .._monitor import TrainingMonitorMixin
 from .._validation import check_alloc, check_int, check_real
 from ..exceptions import ModelFitError
+from ..persist import ModelFileMixin
 from ..utils import get_rng
 from .algo_base import AlgoBase
 from .predictions import PredictionImpossible
@@ -21,7 +22,7 @@ __all__ = ["SVD"]
 _SCHEDULES = ("exact",)
 
 
-class SVD(TrainingMonitorMixin, AlgoBase):
+class SVD(ModelFileMixin, TrainingMonitorMixin, AlgoBase):
     """The famous *SVD* algorithm, as popularised by Simon Funk during the Netflix Prize.
 
     The prediction is ``mu + bu[u] + bi[i] + qi[i] . pu[u]`` (only the dot product when
