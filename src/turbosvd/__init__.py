@@ -11,7 +11,8 @@ Change ``from surprise import ...`` to ``from turbosvd import ...``::
     accuracy.rmse(algo.test(testset))
 
 Models can be saved without pickle (``algo.save("model.tsvd")``, then
-``turbosvd.load("model.tsvd")``).
+``turbosvd.load("model.tsvd")``), and the ``turbosvd`` command trains, evaluates and
+serves models from rating files (``turbosvd --help``).
 """
 
 from . import accuracy, dump, model_selection
