@@ -349,6 +349,16 @@ def test_recommend_and_similar_use_the_topn_api(capsys, model_file, ratings_csv,
     assert status == 0 and out.splitlines() == ["rank  user  similarity", "   1  7         0.5000"]
     status, out, err = call(capsys, "recommend", model_file, "1", "--include-seen")
     assert seen["recommend"] == ("1", 10, False)
+    status, out, err = call(capsys, "recommend", model_file, "1", "--cold-start", "bias")
+    assert_one_line_error(status, err, "--cold-start is not supported")
+
+    def recommend_cold(self, raw_uid, n=10, exclude_seen=True, *, cold_start="error"):
+        seen["cold_start"] = cold_start
+        return [("2", 3.0)]
+
+    monkeypatch.setattr(SVD, "recommend", recommend_cold, raising=False)
+    status, out, err = call(capsys, "recommend", model_file, "nobody", "--cold-start", "bias")
+    assert status == 0 and seen["cold_start"] == "bias"
 
 
 def test_recommend_unknown_user_is_a_user_error(capsys, model_file, monkeypatch):

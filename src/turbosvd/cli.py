@@ -665,8 +665,13 @@ def _cmd_recommend(args) -> int:
     model = _load_model(args.model)
     recommend = _require_method(model, "recommend")
     uid = _coerce_id(model, args.user, "user")
+    kwargs = {"exclude_seen": not args.include_seen}
+    if args.cold_start is not None:
+        if "cold_start" not in inspect.signature(recommend).parameters:
+            raise CLIError("--cold-start is not supported by this turbosvd's SVD.recommend()")
+        kwargs["cold_start"] = args.cold_start
     with _user_errors():
-        result = recommend(uid, args.n, exclude_seen=not args.include_seen)
+        result = recommend(uid, args.n, **kwargs)
         rows = _normalise_topn(result, "item")
     titles = _titles_for(args, args.model)
     _print_ranked(rows, "estimate", titles, "item")
@@ -953,6 +958,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--include-seen", action="store_true", help="also rank the items the user rated in training"
+    )
+    p.add_argument(
+        "--cold-start",
+        choices=["error", "bias"],
+        help="for a user not in the model: 'error' (the default) or 'bias' (rank items by "
+        "their bias, which is what predict() estimates for an unknown user)",
     )
     p.add_argument("--titles", metavar="FILE", help="item titles (u.item, movies.csv, ...)")
 
