@@ -357,6 +357,15 @@ def test_recommend_and_similar_use_the_topn_api(capsys, model_file, ratings_csv,
     status, out, err = call(capsys, "recommend", model_file, "nobody", "--cold-start", "bias")
     assert status == 0 and seen["cold_start"] == "bias"
 
+    def recommend_strict(self, raw_uid, n=10, exclude_seen=True, *, cold_start="error"):
+        raise ValueError(f"user {raw_uid!r} is not part of the trainset; pass cold_start='bias'")
+
+    monkeypatch.setattr(SVD, "recommend", recommend_strict, raising=False)
+    status, out, err = call(capsys, "recommend", model_file, "nobody")
+    assert_one_line_error(
+        status, err, "'nobody' is not part of the trainset; use --cold-start bias"
+    )
+
 
 @pytest.mark.parametrize(
     ("args", "method"),

@@ -670,9 +670,14 @@ def _cmd_recommend(args) -> int:
         if "cold_start" not in inspect.signature(recommend).parameters:
             raise CLIError("--cold-start is not supported by this turbosvd's SVD.recommend()")
         kwargs["cold_start"] = args.cold_start
-    with _user_errors():
+    try:
         result = recommend(uid, args.n, **kwargs)
         rows = _normalise_topn(result, "item")
+    except (ValueError, KeyError, TypeError) as e:
+        # Speak in options, not keyword arguments.
+        raise CLIError(
+            _one_line(e).replace("pass cold_start='bias'", "use --cold-start bias")
+        ) from e
     titles = _titles_for(args, args.model)
     _print_ranked(rows, "estimate", titles, "item")
     return 0
