@@ -11,6 +11,9 @@ import pytest
 from conftest import small_ratings
 from turbosvd import SVD, Dataset, ModelFitError, Reader, _monitor, accuracy
 from turbosvd.model_selection import train_test_split
+from turbosvd.prediction_algorithms import matrix_factorization as mf
+
+SCHEDULES = getattr(mf, "_SCHEDULES", ("exact",))
 
 
 @pytest.fixture
@@ -25,12 +28,17 @@ def _rmse_by_hand(algo, triples):
     return float(np.sqrt(np.mean(np.square(errors))))
 
 
+def _svd(schedule, **kwargs):
+    return SVD(schedule=schedule, **kwargs) if len(SCHEDULES) > 1 else SVD(**kwargs)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("biased", [True, False])
-def test_history_matches_accuracy_each_epoch(split, biased):
+def test_history_matches_accuracy_each_epoch(split, biased, schedule):
     trainset, testset = split
     testset = testset + [("stranger", "i1", 4.0), ("u1", "unseen", 2.0)]
     n_epochs = 4
-    algo = SVD(n_factors=3, n_epochs=n_epochs, biased=biased, random_state=0)
+    algo = _svd(schedule, n_factors=3, n_epochs=n_epochs, biased=biased, random_state=0)
     algo.fit(trainset, eval_set=testset)
     h = algo.history_
     assert h["epoch"] == [1, 2, 3, 4]
@@ -47,17 +55,19 @@ def test_history_matches_accuracy_each_epoch(split, biased):
     )
     # Each epoch's numbers are those of a model trained for that many epochs.
     for e in range(1, n_epochs):
-        shorter = SVD(n_factors=3, n_epochs=e, biased=biased, random_state=0).fit(trainset)
+        shorter = _svd(schedule, n_factors=3, n_epochs=e, biased=biased, random_state=0)
+        shorter.fit(trainset)
         assert h["val_rmse"][e - 1] == pytest.approx(_rmse_by_hand(shorter, testset), abs=1e-12)
         assert h["train_rmse"][e - 1] == pytest.approx(
             _rmse_by_hand(shorter, trainset.build_testset()), abs=1e-12
         )
 
 
-def test_monitoring_does_not_change_training(split):
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_monitoring_does_not_change_training(split, schedule):
     trainset, testset = split
-    plain = SVD(n_factors=4, n_epochs=5, random_state=1).fit(trainset)
-    watched = SVD(n_factors=4, n_epochs=5, random_state=1)
+    plain = _svd(schedule, n_factors=4, n_epochs=5, random_state=1).fit(trainset)
+    watched = _svd(schedule, n_factors=4, n_epochs=5, random_state=1)
     watched.fit(trainset, eval_set=testset, progress=True)
     for name in ("pu", "qi", "bu", "bi"):
         assert np.array_equal(getattr(plain, name), getattr(watched, name))
@@ -107,9 +117,10 @@ def test_fit_signature_errors(split):
     assert "trainset" not in vars(algo)
 
 
-def test_verbose_stdout_is_byte_identical_with_progress(split, capsys):
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_verbose_stdout_is_byte_identical_with_progress(split, capsys, schedule):
     trainset, testset = split
-    SVD(n_factors=2, n_epochs=3, verbose=True, random_state=0).fit(
+    _svd(schedule, n_factors=2, n_epochs=3, verbose=True, random_state=0).fit(
         trainset, eval_set=testset, progress=True
     )
     out, err = capsys.readouterr()

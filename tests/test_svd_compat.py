@@ -479,3 +479,29 @@ def test_sequential_kernel_is_bit_identical_to_surprise(surprise, u1):
         )
     for ours, ref in ((pu, theirs.pu), (qi, theirs.qi), (bu, theirs.bu), (bi, theirs.bi)):
         np.testing.assert_array_equal(ours, ref)
+
+
+def test_kernels_reject_out_of_range_ids_with_value_error():
+    from turbosvd import _sgd
+
+    users, items = np.array([0, 5], np.int32), np.array([0, 0], np.int32)
+    rates = (0.1,) * 8
+    for simd_dot in (False, True):
+        with pytest.raises(ValueError, match="inner id out of range"):
+            _sgd.sgd_epoch_exact_f64(
+                users,
+                items,
+                np.ones(2),
+                np.ones((1, 3)),
+                np.ones((1, 3)),
+                np.zeros(1),
+                np.zeros(1),
+                3.0,
+                True,
+                rates,
+                simd_dot,
+            )
+    with pytest.raises(ValueError, match="inner id out of range"):
+        _sgd.predict(
+            users, items, np.ones((1, 3)), np.ones((1, 3)), np.zeros(1), np.zeros(1), 3.0, True, 1
+        )

@@ -69,18 +69,17 @@ TURBOSVD_NO_CONTRACT void sgd_epoch_exact(const Index* users, const Index* items
 // prediction then differs from Surprise's by ~1e-16 relative; the factors stay within
 // ~1e-13 of Surprise's after 20 epochs (tests bound it by 1e-10), and the dependency
 // chain per rating shrinks from n_factors additions to about n_factors / 8.
+// The SIMD-cloned body must not throw (GCC treats calls through a target_clones ifunc as
+// nothrow, so an exception would terminate the process): ids are validated before it.
+namespace ordered_detail {
+
 TURBOSVD_DISPATCH
-inline void sgd_epoch_ordered_f64(const std::int32_t* users, const std::int32_t* items,
-                                  const double* ratings, index_t n_ratings, double* pu,
-                                  double* qi, double* bu, double* bi, index_t n_users,
-                                  index_t n_items, index_t n_factors, double global_mean,
-                                  bool biased, const SgdRates& p) {
-    const double mu = biased ? global_mean : 0.0;
+inline void epoch(const std::int32_t* users, const std::int32_t* items, const double* ratings,
+                  index_t n_ratings, double* pu, double* qi, double* bu, double* bi,
+                  index_t n_factors, double mu, bool biased, const SgdRates& p) noexcept {
     for (index_t k = 0; k < n_ratings; ++k) {
         const index_t u = users[k];
         const index_t i = items[k];
-        if (u < 0 || u >= n_users || i < 0 || i >= n_items)
-            throw std::invalid_argument("sgd_epoch_ordered: inner id out of range");
         double* TURBOSVD_RESTRICT pu_u = pu + u * n_factors;
         double* TURBOSVD_RESTRICT qi_i = qi + i * n_factors;
         double dot = 0.0;
@@ -99,6 +98,21 @@ inline void sgd_epoch_ordered_f64(const std::int32_t* users, const std::int32_t*
             qi_i[f] = qif + p.lr_qi * (err * puf - p.reg_qi * qif);
         }
     }
+}
+
+}  // namespace ordered_detail
+
+inline void sgd_epoch_ordered_f64(const std::int32_t* users, const std::int32_t* items,
+                                  const double* ratings, index_t n_ratings, double* pu,
+                                  double* qi, double* bu, double* bi, index_t n_users,
+                                  index_t n_items, index_t n_factors, double global_mean,
+                                  bool biased, const SgdRates& p) {
+    require(n_ratings >= 0 && n_factors >= 0, "sgd_epoch_ordered: negative size");
+    for (index_t k = 0; k < n_ratings; ++k)
+        if (users[k] < 0 || users[k] >= n_users || items[k] < 0 || items[k] >= n_items)
+            throw std::invalid_argument("sgd_epoch_ordered: inner id out of range");
+    ordered_detail::epoch(users, items, ratings, n_ratings, pu, qi, bu, bi, n_factors,
+                          biased ? global_mean : 0.0, biased, p);
 }
 
 }  // namespace turbosvd

@@ -15,7 +15,7 @@ Models can be saved without pickle (``algo.save("model.tsvd")``, then
 serves models from rating files (``turbosvd --help``).
 """
 
-from . import accuracy, dump, model_selection
+from . import accuracy, datasets, dump, model_selection
 from ._threads import openmp_enabled
 from .builtin_datasets import get_dataset_dir
 from .dataset import Dataset
@@ -47,6 +47,7 @@ __all__ = [
     "Reader",
     "Trainset",
     "accuracy",
+    "datasets",
     "dump",
     "get_dataset_dir",
     "load",

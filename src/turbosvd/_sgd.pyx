@@ -1,4 +1,4 @@
-"""Shims over the SGD and prediction kernels (csrc/turbosvd/sgd.hpp, predict.hpp).
+"""Shims over the SGD and prediction kernels (csrc/turbosvd/sgd*.hpp, predict.hpp).
 
 Each function checks shapes, takes raw pointers, and makes one C++ call with the GIL
 released. Validation of user-facing parameters lives in the Python modules.
@@ -9,9 +9,12 @@ from libc.stdint cimport int32_t, int64_t, uint8_t
 
 from turbosvd._kernels cimport (
     SgdRates,
+    build_blocked_layout,
     max_threads,
     openmp_enabled,
     predict_batch,
+    sgd_epoch_blocked_f32,
+    sgd_epoch_blocked_f64,
     sgd_epoch_exact,
     sgd_epoch_ordered_f64,
     simd_dispatch_enabled,
@@ -87,6 +90,131 @@ def sgd_epoch_exact_f64(
                 iptr(users), iptr(items), &ratings[0] if n > 0 else NULL, n,
                 ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
                 global_mean, biased, r,
+            )
+
+
+def blocked_layout(
+    const int32_t[::1] users,
+    const int32_t[::1] items,
+    const double[::1] ratings,
+    const int32_t[::1] user_bin,
+    const int32_t[::1] item_bin,
+    int64_t n_bins,
+    bint single,
+):
+    """Reorder ratings into the blocked layout (see sgd_blocked.hpp).
+
+    Returns (block_ptr, run_user, run_ptr, items, ratings); ratings are float32 if
+    ``single`` else float64.
+    """
+    cdef int64_t n = users.shape[0]
+    cdef int64_t n_users = user_bin.shape[0]
+    cdef int64_t n_items = item_bin.shape[0]
+    if items.shape[0] != n or ratings.shape[0] != n:
+        raise ValueError("users, items and ratings must have the same length")
+    if n_bins < 1:
+        raise ValueError(f"n_bins={n_bins} is out of range: must be >= 1")
+    cdef int64_t capacity = min(n, n_users * n_bins)
+    cursor = np.empty(max(n_users * n_bins, 1), dtype=np.int64)
+    block_ptr = np.empty(n_bins * n_bins + 1, dtype=np.int64)
+    run_user = np.empty(max(capacity, 1), dtype=np.int32)
+    run_ptr = np.empty(capacity + 1, dtype=np.int64)
+    out_items = np.empty(n, dtype=np.int32)
+    out_ratings = np.empty(n, dtype=np.float32 if single else np.float64)
+    cdef int64_t[::1] cursor_v = cursor
+    cdef int64_t[::1] block_ptr_v = block_ptr
+    cdef int32_t[::1] run_user_v = run_user
+    cdef int64_t[::1] run_ptr_v = run_ptr
+    cdef int32_t[::1] out_items_v = out_items
+    cdef float[::1] out_f32
+    cdef double[::1] out_f64
+    cdef float* out_f32_p = NULL
+    cdef double* out_f64_p = NULL
+    if single:
+        out_f32 = out_ratings
+        out_f32_p = &out_f32[0] if n > 0 else NULL
+    else:
+        out_f64 = out_ratings
+        out_f64_p = &out_f64[0] if n > 0 else NULL
+    cdef int64_t n_runs
+    with nogil:
+        if single:
+            n_runs = build_blocked_layout[int32_t, float](
+                iptr(users), iptr(items), &ratings[0] if n > 0 else NULL, n,
+                iptr(user_bin), iptr(item_bin), n_users, n_items, n_bins, &cursor_v[0],
+                &block_ptr_v[0], &run_user_v[0], &run_ptr_v[0], capacity,
+                &out_items_v[0] if n > 0 else NULL, out_f32_p,
+            )
+        else:
+            n_runs = build_blocked_layout[int32_t, double](
+                iptr(users), iptr(items), &ratings[0] if n > 0 else NULL, n,
+                iptr(user_bin), iptr(item_bin), n_users, n_items, n_bins, &cursor_v[0],
+                &block_ptr_v[0], &run_user_v[0], &run_ptr_v[0], capacity,
+                &out_items_v[0] if n > 0 else NULL, out_f64_p,
+            )
+    del cursor
+    # Copies (small: one entry per run) so the unused capacity is freed.
+    return block_ptr, run_user[:n_runs].copy(), run_ptr[:n_runs + 1].copy(), out_items, out_ratings
+
+
+def sgd_epoch_blocked(
+    const int64_t[::1] block_ptr,
+    const int32_t[::1] run_user,
+    const int64_t[::1] run_ptr,
+    const int32_t[::1] items,
+    const real_t[::1] ratings,
+    real_t[:, ::1] pu,
+    real_t[:, ::1] qi,
+    real_t[::1] bu,
+    real_t[::1] bi,
+    double global_mean,
+    bint biased,
+    tuple rates,
+    int n_threads,
+    int64_t first_wave=0,
+    int64_t last_wave=-1,
+):
+    """One blocked SGD epoch, in place, over a layout from ``blocked_layout``.
+
+    Only waves ``first_wave`` to ``last_wave - 1`` run (all of them by default), so a long
+    epoch can be split into calls with Python's signal checks in between; the result is the
+    same as one call.
+    """
+    cdef int64_t n = items.shape[0]
+    cdef int64_t n_runs = run_user.shape[0]
+    cdef int64_t n_bins = 1
+    while n_bins * n_bins + 1 < block_ptr.shape[0]:
+        n_bins += 1
+    if n_bins * n_bins + 1 != block_ptr.shape[0]:
+        raise ValueError(f"block_ptr has {block_ptr.shape[0]} entries, not B * B + 1")
+    if ratings.shape[0] != n:
+        raise ValueError("items and ratings must have the same length")
+    if run_ptr.shape[0] != n_runs + 1:
+        raise ValueError("run_ptr must have one entry more than run_user")
+    if qi.shape[1] != pu.shape[1]:
+        raise ValueError("pu and qi must have the same number of columns")
+    if bu.shape[0] != pu.shape[0] or bi.shape[0] != qi.shape[0]:
+        raise ValueError("bias and factor arrays disagree on the number of users or items")
+    if n_threads < 1:
+        raise ValueError(f"n_threads={n_threads} is out of range: must be >= 1")
+    if last_wave < 0:
+        last_wave = n_bins
+    cdef SgdRates r
+    r.lr_bu, r.lr_bi, r.lr_pu, r.lr_qi, r.reg_bu, r.reg_bi, r.reg_pu, r.reg_qi = rates
+    with nogil:
+        if real_t is float:
+            sgd_epoch_blocked_f32(
+                &block_ptr[0], n_bins, &run_user[0] if n_runs > 0 else NULL, &run_ptr[0],
+                n_runs, iptr(items), &ratings[0] if n > 0 else NULL, n,
+                ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
+                global_mean, biased, r, n_threads, first_wave, last_wave,
+            )
+        else:
+            sgd_epoch_blocked_f64(
+                &block_ptr[0], n_bins, &run_user[0] if n_runs > 0 else NULL, &run_ptr[0],
+                n_runs, iptr(items), &ratings[0] if n > 0 else NULL, n,
+                ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
+                global_mean, biased, r, n_threads, first_wave, last_wave,
             )
 
 

@@ -28,6 +28,16 @@ def _is_inner(x, n: int) -> bool:
     return False
 
 
+def _non_decreasing(a: np.ndarray) -> bool:
+    """Whether ``a`` is sorted (checked in chunks, so no n-sized temporary)."""
+    step = 1 << 22
+    for start in range(0, max(len(a) - 1, 0), step):
+        stop = min(len(a), start + step + 1)
+        if not (a[start + 1 : stop] >= a[start : stop - 1]).all():
+            return False
+    return True
+
+
 class Trainset:
     """A training set, as built by ``Dataset.build_full_trainset`` or the CV iterators.
 
@@ -161,7 +171,7 @@ class Trainset:
         bounds = indptr.tolist()
         for key in range(len(bounds) - 1):
             s, e = bounds[key], bounds[key + 1]
-            out[key] = list(zip(other[s:e], ratings[s:e]))
+            out[key] = list(zip(other[s:e], ratings[s:e], strict=True))
         return out
 
     @property
@@ -187,7 +197,7 @@ class Trainset:
     @property
     def _raw2inner_id_users(self) -> dict:
         if self._r2i_users is None:
-            self._r2i_users = dict(zip(self._user_ids.tolist(), range(self.n_users)))
+            self._r2i_users = dict(zip(self._user_ids.tolist(), range(self.n_users), strict=True))
         return self._r2i_users
 
     @_raw2inner_id_users.setter
@@ -197,7 +207,7 @@ class Trainset:
     @property
     def _raw2inner_id_items(self) -> dict:
         if self._r2i_items is None:
-            self._r2i_items = dict(zip(self._item_ids.tolist(), range(self.n_items)))
+            self._r2i_items = dict(zip(self._item_ids.tolist(), range(self.n_items), strict=True))
         return self._r2i_items
 
     @_raw2inner_id_items.setter
@@ -261,12 +271,13 @@ class Trainset:
                     yield u, i, r
             return
         u, i, r = self._by_user()
-        yield from zip(u.tolist(), i.tolist(), r.tolist())
+        yield from zip(u.tolist(), i.tolist(), r.tolist(), strict=True)
 
     def build_testset(self) -> list:
         """All ratings as a testset ``[(raw uid, raw iid, r), ...]`` in ``all_ratings`` order."""
         u, i, r = self._by_user()
-        return list(zip(self._user_ids[u].tolist(), self._item_ids[i].tolist(), r.tolist()))
+        raw_u, raw_i = self._user_ids[u].tolist(), self._item_ids[i].tolist()
+        return list(zip(raw_u, raw_i, r.tolist(), strict=True))
 
     def build_anti_testset(self, fill=None) -> list:
         """Every (user, item) pair not in the trainset, users then items in inner-id order.
@@ -304,8 +315,12 @@ class Trainset:
         if self._global_mean is None:
             if self._keep_dicts:
                 self._global_mean = np.mean([r for (_, _, r) in self.all_ratings()])
+            elif _non_decreasing(self._users):
+                # Already in all_ratings order: the same sum without an n-sized copy.
+                self._global_mean = np.mean(self._ratings)
             else:
-                self._global_mean = np.mean(self._by_user()[2])
+                perm, _ = self._grouped(by_user=True)
+                self._global_mean = np.mean(self._ratings[perm])
         return self._global_mean
 
     # ------------------------------------------------------------- internal helpers
