@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import turbosvd
+import turbosvd.prediction_algorithms.matrix_factorization as mf
 from conftest import needs_ml100k
 from reference import blocked_order, sgd_epoch_blocked
 from turbosvd import SVD, Dataset, Reader, _blocked, _sgd, accuracy
@@ -149,7 +150,9 @@ def test_kernel_bit_identical_for_any_thread_count(trainset, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_svd_bit_identical_for_any_n_jobs(trainset, dtype):
+def test_svd_bit_identical_for_any_n_jobs(trainset, dtype, monkeypatch):
+    # Small data normally runs on one thread; lift that so n_jobs really takes effect.
+    monkeypatch.setattr(mf, "_RATINGS_PER_THREAD", 1)
     fits = [
         SVD(n_factors=20, n_epochs=5, random_state=0, dtype=dtype, n_jobs=n).fit(trainset)
         for n in (1, 2, 8)

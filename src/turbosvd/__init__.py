@@ -9,6 +9,10 @@ Change ``from surprise import ...`` to ``from turbosvd import ...``::
     trainset, testset = train_test_split(data, test_size=0.25, random_state=0)
     algo = SVD(random_state=0).fit(trainset)
     accuracy.rmse(algo.test(testset))
+
+Models can be saved without pickle (``algo.save("model.tsvd")``, then
+``turbosvd.load("model.tsvd")``), and the ``turbosvd`` command trains, evaluates and
+serves models from rating files (``turbosvd --help``).
 """
 
 from . import accuracy, datasets, dump, model_selection
@@ -16,6 +20,7 @@ from ._threads import openmp_enabled
 from .builtin_datasets import get_dataset_dir
 from .dataset import Dataset
 from .exceptions import ModelFitError, NotFittedError
+from .persist import load
 from .prediction_algorithms import (
     SVD,
     AlgoBase,
@@ -45,6 +50,7 @@ __all__ = [
     "datasets",
     "dump",
     "get_dataset_dir",
+    "load",
     "model_selection",
     "openmp_enabled",
 ]

@@ -34,8 +34,8 @@ cdef extern from "turbosvd/sgd.hpp" namespace "turbosvd" nogil:
 
 
 cdef extern from "turbosvd/predict.hpp" namespace "turbosvd" nogil:
-    void predict_batch[Real, Index](
-        const Index* users, const Index* items, int64_t n, const Real* pu, const Real* qi,
+    void predict_batch[Real](
+        const int32_t* users, const int32_t* items, int64_t n, const Real* pu, const Real* qi,
         const Real* bu, const Real* bi, int64_t n_users, int64_t n_items, int64_t n_factors,
         double global_mean, bool biased, double* out, uint8_t* impossible, int n_threads,
     ) except +

@@ -23,8 +23,10 @@ import os
 import numpy as np
 
 from .. import _blocked, _sgd
+from .._monitor import TrainingMonitorMixin
 from .._validation import check_alloc, check_int, check_real
 from ..exceptions import ModelFitError
+from ..persist import ModelFileMixin
 from ..utils import get_rng
 from .algo_base import AlgoBase
 from .predictions import PredictionImpossible
@@ -52,7 +54,7 @@ def default_schedule() -> str:
     return value
 
 
-class SVD(AlgoBase):
+class SVD(ModelFileMixin, TrainingMonitorMixin, AlgoBase):
     """The famous *SVD* algorithm, as popularised by Simon Funk during the Netflix Prize.
 
     The prediction is ``mu + bu[u] + bi[i] + qi[i] . pu[u]`` (only the dot product when
@@ -101,6 +103,10 @@ class SVD(AlgoBase):
     bu, bi : numpy.ndarray of shape (n_users,) and (n_items,)
         Same dtype as the factors.
     trainset : Trainset
+    history_ : dict of list
+        The learning curve of the last ``fit`` that asked for one (``history=True`` or
+        ``eval_set``): ``epoch`` (1-based), ``train_rmse``, ``val_rmse`` (with an
+        ``eval_set``) and ``time`` (training seconds so far, evaluation excluded).
 
     Notes
     -----
@@ -161,15 +167,33 @@ class SVD(AlgoBase):
         state.setdefault("n_jobs", None)
         self.__dict__.update(state)
 
-    def fit(self, trainset):
+    def fit(self, trainset, *, eval_set=None, history=False, progress=None):
         """Learn the biases and factors from ``trainset``; returns ``self``.
 
         On error or ``KeyboardInterrupt`` the model keeps its previous state.
+
+        Parameters
+        ----------
+        trainset : Trainset
+        eval_set : list of (uid, iid, r_ui), optional
+            Validation ratings (e.g. the testset of ``train_test_split``): their RMSE after
+            each epoch is recorded in ``history_['val_rmse']``.
+        history : bool, default False
+            Record the training RMSE after each epoch in ``history_`` (implied by
+            ``eval_set``). Each evaluation costs one batch prediction over the ratings.
+        progress : bool or None, default None
+            Progress bar on stderr. None shows it for fits lasting over a second when
+            stderr is a terminal or ``verbose`` is set; True always; False never. Stdout
+            (and so ``verbose``'s ``Processing epoch k`` lines) is not affected.
         """
         self._validate(trainset)
-        params = self._train(trainset)
+        with self._monitoring(
+            trainset, eval_set=eval_set, history=history, progress=progress
+        ) as monitor:
+            params = self._train(trainset)
         AlgoBase.fit(self, trainset)
         self.bu, self.bi, self.pu, self.qi = params
+        monitor.commit(self)
         return self
 
     def sgd(self, trainset):
@@ -254,11 +278,16 @@ class SVD(AlgoBase):
                     simd_dot=True,
                 )
             _check_finite(current_epoch, bu, bi, pu, qi)
+            self._epoch_done(current_epoch, bu, bi, pu, qi)
         return bu, bi, pu, qi
 
     def _train_blocked(self, trainset, dtype):
         """The blocked schedule: same draws, a blocked layout, one parallel call per epoch."""
-        n_threads = self._n_threads()  # validates n_jobs before the RNG moves
+        # Validates n_jobs before the RNG moves. Small data runs on fewer threads: below
+        # ~200k ratings per thread the synchronisation costs more than it saves (measured
+        # on ML-100k: 0.17 s with 2 threads against 0.06 s with 1 on a busy 2-core box).
+        # The result does not depend on the thread count, only the time does.
+        n_threads = min(self._n_threads(), max(1, trainset.n_ratings // _RATINGS_PER_THREAD))
         rng = get_rng(self.random_state)
         mean, std, k = self.init_mean, self.init_std_dev, self.n_factors
         pu = _draw_normal(rng, mean, std, trainset.n_users, k, dtype)
@@ -297,6 +326,7 @@ class SVD(AlgoBase):
                     min(n_bins, first + per_call),
                 )
             _check_finite(current_epoch, bu, bi, pu, qi)
+            self._epoch_done(current_epoch, bu, bi, pu, qi)
         return bu, bi, pu, qi
 
     def estimate(self, u, i):
@@ -340,6 +370,9 @@ def _draw_normal(rng, mean, std, n_rows: int, n_cols: int, dtype) -> np.ndarray:
         stop = min(n_rows, start + step)
         out[start:stop] = rng.normal(mean, std, size=(stop - start, n_cols))
     return out
+
+
+_RATINGS_PER_THREAD = 200_000
 
 
 def _chunk_ratings(n_factors: int) -> int:
