@@ -261,3 +261,14 @@ def test_to_spark_factors_round_trips(spark, local_trainset):
     est = out.global_mean + users["bias"][u] + items["bias"][i]
     est += float(np.dot(users["features"][u], items["features"][i]))
     assert est == pytest.approx(model.estimate(u, i), abs=1e-5)
+
+
+def test_a_spark_model_saves_and_loads(tmp_path, ratings_df):
+    import turbosvd
+
+    model = _fit(ratings_df, n_blocks=2, n_epochs=1)
+    path = tmp_path / "model.tsvd"
+    model.save(path)
+    back = turbosvd.load(path)
+    _assert_same_model(back, model)
+    assert back.predict("u1", "i2").est == model.predict("u1", "i2").est

@@ -37,6 +37,7 @@ import pandas as pd
 
 from . import _dsgd
 from ._validation import check_int, check_real
+from .prediction_algorithms.algo_base import AlgoBase
 from .prediction_algorithms.matrix_factorization import SVD, _check_finite, _draw_normal
 from .trainset import Trainset
 from .utils import get_rng
@@ -197,9 +198,9 @@ def fit(
         each setup step, and one ``{"phase": "sub_epoch", "epoch", "sub_epoch", ...}`` per
         sub-epoch with the driver's time to slice the factor blocks and hand them to Spark
         (``send_s``) and to build the job (``plan_s``), the wall time of the Spark job
-        (``job_s``), the driver's time to write the results back (``apply_s``), per task the kernel time (``task_train_s``) and the time to decode
-        and encode its arrays (``task_io_s``), and the factor bytes sent and received
-        (``bytes``).
+        (``job_s``), the driver's time to write the results back (``apply_s``), per task
+        the kernel time (``task_train_s``) and the time to decode and encode its arrays
+        (``task_io_s``), and the factor bytes sent and received (``bytes``).
     **svd_params
         ``SVD`` parameters (``n_factors``, ``n_epochs``, ``lr_all``, ``reg_all``, ...,
         ``random_state``, ``dtype``, ``verbose``). ``schedule`` must be ``'blocked'``.
@@ -344,7 +345,7 @@ def fit(
         if blocks is not None:
             blocks.unpersist()
         base.unpersist()
-    svd.trainset = trainset
+    AlgoBase.fit(svd, trainset)
     svd.bu, svd.bi, svd.pu, svd.qi = bu, bi, pu, qi
     return svd
 
@@ -642,7 +643,7 @@ def from_als(
     mean = 0.0 if global_mean is None else check_real("global_mean", global_mean)
     ts._global_mean = np.float64(mean)
     svd = SVD(n_factors=rank, biased=False, schedule="blocked", dtype=np.float32)
-    svd.trainset = ts
+    AlgoBase.fit(svd, ts)
     svd.pu, svd.qi = np.ascontiguousarray(pu), np.ascontiguousarray(qi)
     svd.bu = np.zeros(len(user_ids), dtype=np.float32)
     svd.bi = np.zeros(len(item_ids), dtype=np.float32)
