@@ -47,3 +47,16 @@ def test_version_is_single_sourced():
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in pyproject
     assert re.fullmatch(r"\d+\.\d+\.\d+", turbosvd.__version__)
+
+
+def test_ci_installs_the_spark_extra():
+    """The Spark step of .ci/run installs exactly the `spark` extra's requirements."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["spark"]
+    step = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if "spark" in line]
+    step = [line for line in step if "pip install" in line]
+    assert len(step) == 1
+    assert re.findall(r'"([^"]+)"', step[0].split("&&")[0]) == extra
+    assert "pytest tests/test_spark.py" in step[0]
