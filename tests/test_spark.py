@@ -8,10 +8,13 @@ tested without Spark (tests/test_dsgd.py) and at 1M ratings in bench/bench_spark
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
+import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -272,3 +275,65 @@ def test_a_spark_model_saves_and_loads(tmp_path, ratings_df):
     back = turbosvd.load(path)
     _assert_same_model(back, model)
     assert back.predict("u1", "i2").est == model.predict("u1", "i2").est
+
+
+# --------------------------------------------------------------------- Spark Connect
+_CONNECT_SCRIPT = """
+import json, os, sys, warnings
+os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+warnings.simplefilter("ignore")
+import numpy as np
+from pyspark.sql import SparkSession
+from turbosvd import SVD, Dataset, Reader, _dsgd
+from turbosvd import spark as tspark
+from turbosvd.datasets import make_ratings
+from turbosvd.prediction_algorithms.matrix_factorization import _draw_normal
+from turbosvd.utils import get_rng
+
+spark = (
+    SparkSession.builder.remote("local[2]")
+    .config("spark.ui.enabled", "false")
+    .config("spark.sql.shuffle.partitions", "4")
+    .getOrCreate()
+)
+params = dict(n_factors=6, n_epochs=2, random_state=0)
+pdf = make_ratings(200, 120, 5000, random_state=5).sample(frac=1.0, random_state=1)
+ts = Dataset.load_from_df(pdf, Reader(rating_scale=(1, 5))).build_full_trainset()
+sdf = spark.createDataFrame(pdf)
+one = tspark.fit(sdf, "user", "item", "rating", n_blocks=1, rating_scale=(1, 5), **params)
+local = SVD(**params).fit(ts)
+two = tspark.fit(sdf, "user", "item", "rating", n_blocks=2, rating_scale=(1, 5), **params)
+rng = get_rng(0)
+ref = [_draw_normal(rng, 0, 0.1, ts.n_users, 6, np.float32),
+       _draw_normal(rng, 0, 0.1, ts.n_items, 6, np.float32),
+       np.zeros(ts.n_users, np.float32), np.zeros(ts.n_items, np.float32)]
+_dsgd.fit_local(ts._users, ts._items, ts._ratings, *ref, n_blocks=2, n_epochs=2,
+                global_mean=ts.global_mean, biased=True, rates=local._rates())
+names = ("pu", "qi", "bu", "bi")
+print("@@" + json.dumps({
+    "session": type(spark).__module__,
+    "one_equals_local": all(np.array_equal(getattr(one, n), getattr(local, n)) for n in names),
+    "two_equals_reference": all(np.array_equal(getattr(two, n), r) for n, r in zip(names, ref)),
+    "exported_users": tspark.to_spark_factors(one, spark).users.count(),
+    "n_users": ts.n_users,
+}))
+spark.stop()
+"""
+
+
+def test_fit_works_on_spark_connect(tmp_path):
+    """The same fits through a Spark Connect session (a local server, in a fresh process)."""
+    for module in ("grpc", "grpc_status", "google.rpc", "zstandard"):
+        pytest.importorskip(module, reason="Spark Connect needs pip install 'pyspark[connect]'")
+    script = tmp_path / "connect_fit.py"
+    script.write_text(textwrap.dedent(_CONNECT_SCRIPT))
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=600
+    )
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("@@")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    result = json.loads(lines[-1][2:])
+    assert result["session"].startswith("pyspark.sql.connect")
+    assert result["one_equals_local"]
+    assert result["two_equals_reference"]
+    assert result["exported_users"] == result["n_users"]
