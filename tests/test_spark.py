@@ -277,6 +277,95 @@ def test_a_spark_model_saves_and_loads(tmp_path, ratings_df):
     assert back.predict("u1", "i2").est == model.predict("u1", "i2").est
 
 
+# ------------------------------------------------------------------------------ top-N
+def _needs_topn():
+    pytest.importorskip(
+        "turbosvd.topn", reason="turbosvd.topn (the local top-N) is not in this build yet"
+    )
+
+
+def _flatten(sdf, key: str, array: str, score: str, other: str = "item") -> pd.DataFrame:
+    """Nested rows (key, array<struct<item, score, rank>>) as a long table."""
+    rows = []
+    for row in sdf.toPandas().itertuples(index=False):
+        for x in getattr(row, array):
+            rows.append((getattr(row, key), x["item"], x[score], x["rank"]))
+    return pd.DataFrame(rows, columns=[key, other, score, "rank"])
+
+
+@pytest.fixture(scope="module")
+def models(local_trainset):
+    return {
+        "biased-f32": SVD(**PARAMS).fit(local_trainset),
+        "unbiased-f64": SVD(**PARAMS, biased=False, dtype=np.float64).fit(local_trainset),
+    }
+
+
+@pytest.mark.parametrize(("name", "exclude_seen"), [("biased-f32", True), ("unbiased-f64", False)])
+def test_recommend_for_all_users_is_recommend_all(spark, models, name, exclude_seen):
+    _needs_topn()
+    model = models[name]
+    out = tspark.recommend_for_all_users(model, spark, n=7, exclude_seen=exclude_seen, n_blocks=3)
+    assert out.columns == ["user", "recommendations"]
+    assert out.schema["recommendations"].dataType.elementType.names == ["item", "rating", "rank"]
+    got = _flatten(out, "user", "recommendations", "rating")
+    assert got["user"].nunique() == model.trainset.n_users
+    want = model.recommend_all(n=7, exclude_seen=exclude_seen)
+    order = got["user"].map(model.trainset._raw2inner_id_users)
+    got = got.assign(_u=order).sort_values(["_u", "rank"], kind="stable").drop(columns="_u")
+    want = want.rename(columns={"estimate": "rating"})
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
+    )
+
+
+def test_recommend_for_users_takes_a_subset(spark, models, local_trainset):
+    _needs_topn()
+    model = models["biased-f32"]
+    wanted = ["u3", "u10", "nobody", "u3"]
+    users_df = spark.createDataFrame(pd.DataFrame({"who": wanted}))
+    out = tspark.recommend_for_users(model, users_df, n=5, user_col="who", n_blocks=2)
+    got = _flatten(out, "user", "recommendations", "rating")
+    assert set(got["user"]) == {"u3", "u10"}  # unknown users are left out, as with ALS
+    want = model.recommend_all(n=5)
+    want = want[want["user"].isin(["u3", "u10"])].rename(columns={"estimate": "rating"})
+    got = got.sort_values(["user", "rank"]).reset_index(drop=True)
+    want = want.sort_values(["user", "rank"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    with pytest.raises(ValueError, match="user_col='user' is not a column"):
+        tspark.recommend_for_users(model, users_df)
+
+
+def test_similar_items_all_is_similar_items(spark, models):
+    _needs_topn()
+    model = models["biased-f32"]
+    out = tspark.similar_items_all(model, spark, k=4, n_blocks=3)
+    got = _flatten(out, "item", "similar", "similarity", other="neighbour")
+    assert got["item"].nunique() == model.trainset.n_items
+    for raw, group in got.groupby("item", sort=False):
+        group = group.sort_values("rank")
+        expected = model.similar_items(raw, 4)
+        assert list(zip(group["neighbour"], group["similarity"], strict=True)) == expected
+        assert group["rank"].tolist() == list(range(1, len(expected) + 1))
+
+
+def test_top_n_needs_training_ratings_to_exclude_seen(spark, ratings_df):
+    _needs_topn()
+    model = _fit(ratings_df, n_blocks=1, n_epochs=1, keep_ratings=False)
+    with pytest.raises(ValueError, match="exclude_seen=True needs the training ratings"):
+        tspark.recommend_for_all_users(model, spark)
+    out = tspark.recommend_for_all_users(model, spark, n=3, exclude_seen=False)
+    assert out.count() == model.trainset.n_users
+
+
+def test_top_n_without_the_top_n_module(spark, models, monkeypatch):
+    monkeypatch.setitem(sys.modules, "turbosvd.topn", None)  # import fails
+    with pytest.raises(RuntimeError, match="distributed top-N needs turbosvd's top-N module"):
+        tspark.recommend_for_all_users(models["biased-f32"], spark)
+    with pytest.raises(RuntimeError, match="distributed top-N needs"):
+        tspark.similar_items_all(models["biased-f32"], spark)
+
+
 # --------------------------------------------------------------------- Spark Connect
 _CONNECT_SCRIPT = """
 import json, os, sys, warnings
