@@ -216,14 +216,21 @@ def test_default_n_blocks():
 
 
 # ------------------------------------------------------------------------- converters
-def test_from_als_serves_the_als_predictions(spark):
+@pytest.fixture(scope="module")
+def als(spark):
+    """A small ALS model and its training ratings (pandas and Spark)."""
     from pyspark.ml.recommendation import ALS
 
     df = make_ratings(80, 50, 1500, random_state=4)
     sdf = spark.createDataFrame(df)
-    als = ALS(
+    model = ALS(
         rank=3, maxIter=2, regParam=0.1, seed=0, userCol="user", itemCol="item", ratingCol="rating"
     ).fit(sdf)
+    return df, sdf, model
+
+
+def test_from_als_serves_the_als_predictions(spark, als):
+    df, sdf, als = als
     model = tspark.from_als(als)
     assert model.n_factors == 3
     assert model.biased is False
@@ -240,6 +247,14 @@ def test_from_als_serves_the_als_predictions(spark):
     assert unknown.details["was_impossible"]
     with_mean = tspark.from_als(als, global_mean=3.5, rating_scale=(1, 5))
     assert with_mean.predict(10**6, int(pairs.item[0])).est == 3.5
+    # With the training ratings: seen items and Surprise's global-mean fallback.
+    served = tspark.from_als(als, ratings=sdf)
+    assert served.trainset.n_ratings == len(df)
+    mean = df["rating"].astype(np.float64).mean()
+    assert served.trainset.global_mean == pytest.approx(mean, rel=1e-12)
+    assert served.predict(10**6, int(pairs.item[0])).est == pytest.approx(mean, rel=1e-12)
+    u0 = served.trainset.to_inner_uid(int(df.user[0]))
+    assert served.trainset.ur[u0]  # the user's ratings are there
     with pytest.raises(ValueError, match="global_mean=nan is not a finite number"):
         tspark.from_als(als, global_mean=math.nan)
     with pytest.raises(TypeError, match="als_model must be a fitted"):
@@ -347,6 +362,22 @@ def test_similar_items_all_is_similar_items(spark, models):
         expected = model.similar_items(raw, 4)
         assert list(zip(group["neighbour"], group["similarity"], strict=True)) == expected
         assert group["rank"].tolist() == list(range(1, len(expected) + 1))
+
+
+def test_recommendations_of_an_als_model_exclude_seen_items(spark, als):
+    _needs_topn()
+    df, sdf, als = als
+    model = tspark.from_als(als, ratings=sdf)
+    got = _flatten(
+        tspark.recommend_for_all_users(model, spark, n=5), "user", "recommendations", "rating"
+    )
+    seen = set(zip(df["user"].tolist(), df["item"].tolist(), strict=True))
+    assert not seen & set(zip(got["user"].tolist(), got["item"].tolist(), strict=True))
+    want = model.recommend_all(n=5).rename(columns={"estimate": "rating"})
+    got = got.sort_values(["user", "rank"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        got, want.sort_values(["user", "rank"]).reset_index(drop=True), check_dtype=False
+    )
 
 
 def test_top_n_needs_training_ratings_to_exclude_seen(spark, ratings_df):

@@ -597,6 +597,10 @@ def to_spark_factors(model: SVD, spark: SparkSession) -> SparkFactors:
 def from_als(
     als_model,
     *,
+    ratings: DataFrame | None = None,
+    user_col: str = "user",
+    item_col: str = "item",
+    rating_col: str = "rating",
     global_mean: float | None = None,
     rating_scale: tuple[float, float] | None = None,
 ) -> SVD:
@@ -607,13 +611,20 @@ def from_als(
     als_model : pyspark.ml.recommendation.ALSModel
         Its ``userFactors`` and ``itemFactors`` (``id`` int, ``features`` array<float>)
         are collected to the driver.
+    ratings : pyspark.sql.DataFrame, optional
+        The training ratings (columns ``user_col``, ``item_col``, ``rating_col``). When
+        given they are collected into the trainset (pairs whose user or item has no
+        factors are dropped), so that top-N can exclude seen items and the global mean is
+        theirs.
+    user_col, item_col, rating_col : str
+        Columns of ``ratings``.
     global_mean : float, optional
         ``trainset.global_mean`` of the result: the estimate ``predict`` falls back to for
         an unknown user or item (``details['was_impossible']`` is then True). ALS has no
-        global mean (it predicts NaN there, or drops the row). None means 0.0, what the
-        factor model itself gives an id without factors (a zero vector); pass the training
-        ratings' mean to get Surprise's fallback. It never enters the known estimates
-        (``biased=False``).
+        global mean (it predicts NaN there, or drops the row). None means the mean of
+        ``ratings`` when given (Surprise's fallback), else 0.0, what the factor model
+        itself gives an id without factors (a zero vector). It never enters the known
+        estimates (``biased=False``).
     rating_scale : (float, float), optional
         Scale to which ``predict`` clips. None means no clipping, as ALS does not clip.
 
@@ -621,9 +632,9 @@ def from_als(
     -------
     SVD
         ``biased=False``, ``n_factors=rank``, float32 ``pu``/``qi`` (ALS's own type), zero
-        biases. Inner ids are the raw ids in increasing order. The trainset holds the ids
-        but no ratings (``n_ratings`` is 0). ``predict(u, i).est`` equals ALS's
-        prediction ``<userFactor, itemFactor>`` up to float32 rounding.
+        biases. Inner ids are the raw ids in increasing order. Without ``ratings`` the
+        trainset holds the ids but no ratings (``n_ratings`` is 0). ``predict(u, i).est``
+        equals ALS's prediction ``<userFactor, itemFactor>`` up to float32 rounding.
     """
     for attr in ("userFactors", "itemFactors", "rank"):
         if not hasattr(als_model, attr):
@@ -648,8 +659,22 @@ def from_als(
     ts = Trainset._from_arrays(
         np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), user_ids, item_ids, scale
     )
-    mean = 0.0 if global_mean is None else check_real("global_mean", global_mean)
-    ts._global_mean = np.float64(mean)
+    if global_mean is not None:
+        ts._global_mean = np.float64(check_real("global_mean", global_mean))
+    if ratings is not None:
+        _check_columns(ratings, user_col=user_col, item_col=item_col, rating_col=rating_col)
+        pdf = ratings.select(
+            _col(user_col).alias("u"), _col(item_col).alias("i"), _col(rating_col).cast("double")
+        ).toPandas()
+        u, i = ts._inner_uids(pdf["u"].tolist()), ts._inner_iids(pdf["i"].tolist())
+        keep = (u >= 0) & (i >= 0)
+        mean = ts._global_mean
+        ts = Trainset._from_arrays(
+            u[keep], i[keep], pdf.iloc[:, 2].to_numpy(np.float64)[keep], user_ids, item_ids, scale
+        )
+        ts._global_mean = mean  # None: the mean of the kept ratings, computed when read
+    elif global_mean is None:
+        ts._global_mean = np.float64(0.0)
     svd = SVD(n_factors=rank, biased=False, schedule="blocked", dtype=np.float32)
     AlgoBase.fit(svd, ts)
     svd.pu, svd.qi = np.ascontiguousarray(pu), np.ascontiguousarray(qi)
