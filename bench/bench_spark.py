@@ -16,6 +16,9 @@ defaults) and the same seed:
 Per-epoch figures are medians over the epochs. Usage::
 
     python bench/bench_spark.py [--blocks 1 2 4] [--n-ratings 1000000] [--epochs 20]
+
+It ends with the round trip of one factor payload of 1 to 256 MB through the same path
+(``--ship-mb``): the fixed and per-byte cost of moving factor blocks.
 """
 
 from __future__ import annotations
@@ -132,12 +135,54 @@ def _spark(spark, train_df, test, d: int, epochs: int):
     return {"blocks": d, "total_s": total, "setup_s": setup, "rmse": rmse, **med}, model
 
 
+def _shipping(spark, sizes_mb: list[int]) -> list[dict]:
+    """Round trip of one factor payload through fit's path, by size.
+
+    Driver -> ``createDataFrame`` -> shuffle -> cogroup with a cached one-row block ->
+    Python task (returns it) -> ``toPandas``: the fixed cost and the cost per byte of
+    moving factor blocks between the driver and the tasks.
+    """
+    from turbosvd import spark as tspark
+
+    keys = tspark._partition_keys(spark, 2)
+    blocks = spark.createDataFrame(pd.DataFrame({"part": [keys[0]], "x": [1]}))
+    blocks = blocks.repartition(2, "part").cache()
+    blocks.count()
+
+    def echo(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"pu": right["pu"]})
+
+    out = []
+    for mb in sizes_mb:
+        payload = np.random.default_rng(0).random(mb * (1 << 20) // 4, dtype=np.float32)
+        payload = payload.tobytes()
+
+        def trip(payload=payload):
+            factors = spark.createDataFrame(
+                pd.DataFrame({"part": [keys[0]], "pu": [payload]}), schema="part int, pu binary"
+            )
+            back = (
+                blocks.groupBy("part")
+                .cogroup(factors.groupBy("part"))
+                .applyInPandas(echo, "pu binary")
+                .toPandas()
+            )
+            assert back["pu"][0] == payload
+
+        seconds, _ = C.median_time(trip, repeat=3, warmup=1)
+        out.append({"mb": mb, "round_trip_s": seconds})
+        print(f"shipping {mb} MB: {seconds:.3f} s round trip", flush=True)
+    blocks.unpersist()
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--n-ratings", type=int, default=1_000_000)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--cores", type=int, default=2, help="local[N]")
+    parser.add_argument("--ship-mb", type=int, nargs="*", default=[1, 8, 64, 256])
     args = parser.parse_args(argv)
 
     train, test, train_df = _data(args.n_ratings)
@@ -168,6 +213,7 @@ def main(argv=None) -> int:
             ]
         )
         print(f"d={d}: {res}", flush=True)
+    shipping = _shipping(spark, args.ship_mb)
     spark.stop()
 
     print()
@@ -207,7 +253,15 @@ def main(argv=None) -> int:
                 "rmse": local_rmse,
             },
             "spark": results,
+            "shipping": shipping,
         },
+    )
+    print()
+    print(
+        C.markdown_table(
+            ["factor payload (MB)", "round trip driver -> task -> driver (s)"],
+            [[x["mb"], x["round_trip_s"]] for x in shipping],
+        )
     )
     print(f"\nwritten {path}")
     return 0
