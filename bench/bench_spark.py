@@ -17,7 +17,7 @@ Per-epoch figures are medians over the epochs. Usage::
 
     python bench/bench_spark.py [--blocks 1 2 4] [--n-ratings 1000000] [--epochs 20]
 
-It ends with the round trip of one factor payload of 1 to 256 MB through the same path
+It ends with the round trip of one factor payload of 1 to 64 MB through the same path
 (``--ship-mb``): the fixed and per-byte cost of moving factor blocks.
 """
 
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n-ratings", type=int, default=1_000_000)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--cores", type=int, default=2, help="local[N]")
-    parser.add_argument("--ship-mb", type=int, nargs="*", default=[1, 8, 64, 256])
+    parser.add_argument("--ship-mb", type=int, nargs="*", default=[1, 8, 32, 64])
     args = parser.parse_args(argv)
 
     train, test, train_df = _data(args.n_ratings)
