@@ -135,14 +135,14 @@ def _reference(ts, d, dtype, params=PARAMS):
         biased=True,
         rates=svd._rates(),
     )
-    return SVD(**params).fit(ts).__class__, (pu, qi, bu, bi)
+    return pu, qi, bu, bi
 
 
 def test_blocks_equal_the_serial_dsgd_reference(ratings_df):
     """d = 3 in float64: Spark's parallel sub-epochs give the serial reference's floats."""
     model = _fit(ratings_df, n_blocks=3, dtype=np.float64)
     assert model.pu.dtype == np.float64
-    _, ref = _reference(model.trainset, 3, np.float64)
+    ref = _reference(model.trainset, 3, np.float64)
     for got, want in zip((model.pu, model.qi, model.bu, model.bi), ref, strict=True):
         np.testing.assert_array_equal(got, want)
     # The model is a usable SVD.
@@ -206,6 +206,28 @@ def test_fit_validates_its_arguments(spark, ratings_df):
         tspark.fit(bad, "user", "item", "rating")
     with pytest.raises(ValueError, match="df is empty"):
         tspark.fit(bad.limit(0), "user", "item", "rating")
+    no_user = spark.createDataFrame(
+        pd.DataFrame({"who": ["a", None, None], "item": [1, 1, 2], "rating": [3.0, 4.0, 5.0]})
+    )
+    with pytest.raises(ValueError, match="user_col='who' has 2 null ids"):
+        tspark.fit(no_user, "who", "item", "rating")
+
+
+def test_more_blocks_than_users_leaves_empty_blocks_out(spark):
+    """Two users and three user blocks: a row of empty blocks, skipped in every stratum."""
+    df = make_ratings(2, 30, 40, random_state=6)
+    model = tspark.fit(
+        spark.createDataFrame(df),
+        "user",
+        "item",
+        "rating",
+        n_blocks=3,
+        rating_scale=(1, 5),
+        **PARAMS,
+    )
+    ref = _reference(model.trainset, 3, np.float32)
+    for got, want in zip((model.pu, model.qi, model.bu, model.bi), ref, strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_default_n_blocks():

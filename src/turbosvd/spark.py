@@ -137,13 +137,17 @@ def _task_threads() -> int:
         return 1
 
 
-def _id_map(base, column: str):
-    """Distinct values of ``column`` numbered by first appearance (``pos``), with counts."""
+def _id_map(base, column: str, param: str, name: str):
+    """Distinct values of ``column`` numbered by first appearance (``pos``), with counts.
+
+    ``param`` and ``name`` (the user's parameter and column) are for error messages.
+    """
     pdf = base.groupBy(column).agg(F.min("pos").alias("first"), F.count(F.lit(1)).alias("n"))
     pdf = pdf.toPandas().sort_values("first", kind="stable")
     raw = pdf[column]
     if raw.isna().any():
-        raise ValueError(f"the {column} column has null ids")
+        n_null = int(pdf["n"][raw.isna()].sum())
+        raise ValueError(f"{param}={name!r} has {n_null} null ids")
     if isinstance(raw.dtype, np.dtype) and raw.dtype.kind in "biuf":
         ids = raw.to_numpy()
     else:
@@ -297,8 +301,8 @@ def fit(
             lo, hi = float(stats["lo"]), float(stats["hi"])
             scale = (lo, hi) if lo < hi else (lo, lo + 1.0)
         setup("cache and check the ratings")
-        user_ids, user_counts = _id_map(base, "user")
-        item_ids, item_counts = _id_map(base, "item")
+        user_ids, user_counts = _id_map(base, "user", "user_col", user_col)
+        item_ids, item_counts = _id_map(base, "item", "item_col", item_col)
         setup("number the ids")
         trainset = Trainset._from_arrays(
             np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), user_ids, item_ids, scale
