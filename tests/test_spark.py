@@ -452,30 +452,54 @@ ref = [_draw_normal(rng, 0, 0.1, ts.n_users, 6, np.float32),
 _dsgd.fit_local(ts._users, ts._items, ts._ratings, *ref, n_blocks=2, n_epochs=2,
                 global_mean=ts.global_mean, biased=True, rates=local._rates())
 names = ("pu", "qi", "bu", "bi")
-print("@@" + json.dumps({
+result = {
     "session": type(spark).__module__,
     "one_equals_local": all(np.array_equal(getattr(one, n), getattr(local, n)) for n in names),
     "two_equals_reference": all(np.array_equal(getattr(two, n), r) for n, r in zip(names, ref)),
     "exported_users": tspark.to_spark_factors(one, spark).users.count(),
     "n_users": ts.n_users,
-}))
+}
+if hasattr(local, "recommend_all"):
+    recs = tspark.recommend_for_all_users(local, spark, n=5, n_blocks=3).toPandas()
+    got = [(r.user, x["item"], x["rating"], x["rank"])
+           for r in recs.itertuples() for x in r.recommendations]
+    want = local.recommend_all(5)
+    result["recommend_equals_local"] = sorted(got) == sorted(
+        zip(want.user, want.item, want.estimate, want["rank"]))
+    sim = tspark.similar_items_all(local, spark, k=3).toPandas()
+    result["similar_equals_local"] = all(
+        [(x["item"], x["similarity"]) for x in r.similar] == local.similar_items(r.item, 3)
+        for r in sim.itertuples())
+print("@@" + json.dumps(result))
 spark.stop()
 """
 
 
-def test_fit_works_on_spark_connect(tmp_path):
-    """The same fits through a Spark Connect session (a local server, in a fresh process)."""
+@pytest.fixture(scope="module")
+def connect_run(tmp_path_factory) -> dict:
+    """Fits (and top-N when available) through a Spark Connect session: a local Connect
+    server, in a fresh process (one per module; starting it takes ~20 s)."""
     for module in ("grpc", "grpc_status", "google.rpc", "zstandard"):
         pytest.importorskip(module, reason="Spark Connect needs pip install 'pyspark[connect]'")
-    script = tmp_path / "connect_fit.py"
+    script = tmp_path_factory.mktemp("connect") / "connect_run.py"
     script.write_text(textwrap.dedent(_CONNECT_SCRIPT))
     proc = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=600
     )
     lines = [x for x in proc.stdout.splitlines() if x.startswith("@@")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    result = json.loads(lines[-1][2:])
+    return json.loads(lines[-1][2:])
+
+
+def test_fit_works_on_spark_connect(connect_run):
+    result = connect_run
     assert result["session"].startswith("pyspark.sql.connect")
     assert result["one_equals_local"]
     assert result["two_equals_reference"]
     assert result["exported_users"] == result["n_users"]
+
+
+def test_top_n_works_on_spark_connect(connect_run):
+    _needs_topn()
+    assert connect_run["recommend_equals_local"]
+    assert connect_run["similar_equals_local"]
