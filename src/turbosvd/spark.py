@@ -22,8 +22,9 @@ blocks x item blocks, see ``turbosvd._dsgd``:
    (multi-threaded with the task's ``spark.task.cpus``) and returns the updated rows,
    which the driver writes back.
 
-Per epoch the ratings are read from the executors' cache ``d`` times (once per block,
-each block once) and the whole model travels to the executors and back ``d`` times.
+Per epoch every packed block is read once from the executors' cache (so the ratings
+once in all), and the whole model travels from the driver to the tasks and back ``d``
+times: the cost model and its limits at scale are in ``bench/SPARK.md``.
 """
 
 from __future__ import annotations
@@ -216,6 +217,8 @@ def fit(
     **svd_params
         ``SVD`` parameters (``n_factors``, ``n_epochs``, ``lr_all``, ``reg_all``, ...,
         ``random_state``, ``dtype``, ``verbose``). ``schedule`` must be ``'blocked'``.
+        ``n_jobs`` does not apply to the tasks, which use the ``spark.task.cpus`` threads
+        Spark gives them (the result does not depend on it).
 
     Returns
     -------
