@@ -39,3 +39,13 @@ cdef extern from "turbosvd/group.hpp" namespace "turbosvd" nogil:
     void stable_group[Key, Out](
         const Key* keys, int64_t n, int64_t n_keys, Out* perm, int64_t* indptr,
     ) except +
+
+
+cdef extern from "turbosvd/cosine_topn.hpp" namespace "turbosvd" nogil:
+    void topk_search[Real](
+        const Real* X, int64_t n_queries, const Real* Y, int64_t n_items, int64_t dim,
+        int64_t k, bool normalize, bool exclude_diag, const int64_t* excl_indptr,
+        const int64_t* excl_indices, int64_t excl_nnz, int64_t query_tile, int64_t item_tile,
+        int n_threads, int strategy, Real* out_scores, int64_t* out_indices,
+    ) except +
+    void topk_kernel_shape(bool is_double, int* mq, int* nv)
