@@ -11,6 +11,7 @@ import numpy as np
 from .. import _sgd
 from .._validation import check_alloc, check_int, check_real
 from ..exceptions import ModelFitError
+from ..recommend import RecommendMixin
 from ..utils import get_rng
 from .algo_base import AlgoBase
 from .predictions import PredictionImpossible
@@ -20,7 +21,7 @@ __all__ = ["SVD"]
 _SCHEDULES = ("exact",)
 
 
-class SVD(AlgoBase):
+class SVD(RecommendMixin, AlgoBase):
     """The famous *SVD* algorithm, as popularised by Simon Funk during the Netflix Prize.
 
     The prediction is ``mu + bu[u] + bi[i] + qi[i] . pu[u]`` (only the dot product when
