@@ -16,16 +16,16 @@
 //     BLAS). Shapes: 8 x (2 zmm) on AVX-512, 6 x (2 ymm) otherwise, chosen at run time inside
 //     each target_clones clone of the outer function (TURBOSVD_DISPATCH).
 //  3. Selection: each row of the block is compared (vectorised) with its heap's current
-//     worst score; only rows with a candidate at least that good take the scalar path,
-//     which also skips padding, the query itself (exclude_diag) and excluded pairs (a CSR of
-//     sorted item indices per query, looked up by binary search).
+//     worst score, giving a bit mask of the lanes at least that good (usually none); only
+//     those lanes are visited, skipping padding, the query itself (exclude_diag) and
+//     excluded pairs (a CSR of sorted item indices per query, looked up by binary search).
 // Loop nest: query tile (query_tile rows) > item tile (item_tile rows, whose packed panels
 // stay in L2) > query panel (MQ rows, in L1) > item panel (NV rows) > micro-kernel.
 // Parallel strategy: OpenMP over query tiles (each thread owns the heaps of its tiles: they
 // are the output rows) when there are at least 2 tiles per thread; otherwise (few queries)
 // over item tiles, each thread filling private heaps for all queries, merged at the end.
-// Floating point: scores are accumulated in the input type (float32 like BLAS sgemm), one
-// multiply-add per dimension in increasing dimension order, starting from zero.
+// Floating point: scores are accumulated in the input type (float32 like BLAS sgemm): the
+// product of dimension 0, then one multiply-add per dimension in increasing order.
 // Determinism: every score is computed by the same sequence of operations whatever its
 // position in a tile, and the heap order is strict and total, so the results are
 // bit-identical for any tile sizes, thread count and strategy (on one machine: the AVX
@@ -57,7 +57,7 @@ namespace topn_detail {
 // 64-byte aligned scratch buffer (aligned operator new, C++17).
 template <typename T>
 class AlignedArray {
-   public:
+  public:
     explicit AlignedArray(std::size_t n) {
         if (n > 0) ptr_ = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64}));
     }
@@ -68,7 +68,7 @@ class AlignedArray {
     AlignedArray& operator=(const AlignedArray&) = delete;
     T* get() const { return ptr_; }
 
-   private:
+  private:
     T* ptr_ = nullptr;
 };
 
@@ -98,8 +98,12 @@ struct Shape {
     static constexpr int nv = (Wide ? 64 : 32) / static_cast<int>(sizeof(Real)) * 2;
 };
 
-inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
-inline index_t round_up(index_t a, index_t b) { return ceil_div(a, b) * b; }
+inline index_t ceil_div(index_t a, index_t b) {
+    return (a + b - 1) / b;
+}
+inline index_t round_up(index_t a, index_t b) {
+    return ceil_div(a, b) * b;
+}
 
 template <typename Real>
 struct Problem {
@@ -117,11 +121,12 @@ struct Problem {
 };
 
 // Copy rows [r0, r0 + W) of A (n x dim) into a panel P[f * W + r], scaled to unit norm when
-// `normalize`; rows past the end are zero (and with dim == 0 the panel is one zero row). The norm is computed in double with max-abs
-// scaling, so it neither overflows nor underflows for any finite row.
+// `normalize`; rows past the end are zero (with dim == 0 the panel is one zero row). The
+// norm is computed in double with max-abs scaling, so it neither overflows nor underflows
+// for any finite row.
 template <typename Real, int W>
-TURBOSVD_INLINE void pack_panel(const Real* TURBOSVD_RESTRICT A, index_t n, index_t dim,
-                                index_t r0, bool normalize, Real* TURBOSVD_RESTRICT P) {
+TURBOSVD_INLINE void pack_panel(const Real* TURBOSVD_RESTRICT A, index_t n, index_t dim, index_t r0,
+                                bool normalize, Real* TURBOSVD_RESTRICT P) {
     for (int r = 0; r < W; ++r) {
         const index_t row = r0 + r;
         if (row >= n || dim == 0) {
@@ -153,8 +158,9 @@ TURBOSVD_INLINE void pack_panel(const Real* TURBOSVD_RESTRICT A, index_t n, inde
 // in Real in increasing f. The first product initialises the sum (x*y equals 0 + x*y), so
 // the accumulators never go through memory.
 template <typename Real, int MQ, int NV>
-TURBOSVD_INLINE void micro_kernel(const Real* TURBOSVD_RESTRICT xp, const Real* TURBOSVD_RESTRICT yp,
-                                  index_t dim, Real (&acc)[MQ][NV]) {
+TURBOSVD_INLINE void micro_kernel(const Real* TURBOSVD_RESTRICT xp,
+                                  const Real* TURBOSVD_RESTRICT yp, index_t dim,
+                                  Real (&acc)[MQ][NV]) {
 #pragma GCC unroll 16
     for (int r = 0; r < MQ; ++r) {
         const Real xr = xp[r];
@@ -245,9 +251,11 @@ TURBOSVD_INLINE void search_body(const Problem<Real>& p, index_t query_tile, ind
     const index_t nqp = ceil_div(nq, MQ), nip = ceil_div(ni, NV);
 
 #pragma omp for schedule(static) nowait
-    for (index_t b = 0; b < nqp; ++b) pack_panel<Real, MQ>(p.X, nq, dim, b * MQ, p.normalize, xp + b * pd * MQ);
+    for (index_t b = 0; b < nqp; ++b)
+        pack_panel<Real, MQ>(p.X, nq, dim, b * MQ, p.normalize, xp + b * pd * MQ);
 #pragma omp for schedule(static)
-    for (index_t b = 0; b < nip; ++b) pack_panel<Real, NV>(p.Y, ni, dim, b * NV, p.normalize, yp + b * pd * NV);
+    for (index_t b = 0; b < nip; ++b)
+        pack_panel<Real, NV>(p.Y, ni, dim, b * NV, p.normalize, yp + b * pd * NV);
 
     if (!on_items) {
         // Each query tile is owned by one thread: its heaps are the output rows.
@@ -347,7 +355,8 @@ TURBOSVD_DISPATCH void topk_search_dispatch(const Problem<Real>& p, std::int64_t
     if (query_tile == 0) query_tile = kDefaultQueryTile;
     if (item_tile == 0)
         item_tile = std::max<index_t>(
-            1, kDefaultItemTileBytes / (std::max<index_t>(dim, 1) * static_cast<index_t>(sizeof(Real))));
+            1, kDefaultItemTileBytes /
+                   (std::max<index_t>(dim, 1) * static_cast<index_t>(sizeof(Real))));
     query_tile = round_up(std::max<index_t>(query_tile, 1), mq);
     item_tile = round_up(std::max<index_t>(item_tile, 1), nv);
     bool on_items;
@@ -386,29 +395,21 @@ TURBOSVD_DISPATCH void topk_search_dispatch(const Problem<Real>& p, std::int64_t
 
 // Top-k search. X: n_queries x dim, Y: n_items x dim, both row-major (Y may be X).
 // normalize: cosine similarity instead of inner product. exclude_diag: skip item q for query q
-// (the self-pairs when Y is X). excl_indptr / excl_indices (nullable): CSR of item indices to skip per
-// query, sorted within each row. Tiles of 0 pick the defaults. strategy: TopkStrategy.
-// Outputs (n_queries x k, row-major): scores best first and their item indices; slots with
-// no candidate hold index -1 and score -inf.
+// (the self-pairs when Y is X). excl_indptr / excl_indices (nullable): CSR of item indices to skip
+// per query, sorted within each row. Tiles of 0 pick the defaults. strategy: TopkStrategy. Outputs
+// (n_queries x k, row-major): scores best first and their item indices; slots with no candidate
+// hold index -1 and score -inf.
 template <typename Real>
 void topk_search(const Real* X, index_t n_queries, const Real* Y, index_t n_items, index_t dim,
                  index_t k, bool normalize, bool exclude_diag, const std::int64_t* excl_indptr,
                  const std::int64_t* excl_indices, std::int64_t excl_nnz, index_t query_tile,
                  index_t item_tile, int n_threads, int strategy, Real* out_scores,
                  std::int64_t* out_indices) {
-    const topn_detail::Problem<Real> p{X,
-                                       n_queries,
-                                       Y,
-                                       n_items,
-                                       dim,
-                                       std::max<index_t>(dim, 1),
-                                       k,
-                                       normalize,
-                                       exclude_diag,
-                                       excl_indptr,
-                                       excl_indices};
-    topn_detail::topk_search_dispatch<Real>(p, excl_nnz, query_tile, item_tile, n_threads,
-                                            strategy, out_scores, out_indices);
+    const topn_detail::Problem<Real> p{
+        X,         n_queries,    Y,           n_items,     dim, std::max<index_t>(dim, 1), k,
+        normalize, exclude_diag, excl_indptr, excl_indices};
+    topn_detail::topk_search_dispatch<Real>(p, excl_nnz, query_tile, item_tile, n_threads, strategy,
+                                            out_scores, out_indices);
 }
 
 // The micro-kernel shape used on this CPU, for reports: {query rows, item rows}.
