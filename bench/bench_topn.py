@@ -9,7 +9,7 @@ recommend_all against Surprise's documented route.
      separate interpreter (--peer-python, default $TURBOSVD_PEER_PYTHON or this one) and
      print "not installed" when they cannot be imported;
    - numpy float32 matmul of the same shape (blocks of 256 or 1024 queries x all items,
-     the faster, no selection; timed on the first 4096 queries and scaled to n): the BLAS
+     the faster, no selection; timed on the first 8192 queries and scaled to n): the BLAS
      throughput reference for "effective GFLOP/s" (2 n^2 d / time).
    Contenders are interleaved round by round so that machine noise hits them alike.
 2. recommend_all(n=10) on full ML-100k against the FAQ route with scikit-surprise
@@ -138,7 +138,7 @@ def similar_items_bench(sizes, rounds, peer_python) -> list[dict]:
             np.save(path, Xn)
             times = defaultdict(list)
             status = {}
-            slab = min(n, 4096)  # numpy: the same shape on a slab of queries, scaled up
+            slab = min(n, 8192)  # numpy: the same shape on a slab of queries, scaled up
             for r in range(rounds):
                 t = time.perf_counter()
                 idx, _ = cosine_topk(X, K, num_threads=THREADS)
@@ -242,6 +242,10 @@ def recommend_all_bench(rounds) -> dict | None:
     }
 
 
+def _load(avg) -> str:
+    return "/".join(f"{x:.1f}" for x in avg)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
@@ -259,6 +263,7 @@ def main(argv=None) -> None:
     print(f"machine: {info['cpu']} ({info['simd']}), load {info['load_average']}")
     sim = similar_items_bench(args.sizes, args.rounds, args.peer_python)
     rec = None if args.skip_recommend else recommend_all_bench(args.rounds)
+    info["load_average_end"] = os.getloadavg()
 
     headers = [
         "n items",
@@ -297,7 +302,7 @@ def main(argv=None) -> None:
         f"Similar items: top-{K} cosine of every item, {DIM}-d float32, {THREADS} threads; "
         f"median of {args.rounds} interleaved rounds (seconds). 'vs' = peer time / turbosvd "
         "time. GFLOP/s = 2 n^2 d / time; numpy = float32 matmul of the same shape without "
-        "selection (the faster of blocks of 256/1024 queries x all items, timed on 4096 "
+        "selection (the faster of blocks of 256/1024 queries x all items, timed on 8192 "
         "queries and scaled).",
         "",
         _common.markdown_table(headers, table),
@@ -332,8 +337,9 @@ def main(argv=None) -> None:
         ]
     md += [
         f"Machine: {info['cpu']}, {info['cpus']} CPUs ({info['simd']}), load average "
-        f"{info['load_average']}; turbosvd build {info.get('turbosvd_build')}, micro-kernel "
-        f"{info['micro_kernel_f32']} (float32); peers {info['peer_versions']}.",
+        f"{_load(info['load_average'])} at the start, {_load(info['load_average_end'])} at the "
+        f"end (other jobs share the machine); turbosvd build {info.get('turbosvd_build')}, "
+        f"micro-kernel {info['micro_kernel_f32']} (float32); peers {info['peer_versions']}.",
         "",
     ]
     text = "\n".join(md)

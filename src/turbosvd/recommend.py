@@ -225,8 +225,8 @@ class RecommendMixin:
         items, est = self._exact_estimates(users, items)
         return users, items, est
 
-    def _exact_estimates(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """predict()'s unclipped estimates of the pairs, rows re-sorted by them."""
+    def _exact_estimates(self, users: np.ndarray, items: np.ndarray):
+        """(items, estimates): predict()'s unclipped estimates, each row re-sorted by them."""
         est = np.full(items.shape, -np.inf)
         valid = items >= 0
         u = np.broadcast_to(np.asarray(users)[:, None], items.shape)
