@@ -238,14 +238,20 @@ def recommend_all_bench(rounds) -> dict | None:
             top_n[uid] = user_ratings[:10]
         return top_n
 
-    t_times, s_times = [], []
+    t_times, t1_times, s_times = [], [], []
     for _ in range(rounds):
+        t_algo.n_jobs = None  # the default: all CPUs
         t = time.perf_counter()
         recs = t_algo.recommend_all(n=10)
         t_times.append(time.perf_counter() - t)
+        t_algo.n_jobs = 1
+        t = time.perf_counter()
+        recs1 = t_algo.recommend_all(n=10)
+        t1_times.append(time.perf_counter() - t)
         t = time.perf_counter()
         faq = surprise_route()
         s_times.append(time.perf_counter() - t)
+    assert recs.equals(recs1)
     # Compare the sets; differences are allowed only among estimates clipped to 5.0.
     ours = {u: set(g["item"]) for u, g in recs.groupby("user", sort=False)}
     identical = sum(ours.get(u, set()) == {i for i, _ in top} for u, top in faq.items())
@@ -254,12 +260,16 @@ def recommend_all_bench(rounds) -> dict | None:
     )
     users_tied_at_5 = sum(top[-1][1] == 5.0 and top[0][1] == 5.0 for top in faq.values())
     med_t, med_s = float(np.median(t_times)), float(np.median(s_times))
+    med_t1 = float(np.median(t1_times))
     return {
         "turbosvd_s": t_times,
+        "turbosvd_1_thread_s": t1_times,
         "surprise_route_s": s_times,
         "median_turbosvd_s": med_t,
+        "median_turbosvd_1_thread_s": med_t1,
         "median_surprise_s": med_s,
         "speedup": med_s / med_t,
+        "speedup_1_thread": med_s / med_t1,
         "same_fitted_model": same_model,
         "users": len(faq),
         "identical_sets": identical,
@@ -347,8 +357,10 @@ def main(argv=None) -> None:
             _common.markdown_table(
                 [
                     "turbosvd s",
+                    "turbosvd s (n_jobs=1)",
                     "Surprise route s",
                     "speed-up",
+                    "speed-up (n_jobs=1)",
                     "identical top-10 sets",
                     "differences only in ties at 5.0",
                     "same fitted model",
@@ -356,8 +368,10 @@ def main(argv=None) -> None:
                 [
                     [
                         rec["median_turbosvd_s"],
+                        rec["median_turbosvd_1_thread_s"],
                         rec["median_surprise_s"],
                         f"{rec['speedup']:.0f}x",
+                        f"{rec['speedup_1_thread']:.0f}x",
                         f"{rec['identical_sets']}/{rec['users']}",
                         rec["differences_only_in_ties_at_5"],
                         rec["same_fitted_model"],
