@@ -27,6 +27,7 @@ from .._monitor import TrainingMonitorMixin
 from .._validation import check_alloc, check_int, check_real
 from ..exceptions import ModelFitError
 from ..persist import ModelFileMixin
+from ..recommend import RecommendMixin
 from ..utils import get_rng
 from .algo_base import AlgoBase
 from .predictions import PredictionImpossible
@@ -54,7 +55,7 @@ def default_schedule() -> str:
     return value
 
 
-class SVD(ModelFileMixin, TrainingMonitorMixin, AlgoBase):
+class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
     """The famous *SVD* algorithm, as popularised by Simon Funk during the Netflix Prize.
 
     The prediction is ``mu + bu[u] + bi[i] + qi[i] . pu[u]`` (only the dot product when
