@@ -116,6 +116,7 @@ struct Problem {
     index_t k;
     bool normalize;
     bool exclude_diag;
+    index_t diag_offset;               // query q's own item is q + diag_offset
     const std::int64_t* excl_indptr;   // nullptr: no excluded pairs
     const std::int64_t* excl_indices;  // sorted within each query's row
 };
@@ -201,7 +202,7 @@ inline int lowest_bit(std::uint32_t m) {
 
 template <typename Real>
 TURBOSVD_INLINE bool is_excluded(const Problem<Real>& p, index_t q, index_t item) {
-    if (p.exclude_diag && item == q) return true;
+    if (p.exclude_diag && item == q + p.diag_offset) return true;
     if (p.excl_indptr != nullptr) {
         const std::int64_t* b = p.excl_indices + p.excl_indptr[q];
         const std::int64_t* e = p.excl_indices + p.excl_indptr[q + 1];
@@ -394,20 +395,22 @@ TURBOSVD_DISPATCH void topk_search_dispatch(const Problem<Real>& p, std::int64_t
 }  // namespace topn_detail
 
 // Top-k search. X: n_queries x dim, Y: n_items x dim, both row-major (Y may be X).
-// normalize: cosine similarity instead of inner product. exclude_diag: skip item q for query q
-// (the self-pairs when Y is X). excl_indptr / excl_indices (nullable): CSR of item indices to skip
+// normalize: cosine similarity instead of inner product. exclude_diag: skip item q + diag_offset
+// for query q (the self-pairs when Y is X, or when X is the slab of Y's rows starting at
+// diag_offset). excl_indptr / excl_indices (nullable): CSR of item indices to skip
 // per query, sorted within each row. Tiles of 0 pick the defaults. strategy: TopkStrategy. Outputs
 // (n_queries x k, row-major): scores best first and their item indices; slots with no candidate
 // hold index -1 and score -inf.
 template <typename Real>
 void topk_search(const Real* X, index_t n_queries, const Real* Y, index_t n_items, index_t dim,
-                 index_t k, bool normalize, bool exclude_diag, const std::int64_t* excl_indptr,
+                 index_t k, bool normalize, bool exclude_diag, index_t diag_offset,
+                 const std::int64_t* excl_indptr,
                  const std::int64_t* excl_indices, std::int64_t excl_nnz, index_t query_tile,
                  index_t item_tile, int n_threads, int strategy, Real* out_scores,
                  std::int64_t* out_indices) {
     const topn_detail::Problem<Real> p{
-        X,         n_queries,    Y,           n_items,     dim, std::max<index_t>(dim, 1), k,
-        normalize, exclude_diag, excl_indptr, excl_indices};
+        X,         n_queries,    Y,           n_items,      dim,        std::max<index_t>(dim, 1), k,
+        normalize, exclude_diag, diag_offset, excl_indptr, excl_indices};
     topn_detail::topk_search_dispatch<Real>(p, excl_nnz, query_tile, item_tile, n_threads, strategy,
                                             out_scores, out_indices);
 }

@@ -75,7 +75,8 @@ cdef extern from "turbosvd/sgd_blocked.hpp" namespace "turbosvd" nogil:
 cdef extern from "turbosvd/cosine_topn.hpp" namespace "turbosvd" nogil:
     void topk_search[Real](
         const Real* X, int64_t n_queries, const Real* Y, int64_t n_items, int64_t dim,
-        int64_t k, bool normalize, bool exclude_diag, const int64_t* excl_indptr,
+        int64_t k, bool normalize, bool exclude_diag, int64_t diag_offset,
+        const int64_t* excl_indptr,
         const int64_t* excl_indices, int64_t excl_nnz, int64_t query_tile, int64_t item_tile,
         int n_threads, int strategy, Real* out_scores, int64_t* out_indices,
     ) except +

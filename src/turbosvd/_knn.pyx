@@ -33,8 +33,12 @@ def topk(
     int64_t item_tile,
     int n_threads,
     int strategy,
+    int64_t diag_offset=0,
 ):
     """Top-k items of Y for every row of X. Returns (indices int64, scores) of shape (nq, k).
+
+    With ``exclude_diag``, query q never returns item ``q + diag_offset`` (X is then a slab
+    of Y's rows starting at ``diag_offset``).
 
     ``excl_indptr``/``excl_indices`` (both None or both given): CSR of sorted item indices
     to skip per query. Tiles of 0 pick the defaults; strategy 0/1/2 = auto/queries/items.
@@ -69,7 +73,7 @@ def topk(
     cdef int64_t* i_ptr = &i_v[0, 0] if nq > 0 and k > 0 else NULL
     with nogil:
         topk_search(
-            x_ptr, nq, y_ptr, ni, dim, k, normalize, exclude_diag, ip_ptr, ix_ptr, nnz,
+            x_ptr, nq, y_ptr, ni, dim, k, normalize, exclude_diag, diag_offset, ip_ptr, ix_ptr, nnz,
             query_tile, item_tile, n_threads, strategy, s_ptr, i_ptr,
         )
     return indices, scores
