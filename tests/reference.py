@@ -1,9 +1,11 @@
-"""Slow, obvious NumPy/Python references of the compiled kernels, for equivalence tests.
-
-Written from the definitions, not from the C++: plain loops, float64 unless told.
+"""Slow, obvious NumPy / pure-Python reference implementations the compiled code is tested
+against: plain loops written from the definitions, not from the C++ (float64 unless told).
+Each section belongs to one feature; add new sections rather than editing others.
 """
 
 from __future__ import annotations
+
+from collections import defaultdict
 
 import numpy as np
 
@@ -51,3 +53,148 @@ def sgd_epoch_blocked(
     mu = global_mean if biased else 0.0
     for r in blocked_order(users, items, user_bin, item_bin, n_bins):
         sgd_step(int(users[r]), int(items[r]), float(ratings[r]), pu, qi, bu, bi, mu, biased, rates)
+
+
+# =====================================================================================
+# Top-N search, recommendations and ranking metrics (issue 4)
+# =====================================================================================
+
+
+def topk_score_matrix(X, Y=None, *, cosine: bool, exclude_self: bool = True, exclude=None):
+    """All query x item scores in float64, NaN where a pair is excluded.
+
+    ``exclude`` is ``(indptr, indices)``. Cosine: rows scaled by their float64 norm, zero
+    rows stay zero.
+    """
+    self_search = Y is None
+    X = np.asarray(X, dtype=np.float64)
+    Y = X if self_search else np.asarray(Y, dtype=np.float64)
+    if cosine:
+        X = _unit_rows(X)
+        Y = _unit_rows(Y)
+    S = X @ Y.T
+    if self_search and exclude_self:
+        np.fill_diagonal(S, np.nan)
+    if exclude is not None:
+        indptr, indices = exclude
+        for q in range(S.shape[0]):
+            S[q, indices[indptr[q] : indptr[q + 1]]] = np.nan
+    return S
+
+
+def _unit_rows(A):
+    norms = np.sqrt((A * A).sum(axis=1))
+    out = np.zeros_like(A)
+    nz = norms > 0
+    out[nz] = A[nz] / norms[nz, None]
+    return out
+
+
+def brute_topk(S, k: int):
+    """(indices, scores) of the k best entries of each row of S (NaN = excluded):
+    score descending, ties by smaller index, padded with -1 / -inf."""
+    nq, ni = S.shape
+    idx = np.full((nq, k), -1, dtype=np.int64)
+    scores = np.full((nq, k), -np.inf)
+    for q in range(nq):
+        cand = np.flatnonzero(~np.isnan(S[q]))
+        order = cand[np.lexsort((cand, -S[q, cand]))][:k]
+        idx[q, : len(order)] = order
+        scores[q, : len(order)] = S[q, order]
+    return idx, scores
+
+
+def assert_topk_valid(got_idx, got_scores, S, atol: float):
+    """Tie-tolerant check of a top-k answer against the full score matrix S (NaN = excluded).
+
+    Valid means: the right number of distinct, allowed items; their scores match S within
+    ``atol`` and never increase along the row; every item scoring more than ``atol`` above
+    the k-th best score is present, and none scores more than ``atol`` below it; padding is
+    (-1, -inf).
+    """
+    nq, k = got_idx.shape
+    assert got_scores.shape == (nq, k)
+    for q in range(nq):
+        row = S[q]
+        valid = ~np.isnan(row)
+        m = min(k, int(valid.sum()))
+        assert (got_idx[q, m:] == -1).all(), (q, got_idx[q])
+        assert np.isneginf(got_scores[q, m:]).all(), (q, got_scores[q])
+        idx = got_idx[q, :m]
+        assert len(np.unique(idx)) == m, (q, idx)
+        assert (idx >= 0).all(), (q, idx)
+        assert valid[idx].all(), (q, idx)
+        np.testing.assert_allclose(got_scores[q, :m], row[idx], rtol=0, atol=atol)
+        assert (np.diff(got_scores[q, :m]) <= 0).all(), (q, got_scores[q])
+        if m:
+            kth = np.sort(row[valid])[::-1][m - 1]
+            assert (row[idx] >= kth - atol).all(), q
+            must = np.flatnonzero(valid & (row > kth + atol))
+            assert set(must.tolist()) <= set(idx.tolist()), (q, must, idx)
+
+
+def faq_get_top_n(predictions, n=10):
+    """Surprise FAQ's ``get_top_n``, verbatim in behaviour: raw uid -> [(raw iid, est)]."""
+    top_n = defaultdict(list)
+    for uid, iid, _true_r, est, _ in predictions:
+        top_n[uid].append((iid, est))
+    for uid, user_ratings in top_n.items():
+        user_ratings.sort(key=lambda x: x[1], reverse=True)
+        top_n[uid] = user_ratings[:n]
+    return top_n
+
+
+def faq_precision_recall_at_k(predictions, k=10, threshold=3.5):
+    """Surprise FAQ's ``precision_recall_at_k``, verbatim in behaviour."""
+    user_est_true = defaultdict(list)
+    for uid, _, true_r, est, _ in predictions:
+        user_est_true[uid].append((est, true_r))
+    precisions = dict()
+    recalls = dict()
+    for uid, user_ratings in user_est_true.items():
+        user_ratings.sort(key=lambda x: x[0], reverse=True)
+        n_rel = sum((true_r >= threshold) for (_, true_r) in user_ratings)
+        n_rec_k = sum((est >= threshold) for (est, _) in user_ratings[:k])
+        n_rel_and_rec_k = sum(
+            ((true_r >= threshold) and (est >= threshold)) for (est, true_r) in user_ratings[:k]
+        )
+        precisions[uid] = n_rel_and_rec_k / n_rec_k if n_rec_k != 0 else 0
+        recalls[uid] = n_rel_and_rec_k / n_rel if n_rel != 0 else 0
+    return precisions, recalls
+
+
+def ranked_lists(predictions, threshold=3.5):
+    """Per user: relevance flags (0/1) in ranking order (est desc, stable) and n_rel."""
+    by_user = defaultdict(list)
+    for uid, iid, true_r, est, _ in predictions:
+        by_user[uid].append((est, true_r, iid))
+    out = {}
+    for uid, rows in by_user.items():
+        rows.sort(key=lambda x: x[0], reverse=True)
+        rels = [1 if r >= threshold else 0 for (_, r, _) in rows]
+        out[uid] = (rels, sum(rels), [iid for (_, _, iid) in rows])
+    return out
+
+
+def ndcg_ref(rels, n_rel, k):
+    dcg = sum(r / np.log2(p + 2) for p, r in enumerate(rels[:k]))
+    idcg = sum(1 / np.log2(p + 2) for p in range(min(k, n_rel)))
+    return dcg / idcg
+
+
+def ap_ref(rels, n_rel, k):
+    hits, total = 0, 0.0
+    for p, r in enumerate(rels[:k]):
+        if r:
+            hits += 1
+            total += hits / (p + 1)
+    return total / min(k, n_rel)
+
+
+def list_metrics_ref(lists, k):
+    """Mean NDCG, MAP and hit rate over lists ``{user: (rels, n_rel, ...)}`` with n_rel > 0."""
+    users = [u for u, (_, n_rel, *_) in lists.items() if n_rel > 0]
+    ndcg = np.mean([ndcg_ref(lists[u][0], lists[u][1], k) for u in users])
+    ap = np.mean([ap_ref(lists[u][0], lists[u][1], k) for u in users])
+    hit = np.mean([1.0 if any(lists[u][0][:k]) else 0.0 for u in users])
+    return ndcg, ap, hit

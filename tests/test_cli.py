@@ -420,11 +420,47 @@ def test_bench_small_synthetic(capsys, tmp_path, surprise):
 
 
 @needs_ml100k
-def test_demo_still_works(capsys, monkeypatch):
-    # The exact schedule's numbers (the default schedule may be a faster one).
+def test_demo_tour_in_a_subprocess():
+    """The README's main job, as a user runs it (with the shared MovieLens copy)."""
+    proc = run("demo")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "MovieLens 100k: 100,000 ratings of 1,682 movies by 943 users" in out
+    assert "turbosvd is" in out and "x faster" in out  # Surprise is in the test extra
+    star_wars = out.split('Most similar to "Star Wars (1977)"')[1].split("Most similar to")[0]
+    neighbours = [line.split(". ", 1)[1] for line in star_wars.strip().splitlines()[1:]]
+    assert len(neighbours) == 10
+    assert any(n.startswith("Return of the Jedi (1983)") for n in neighbours[:2])
+    assert any(n.startswith("Empire Strikes Back, The (1980)") for n in neighbours[:2])
+    assert 'Most similar to "Pulp Fiction (1994)"' in out
+    assert "Top 10 for user 196" in out
+    assert "+ user . movie vectors" in out
+
+
+@needs_ml100k
+def test_demo_accuracy_matches_surprise_with_the_exact_schedule(capsys, monkeypatch):
     monkeypatch.setenv("TURBOSVD_SCHEDULE", "exact")
     status, out, _ = call(capsys, "demo")
     assert status == 0
-    lines = out.splitlines()
-    assert lines[0].startswith("SVD trained on 75000 MovieLens 100k ratings in ")
-    assert lines[1:] == ["RMSE: 0.9467", "MAE:  0.7462"]
+    ours, theirs = [line.split() for line in out.splitlines() if line.startswith(
+        ("  turbosvd ", "  Surprise "))]  # fmt: skip
+    assert ours[-2:] == ["0.9467", "0.7462"]
+    assert theirs[3:5] == ["0.9467", "0.7462"]
+
+
+def test_demo_without_data_or_network_says_how_to_fix_it(capsys, monkeypatch, tmp_path):
+    from urllib.error import URLError
+
+    import turbosvd.builtin_datasets as bd
+
+    def offline(url, dest):
+        raise URLError("no network")
+
+    monkeypatch.setenv("TURBOSVD_DATA_FOLDER", str(tmp_path / "empty"))
+    monkeypatch.setattr(bd, "urlretrieve", offline)
+    status, out, err = call(capsys, "demo", "--no-surprise")
+    assert status == 1
+    assert "Traceback" not in err
+    assert "could not be downloaded (no network)" in err
+    assert "TURBOSVD_DATA_FOLDER=DIR turbosvd demo" in err
+    assert "DIR/ml-100k/ml-100k/u.data" in err

@@ -41,12 +41,38 @@ def test_fitted_model_serves_many_threads(small_df):
     serial_test = algo.test(queries)
     serial_predict = [algo.predict(u, i) for (u, i, _) in queries[:200]]
 
-    def work(k):
-        if k % 2:
-            return algo.test(queries)
-        return [algo.predict(u, i) for (u, i, _) in queries[:200]]
+    users = [trainset.to_raw_uid(u) for u in range(0, trainset.n_users, 7)]
+    items = [trainset.to_raw_iid(i) for i in range(0, trainset.n_items, 5)]
+    serial = {
+        0: serial_predict,
+        1: serial_test,
+        2: [algo.recommend(u, n=5) for u in users],
+        3: [algo.similar_items(i, k=4) for i in items],
+        4: algo.recommend_all(n=3),
+        5: [algo.similar_users(u, k=3) for u in users],
+    }
 
+    def work(k):
+        kind = k % 6
+        if kind == 0:
+            return [algo.predict(u, i) for (u, i, _) in queries[:200]]
+        if kind == 1:
+            return algo.test(queries)
+        if kind == 2:
+            return [algo.recommend(u, n=5) for u in users]
+        if kind == 3:
+            return [algo.similar_items(i, k=4) for i in items]
+        if kind == 4:
+            return algo.recommend_all(n=3)
+        return [algo.similar_users(u, k=3) for u in users]
+
+    fresh = SVD(n_factors=6, n_epochs=3, random_state=0, schedule="exact")
+    fresh.fit(data.build_full_trainset())
+    algo = fresh  # lazily built state (id maps, seen items) is built under contention
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(work, range(16)))
+        results = list(pool.map(work, range(24)))
     for k, res in enumerate(results):
-        assert res == (serial_test if k % 2 else serial_predict)
+        if k % 6 == 4:
+            assert res.equals(serial[4])
+        else:
+            assert res == serial[k % 6]

@@ -70,3 +70,14 @@ cdef extern from "turbosvd/sgd_blocked.hpp" namespace "turbosvd" nogil:
         int64_t n_items, int64_t n_factors, double global_mean, bool biased,
         const SgdRates& rates, int n_threads, int64_t first_wave, int64_t last_wave,
     ) except +
+
+
+cdef extern from "turbosvd/cosine_topn.hpp" namespace "turbosvd" nogil:
+    void topk_search[Real](
+        const Real* X, int64_t n_queries, const Real* Y, int64_t n_items, int64_t dim,
+        int64_t k, bool normalize, bool exclude_diag, int64_t diag_offset,
+        const int64_t* excl_indptr,
+        const int64_t* excl_indices, int64_t excl_nnz, int64_t query_tile, int64_t item_tile,
+        int n_threads, int strategy, Real* out_scores, int64_t* out_indices,
+    ) except +
+    void topk_kernel_shape(bool is_double, int* mq, int* nv)

@@ -56,6 +56,12 @@ def effective_n_threads(n_threads=None, name: str = "n_jobs") -> int:
         n = max(1, cpu_count() + 1 + int(n_threads))
     else:
         n = int(n_threads)
+        limit = max(256, 16 * cpu_count())
+        if n > limit:
+            raise ValueError(
+                f"{name}={n_threads} is absurd for {cpu_count()} CPUs (the limit is {limit}); "
+                "use None for OpenMP's default"
+            )
     budget = _budget.get()
     if budget is not None:
         n = min(n, budget)

@@ -820,19 +820,12 @@ def _builtin_ml100k():
 
 
 def _cmd_demo(args) -> int:
-    from . import SVD, Dataset, accuracy
-    from .model_selection import train_test_split
+    from . import demo
 
-    data = Dataset.load_builtin("ml-100k", prompt=False)
-    trainset, testset = train_test_split(data, test_size=0.25, random_state=0)
-    start = time.perf_counter()
-    algo = SVD(random_state=0).fit(trainset)
-    fit_time = time.perf_counter() - start
-    predictions = algo.test(testset)
-    print(f"SVD trained on {trainset.n_ratings} MovieLens 100k ratings in {fit_time:.2f} s")
-    accuracy.rmse(predictions)
-    accuracy.mae(predictions)
-    return 0
+    try:
+        return demo.run(compare=not args.no_surprise)
+    except demo.DemoDataError as e:
+        raise CLIError(str(e)) from None
 
 
 # ------------------------------------------------------------------ parser
@@ -1063,14 +1056,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     _add_data_options(p)
 
-    command(
+    p = command(
         "demo",
-        "train SVD on MovieLens 100k and print its accuracy",
-        "Train SVD on 75% of MovieLens 100k (downloaded on first use) and print the test "
-        "RMSE and MAE.",
-        "  turbosvd demo\n",
+        "the tour: MovieLens 100k, accuracy vs Surprise, similar movies, recommendations",
+        "Train SVD with its default parameters on 75% of MovieLens 100k (downloaded on first "
+        "use; set TURBOSVD_DATA_FOLDER or SURPRISE_DATA_FOLDER to use a local copy) and "
+        "print: fit time and test RMSE/MAE next to Surprise's (when scikit-surprise is "
+        "installed), how one rating is predicted, the movies most similar to Star Wars and "
+        "Pulp Fiction, and one user's top-10 recommendations.",
+        "  turbosvd demo\n  TURBOSVD_DATA_FOLDER=~/data turbosvd demo --no-surprise\n",
         _cmd_demo,
     )
+    p.add_argument("--no-surprise", action="store_true", help="skip the comparison with Surprise")
     return parser
 
 

@@ -43,10 +43,10 @@ class Dataset:
         """
         try:
             dataset = BUILTIN_DATASETS[name]
-        except KeyError:
+        except (KeyError, TypeError):
             raise ValueError(
                 "unknown dataset "
-                + name
+                + str(name)
                 + ". Accepted values are "
                 + ", ".join(BUILTIN_DATASETS.keys())
                 + "."

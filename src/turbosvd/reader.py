@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 from .builtin_datasets import BUILTIN_DATASETS
 
 __all__ = ["Reader"]
+
+
+def _check_reader_args(sep, skip_lines, lo, hi):
+    """What Surprise accepts silently and then misreads or mis-clips."""
+    if sep is not None and (not isinstance(sep, str) or sep == ""):
+        raise ValueError(f"sep={sep!r} is not valid: use None (any whitespace) or a non-empty str")
+    if isinstance(skip_lines, bool) or not isinstance(skip_lines, numbers.Integral):
+        raise TypeError(f"skip_lines must be an integer, got {skip_lines!r}")
+    if skip_lines < 0:
+        raise ValueError(f"skip_lines={skip_lines!r} is out of range: must be >= 0")
+    for bound in (lo, hi):
+        if (
+            isinstance(bound, bool)
+            or not isinstance(bound, numbers.Real)
+            or not math.isfinite(bound)
+        ):
+            raise ValueError(f"rating_scale=({lo!r}, {hi!r}): both bounds must be finite numbers")
+    if lo > hi:
+        raise ValueError(
+            f"rating_scale=({lo!r}, {hi!r}): the lowest rating must not exceed the highest"
+        )
 
 
 class Reader:
@@ -54,6 +78,7 @@ class Reader:
             self.skip_lines = skip_lines
             self.rating_scale = rating_scale
             lower_bound, higher_bound = rating_scale
+            _check_reader_args(sep, skip_lines, lower_bound, higher_bound)
 
             splitted_format = line_format.split()
             entities = ["user", "item", "rating"]

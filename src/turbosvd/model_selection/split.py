@@ -39,6 +39,24 @@ def get_cv(cv):
     raise ValueError(f"Wrong CV object. Expecting None, an int or CV iterator, got a {type(cv)}")
 
 
+def _check_count(name, value, minimum=None):
+    """An integer (Surprise fails later, with unrelated messages, on anything else)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}={value!r} is out of range: must be >= {minimum}")
+
+
+def _check_size(name, value):
+    """None, a count or a fraction; NaN and other types are refused."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be None, an int or a float, got {value!r}")
+    if value != value:
+        raise ValueError(f"{name}={value!r} is not a number")
+
+
 def _table(data):
     try:
         return data._current_table()
@@ -65,6 +83,7 @@ class KFold:
     """
 
     def __init__(self, n_splits=5, random_state=None, shuffle=True):
+        _check_count("n_splits", n_splits)
         self.n_splits = n_splits
         self.shuffle = shuffle
         self.random_state = random_state
@@ -99,6 +118,8 @@ class RepeatedKFold:
     """K-fold cross-validation repeated ``n_repeats`` times with different shuffles."""
 
     def __init__(self, n_splits=5, n_repeats=10, random_state=None):
+        _check_count("n_splits", n_splits)
+        _check_count("n_repeats", n_repeats, minimum=1)
         self.n_repeats = n_repeats
         self.random_state = random_state
         self.n_splits = n_splits
@@ -119,6 +140,9 @@ class ShuffleSplit:
     """Random train/test splits; sizes are fractions (test rounds up) or counts."""
 
     def __init__(self, n_splits=5, test_size=0.2, train_size=None, random_state=None, shuffle=True):
+        _check_count("n_splits", n_splits)
+        _check_size("test_size", test_size)
+        _check_size("train_size", train_size)
         if n_splits <= 0:
             raise ValueError(f"n_splits = {n_splits} should be strictly greater than 0.")
         if test_size is not None and test_size <= 0:
@@ -203,6 +227,8 @@ class LeaveOneOut:
     """
 
     def __init__(self, n_splits=5, random_state=None, min_n_ratings=0):
+        _check_count("n_splits", n_splits, minimum=1)
+        _check_count("min_n_ratings", min_n_ratings)
         self.n_splits = n_splits
         self.random_state = random_state
         self.min_n_ratings = min_n_ratings

@@ -27,6 +27,8 @@ from .._monitor import TrainingMonitorMixin
 from .._validation import check_alloc, check_int, check_real
 from ..exceptions import ModelFitError
 from ..persist import ModelFileMixin
+from ..recommend import RecommendMixin
+from ..trainset import Trainset
 from ..utils import get_rng
 from .algo_base import AlgoBase
 from .predictions import PredictionImpossible
@@ -54,7 +56,7 @@ def default_schedule() -> str:
     return value
 
 
-class SVD(ModelFileMixin, TrainingMonitorMixin, AlgoBase):
+class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
     """The famous *SVD* algorithm, as popularised by Simon Funk during the Netflix Prize.
 
     The prediction is ``mu + bu[u] + bi[i] + qi[i] . pu[u]`` (only the dot product when
@@ -208,6 +210,13 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, AlgoBase):
         )
 
     def _validate(self, trainset):
+        if not isinstance(trainset, Trainset):
+            raise TypeError(
+                "fit() needs a Trainset (from Dataset.build_full_trainset(), "
+                f"train_test_split or a CV iterator), got {type(trainset).__name__}"
+            )
+        if not isinstance(self.biased, (bool, np.bool_)):
+            raise TypeError(f"biased must be True or False, got {self.biased!r}")
         check_int("n_factors", self.n_factors, min_value=0)
         check_int("n_epochs", self.n_epochs, min_value=0)
         check_real("init_mean", self.init_mean)

@@ -1,0 +1,251 @@
+"""Top-N methods for fitted matrix-factorisation models: similar items and users, and
+recommendations for one user or for every user.
+
+``RecommendMixin`` is mixed into ``SVD``. It needs the fitted attributes ``pu``, ``qi``,
+``bu``, ``bi`` (float32 or float64), ``biased``, ``trainset`` and the model's own batch
+estimator ``_estimate_batch``; the searches run in the compiled top-k kernel
+(:mod:`turbosvd.topn`).
+
+Ranking rule for recommendations: the *unclipped* estimate
+``mu + bu[u] + bi[i] + qi[i] . pu[u]`` (``qi[i] . pu[u]`` when ``biased=False``). For a
+fixed user, ``mu + bu[u]`` is a constant, so the ranking is the inner product of
+``[pu[u], 1]`` with ``[qi[i], bi[i]]``: the inner-product top-k kernel runs on these
+augmented vectors in float64 (float32 factors are widened exactly), and the reported
+estimates are then recomputed by the model's own ``predict`` arithmetic, so each equals
+``algo.predict(uid, iid, clip=False).est`` bit for bit. Rows are finally ordered by that
+estimate (ties: smaller inner item id first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+
+import numpy as np
+import pandas as pd
+
+from ._validation import check_int
+from .topn import cosine_topk, inner_product_topk
+
+__all__ = ["RecommendMixin"]
+
+_COLD_START = ("error", "bias")
+
+# Per trainset: the items each user rated, as a CSR (indptr, sorted indices). Trainsets are
+# not modified after construction, so the cache lives as long as the trainset does.
+_SEEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _seen_items(trainset) -> tuple[np.ndarray, np.ndarray]:
+    with contextlib.suppress(KeyError, TypeError):
+        return _SEEN[trainset]
+    perm, indptr = trainset._grouped(by_user=True)
+    rows = np.repeat(np.arange(trainset.n_users, dtype=np.int64), np.diff(indptr))
+    items = trainset._items[perm].astype(np.int64)
+    items = items[np.lexsort((items, rows))]
+    csr = (np.ascontiguousarray(indptr, dtype=np.int64), np.ascontiguousarray(items))
+    with contextlib.suppress(TypeError):  # a trainset class without weak references
+        _SEEN[trainset] = csr
+    return csr
+
+
+class RecommendMixin:
+    """Similar items/users and top-N recommendations for factor models (``SVD``)."""
+
+    # ------------------------------------------------------------------ similarity
+    def similar_items(self, raw_iid, k: int = 10) -> list[tuple[object, float]]:
+        """The ``k`` items whose factor vectors ``qi`` are most cosine-similar to an item's.
+
+        Parameters
+        ----------
+        raw_iid : hashable
+            Raw id of an item of the trainset.
+        k : int, default 10
+            Number of neighbours (>= 1); clamped to the number of other items.
+
+        Returns
+        -------
+        list of (raw item id, cosine similarity)
+            Best first, ties broken by the smaller inner id; the item itself is excluded.
+
+        Raises
+        ------
+        ValueError
+            If ``raw_iid`` is not an item of the trainset.
+        """
+        self._check_fitted("similar_items")
+        inner = self._inner_id(raw_iid, "item")
+        return self._similar(self.qi, inner, k, self.trainset._item_ids)
+
+    def similar_users(self, raw_uid, k: int = 10) -> list[tuple[object, float]]:
+        """The ``k`` users whose factor vectors ``pu`` are most cosine-similar to a user's.
+
+        Same conventions as :meth:`similar_items`, over users.
+        """
+        self._check_fitted("similar_users")
+        inner = self._inner_id(raw_uid, "user")
+        return self._similar(self.pu, inner, k, self.trainset._user_ids)
+
+    def _similar(self, factors, inner: int, k, raw_ids) -> list[tuple[object, float]]:
+        k = check_int("k", k, min_value=1)
+        factors = np.ascontiguousarray(factors)
+        idx, scores = cosine_topk(
+            factors[inner : inner + 1],
+            k,
+            Y=factors,
+            exclude=(np.array([0, 1]), np.array([inner])),
+            num_threads=self._n_threads(),
+        )
+        valid = idx[0] >= 0
+        return list(zip(raw_ids[idx[0][valid]].tolist(), scores[0][valid].tolist(), strict=True))
+
+    # ------------------------------------------------------------- recommendations
+    def recommend(
+        self, raw_uid, n: int = 10, exclude_seen: bool = True, *, cold_start: str = "error"
+    ) -> list[tuple[object, float]]:
+        """The ``n`` items with the highest estimated rating for one user.
+
+        Parameters
+        ----------
+        raw_uid : hashable
+            Raw user id.
+        n : int, default 10
+            Number of recommendations (>= 1); clamped to the number of candidate items.
+        exclude_seen : bool, default True
+            Leave out the items the user rated in the trainset.
+        cold_start : {'error', 'bias'}, default 'error'
+            What to do for a user who is not in the trainset. ``'error'`` raises
+            ``ValueError``. ``'bias'`` ranks items by ``mu + bi[i]``, which is exactly what
+            ``predict`` estimates for an unknown user (biased models only: an unbiased
+            model cannot estimate anything for an unknown user, so it raises).
+
+        Returns
+        -------
+        list of (raw item id, estimate)
+            Best first. The estimate is unclipped and equals
+            ``self.predict(raw_uid, raw_iid, clip=False).est``.
+        """
+        self._check_fitted("recommend")
+        n = check_int("n", n, min_value=1)
+        if cold_start not in _COLD_START:
+            raise ValueError(f"cold_start={cold_start!r} is not one of {_COLD_START}")
+        trainset = self.trainset
+        inner = trainset._raw2inner_id_users.get(raw_uid)
+        if inner is None:
+            if cold_start == "error":
+                raise ValueError(
+                    f"user {raw_uid!r} is not part of the trainset; pass cold_start='bias' to "
+                    "rank items by mu + bi (the estimate predict() gives an unknown user)"
+                )
+            items, est = self._cold_start(n)
+        else:
+            users = np.array([inner])
+            _, items, est = self._top_n(users, n, exclude_seen)
+            items, est = items[0], est[0]
+        valid = items >= 0
+        return list(
+            zip(trainset._item_ids[items[valid]].tolist(), est[valid].tolist(), strict=True)
+        )
+
+    def recommend_all(self, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+        """The top ``n`` recommendations of every user of the trainset, as one table.
+
+        Computed by one compiled top-k search over all users (no Python loop over users).
+
+        Parameters
+        ----------
+        n : int, default 10
+            Recommendations per user (>= 1); clamped to the number of items.
+        exclude_seen : bool, default True
+            Leave out the items each user rated in the trainset.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``user`` and ``item`` (raw ids), ``estimate`` (unclipped, equal to
+            ``predict(user, item, clip=False).est``) and ``rank`` (1 = best). Users in inner-id
+            order, then by rank. A user with fewer than ``n`` unseen items gets fewer rows.
+        """
+        self._check_fitted("recommend_all")
+        n = check_int("n", n, min_value=1)
+        trainset = self.trainset
+        users = np.arange(trainset.n_users)
+        rows, items, est = self._top_n(users, n, exclude_seen)
+        valid = items >= 0
+        ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1), items.shape)
+        return pd.DataFrame(
+            {
+                "user": trainset._user_ids[np.broadcast_to(rows[:, None], items.shape)[valid]],
+                "item": trainset._item_ids[items[valid]],
+                "estimate": est[valid],
+                "rank": ranks[valid].astype(np.int64),
+            }
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _inner_id(self, raw_id, kind: str) -> int:
+        ids = (
+            self.trainset._raw2inner_id_items
+            if kind == "item"
+            else self.trainset._raw2inner_id_users
+        )
+        inner = ids.get(raw_id)
+        if inner is None:
+            raise ValueError(f"{kind} {raw_id!r} is not part of the trainset")
+        return inner
+
+    def _augmented(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """User and item vectors whose inner product ranks items like the estimate."""
+        pu = np.asarray(self.pu, dtype=np.float64)[users]
+        qi = np.asarray(self.qi, dtype=np.float64)
+        if not self.biased:
+            return np.ascontiguousarray(pu), np.ascontiguousarray(qi)
+        x = np.empty((len(users), pu.shape[1] + 1))
+        x[:, :-1] = pu
+        x[:, -1] = 1.0
+        y = np.empty((qi.shape[0], qi.shape[1] + 1))
+        y[:, :-1] = qi
+        y[:, -1] = np.asarray(self.bi, dtype=np.float64)
+        return x, y
+
+    def _top_n(self, users: np.ndarray, n: int, exclude_seen: bool):
+        """(users, items, estimates) of shape (len(users), n') for known inner users."""
+        x, y = self._augmented(users)
+        exclude = None
+        if exclude_seen:
+            indptr, indices = _seen_items(self.trainset)
+            if len(users) == self.trainset.n_users:
+                exclude = (indptr, indices)
+            else:  # the rows of some users: gather their slices
+                starts, lengths = indptr[users], indptr[users + 1] - indptr[users]
+                sub_ptr = np.concatenate(([0], np.cumsum(lengths)))
+                take = np.repeat(starts - sub_ptr[:-1], lengths) + np.arange(sub_ptr[-1])
+                exclude = (sub_ptr, indices[take])
+        items, _ = inner_product_topk(x, n, Y=y, exclude=exclude, num_threads=self._n_threads())
+        items, est = self._exact_estimates(users, items)
+        return users, items, est
+
+    def _exact_estimates(self, users: np.ndarray, items: np.ndarray):
+        """(items, estimates): predict()'s unclipped estimates, each row re-sorted by them."""
+        est = np.full(items.shape, -np.inf)
+        valid = items >= 0
+        u = np.broadcast_to(np.asarray(users)[:, None], items.shape)
+        if valid.any():
+            e, _ = self._estimate_batch(u[valid].astype(np.int32), items[valid].astype(np.int32))
+            est[valid] = e
+        # The kernel ranked by a sum in another order: differences are last-bit rounding,
+        # re-sort so that the reported estimates never increase along a row.
+        order = np.lexsort((np.where(valid, items, np.iinfo(np.int64).max), -est), axis=-1)
+        return np.take_along_axis(items, order, -1), np.take_along_axis(est, order, -1)
+
+    def _cold_start(self, n: int):
+        if not self.biased:
+            raise ValueError(
+                "cannot recommend to an unknown user with an unbiased model: "
+                "every estimate is impossible (biased=False)"
+            )
+        bi = np.ascontiguousarray(np.asarray(self.bi, dtype=np.float64)[:, None])
+        items, _ = inner_product_topk(np.ones((1, 1)), n, Y=bi, num_threads=self._n_threads())
+        users = np.array([-1])
+        items, est = self._exact_estimates(users, items)
+        return items[0], est[0]

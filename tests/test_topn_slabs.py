@@ -1,0 +1,77 @@
+"""Large top-N searches run in query slabs: same answers, and Ctrl-C is handled promptly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from turbosvd import topn
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_slabs_give_the_single_call_answer(monkeypatch, dtype):
+    rng = np.random.RandomState(0)
+    Y = rng.normal(size=(300, 7)).astype(dtype)
+    X = rng.normal(size=(50, 7)).astype(dtype)
+    indptr = np.arange(0, 301 * 2, 2)[:301]
+    excl = (indptr, (np.arange(600) * 7) % 300)
+    excl = (
+        excl[0],
+        np.concatenate([np.sort(excl[1][a:b]) for a, b in zip(indptr[:-1], indptr[1:])]),
+    )
+    calls = [
+        lambda: topn.cosine_topk(Y, 9),  # self search: the diagonal moves with each slab
+        lambda: topn.cosine_topk(Y, 9, exclude=excl),
+        lambda: topn.inner_product_topk(X, 5, Y),
+        lambda: topn.inner_product_topk(Y, 4, exclude_self=False),
+    ]
+    whole = [f() for f in calls]
+    monkeypatch.setattr(topn, "_slab_rows", lambda n_items, dim: 37)
+    slabbed = [f() for f in calls]
+    for (i1, s1), (i2, s2) in zip(whole, slabbed):
+        np.testing.assert_array_equal(i1, i2)
+        np.testing.assert_array_equal(s1, s2)
+    assert not (whole[0][0] == np.arange(300)[:, None]).any()  # never itself
+
+
+CHILD = textwrap.dedent(
+    """
+    import time
+    import numpy as np
+    from turbosvd.topn import cosine_topk
+    X = np.random.RandomState(0).normal(size=(60_000, 64)).astype(np.float32)
+    print("searching", flush=True)
+    try:
+        cosine_topk(X, 10)
+    except KeyboardInterrupt:
+        print(f"interrupted {time.monotonic():.6f}", flush=True)
+    else:
+        print("finished", flush=True)
+    """
+)
+
+
+def test_ctrl_c_interrupts_a_long_search():
+    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "2"})  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "searching"
+        time.sleep(1.0)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    words = out.split()
+    if words and words[0] == "finished":
+        pytest.skip("the search ended before the signal (an unusually fast machine)")
+    assert words[0] == "interrupted", (out, err)
+    assert float(words[1]) - sent < 10  # generous on a shared machine; the search takes longer
