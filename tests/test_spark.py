@@ -1,4 +1,4 @@
-"""turbosvd.spark in Spark local mode: DSGD training, converters, distributed top-N.
+"""turbosvd.spark in Spark local mode (and Spark Connect): DSGD, converters, top-N.
 
 Skipped when pyspark (with pyarrow) or Java is missing. One ``local[2]`` session serves the
 whole module (starting one takes ~20 s). The DSGD engine is checked against the serial
@@ -315,12 +315,6 @@ def test_a_spark_model_saves_and_loads(tmp_path, ratings_df):
 
 
 # ------------------------------------------------------------------------------ top-N
-def _needs_topn():
-    pytest.importorskip(
-        "turbosvd.topn", reason="turbosvd.topn (the local top-N) is not in this build yet"
-    )
-
-
 def _flatten(sdf, key: str, array: str, score: str, other: str = "item") -> pd.DataFrame:
     """Nested rows (key, array<struct<item, score, rank>>) as a long table."""
     rows = []
@@ -340,7 +334,6 @@ def models(local_trainset):
 
 @pytest.mark.parametrize(("name", "exclude_seen"), [("biased-f32", True), ("unbiased-f64", False)])
 def test_recommend_for_all_users_is_recommend_all(spark, models, name, exclude_seen):
-    _needs_topn()
     model = models[name]
     out = tspark.recommend_for_all_users(model, spark, n=7, exclude_seen=exclude_seen, n_blocks=3)
     assert out.columns == ["user", "recommendations"]
@@ -357,7 +350,6 @@ def test_recommend_for_all_users_is_recommend_all(spark, models, name, exclude_s
 
 
 def test_recommend_for_users_takes_a_subset(spark, models, local_trainset):
-    _needs_topn()
     model = models["biased-f32"]
     wanted = ["u3", "u10", "nobody", "u3"]
     users_df = spark.createDataFrame(pd.DataFrame({"who": wanted}))
@@ -374,7 +366,6 @@ def test_recommend_for_users_takes_a_subset(spark, models, local_trainset):
 
 
 def test_similar_items_all_is_similar_items(spark, models):
-    _needs_topn()
     model = models["biased-f32"]
     out = tspark.similar_items_all(model, spark, k=4, n_blocks=3)
     got = _flatten(out, "item", "similar", "similarity", other="neighbour")
@@ -387,7 +378,6 @@ def test_similar_items_all_is_similar_items(spark, models):
 
 
 def test_recommendations_of_an_als_model_exclude_seen_items(spark, als):
-    _needs_topn()
     df, sdf, als = als
     model = tspark.from_als(als, ratings=sdf)
     got = _flatten(
@@ -403,20 +393,11 @@ def test_recommendations_of_an_als_model_exclude_seen_items(spark, als):
 
 
 def test_top_n_needs_training_ratings_to_exclude_seen(spark, ratings_df):
-    _needs_topn()
     model = _fit(ratings_df, n_blocks=1, n_epochs=1, keep_ratings=False)
     with pytest.raises(ValueError, match="exclude_seen=True needs the training ratings"):
         tspark.recommend_for_all_users(model, spark)
     out = tspark.recommend_for_all_users(model, spark, n=3, exclude_seen=False)
     assert out.count() == model.trainset.n_users
-
-
-def test_top_n_without_the_top_n_module(spark, models, monkeypatch):
-    monkeypatch.setitem(sys.modules, "turbosvd.topn", None)  # import fails
-    with pytest.raises(RuntimeError, match="distributed top-N needs turbosvd's top-N module"):
-        tspark.recommend_for_all_users(models["biased-f32"], spark)
-    with pytest.raises(RuntimeError, match="distributed top-N needs"):
-        tspark.similar_items_all(models["biased-f32"], spark)
 
 
 # --------------------------------------------------------------------- Spark Connect
@@ -459,17 +440,16 @@ result = {
     "exported_users": tspark.to_spark_factors(one, spark).users.count(),
     "n_users": ts.n_users,
 }
-if hasattr(local, "recommend_all"):
-    recs = tspark.recommend_for_all_users(local, spark, n=5, n_blocks=3).toPandas()
-    got = [(r.user, x["item"], x["rating"], x["rank"])
-           for r in recs.itertuples() for x in r.recommendations]
-    want = local.recommend_all(5)
-    result["recommend_equals_local"] = sorted(got) == sorted(
-        zip(want.user, want.item, want.estimate, want["rank"]))
-    sim = tspark.similar_items_all(local, spark, k=3).toPandas()
-    result["similar_equals_local"] = all(
-        [(x["item"], x["similarity"]) for x in r.similar] == local.similar_items(r.item, 3)
-        for r in sim.itertuples())
+recs = tspark.recommend_for_all_users(local, spark, n=5, n_blocks=3).toPandas()
+got = [(r.user, x["item"], x["rating"], x["rank"])
+       for r in recs.itertuples() for x in r.recommendations]
+want = local.recommend_all(5)
+result["recommend_equals_local"] = sorted(got) == sorted(
+    zip(want.user, want.item, want.estimate, want["rank"]))
+sim = tspark.similar_items_all(local, spark, k=3).toPandas()
+result["similar_equals_local"] = all(
+    [(x["item"], x["similarity"]) for x in r.similar] == local.similar_items(r.item, 3)
+    for r in sim.itertuples())
 print("@@" + json.dumps(result))
 spark.stop()
 """
@@ -500,6 +480,5 @@ def test_fit_works_on_spark_connect(connect_run):
 
 
 def test_top_n_works_on_spark_connect(connect_run):
-    _needs_topn()
     assert connect_run["recommend_equals_local"]
     assert connect_run["similar_equals_local"]

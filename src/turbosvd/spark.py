@@ -691,19 +691,6 @@ def from_als(
 
 
 # ------------------------------------------------------------------------------ top-N
-def _require_topn() -> None:
-    """Distributed top-N runs the local top-N code inside the tasks: it needs it here."""
-    try:
-        import turbosvd.topn  # noqa: F401
-    except ImportError:
-        raise RuntimeError(
-            "distributed top-N needs turbosvd's top-N module (turbosvd.topn and "
-            "SVD.recommend_all), which this build of turbosvd does not have"
-        ) from None
-    if not hasattr(SVD, "recommend_all"):
-        raise RuntimeError("distributed top-N needs SVD.recommend_all, which this SVD lacks")
-
-
 def _id_types(ids: np.ndarray) -> tuple[T.DataType, Any]:
     """The Spark and Arrow types of an array of raw ids."""
     import pyarrow as pa
@@ -919,7 +906,6 @@ def recommend_for_all_users(
         per user; a user without candidates has an empty array. Row order is not
         specified (sort by ``user`` if needed).
     """
-    _require_topn()
     model._check_fitted("recommend_for_all_users")
     n = check_int("n", n, min_value=1)
     if not isinstance(exclude_seen, bool):
@@ -943,7 +929,6 @@ def recommend_for_users(
     are not in the trainset are left out (they have no factors, as with ALS). The rest
     runs as :func:`recommend_for_all_users` on those users, with the same output.
     """
-    _require_topn()
     model._check_fitted("recommend_for_users")
     n = check_int("n", n, min_value=1)
     if not isinstance(exclude_seen, bool):
@@ -971,7 +956,6 @@ def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=
     """
     import pyarrow as pa
 
-    _require_topn()
     model._check_fitted("similar_items_all")
     k = check_int("k", k, min_value=1)
     ts = model.trainset
