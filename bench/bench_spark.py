@@ -18,7 +18,9 @@ Per-epoch figures are medians over the epochs. Usage::
     python bench/bench_spark.py [--blocks 1 2 4] [--n-ratings 1000000] [--epochs 20]
 
 It ends with the round trip of one factor payload of 1 to 64 MB through the same path
-(``--ship-mb``): the fixed and per-byte cost of moving factor blocks.
+(``--ship-mb``): the fixed and per-byte cost of moving factor blocks; and with the
+distributed top-N (``recommend_for_all_users``, ``similar_items_all``) against the local
+``recommend_all`` on the local model.
 """
 
 from __future__ import annotations
@@ -176,6 +178,26 @@ def _shipping(spark, sizes_mb: list[int]) -> list[dict]:
     return out
 
 
+def _topn(spark, model) -> dict:
+    """Distributed top-N against the local one, on the same model (medians of 3)."""
+    from turbosvd import spark as tspark
+
+    local, _ = C.median_time(lambda: model.recommend_all(10), repeat=3, warmup=1)
+    recs, _ = C.median_time(
+        lambda: tspark.recommend_for_all_users(model, spark, n=10).count(), repeat=3, warmup=1
+    )
+    sims, _ = C.median_time(
+        lambda: tspark.similar_items_all(model, spark, k=10).count(), repeat=3, warmup=1
+    )
+    out = {
+        "recommend_all_local_s": local,
+        "recommend_for_all_users_s": recs,
+        "similar_items_all_s": sims,
+    }
+    print(f"top-N: {out}", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, nargs="+", default=[1, 2, 4])
@@ -186,7 +208,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     train, test, train_df = _data(args.n_ratings)
-    local_epoch, local_rmse, _ = _local(train, test, args.epochs, None)
+    local_epoch, local_rmse, local_model = _local(train, test, args.epochs, None)
     local_epoch_1t, _, _ = _local(train, test, args.epochs, 1)
     print(
         f"local blocked fit: {local_epoch:.3f} s/epoch ({local_epoch_1t:.3f} with 1 thread), "
@@ -214,6 +236,7 @@ def main(argv=None) -> int:
         )
         print(f"d={d}: {res}", flush=True)
     shipping = _shipping(spark, args.ship_mb)
+    topn = _topn(spark, local_model)
     spark.stop()
 
     print()
@@ -254,6 +277,7 @@ def main(argv=None) -> int:
             },
             "spark": results,
             "shipping": shipping,
+            "topn": topn,
         },
     )
     print()
@@ -262,6 +286,11 @@ def main(argv=None) -> int:
             ["factor payload (MB)", "round trip driver -> task -> driver (s)"],
             [[x["mb"], x["round_trip_s"]] for x in shipping],
         )
+    )
+    print(
+        f"\ntop-N, n = k = 10: local recommend_all {topn['recommend_all_local_s']:.3f} s; "
+        f"recommend_for_all_users + count {topn['recommend_for_all_users_s']:.3f} s; "
+        f"similar_items_all + count {topn['similar_items_all_s']:.3f} s"
     )
     print(f"\nwritten {path}")
     return 0
