@@ -14,7 +14,8 @@ recommend_all against Surprise's documented route.
    Contenders are interleaved round by round so that machine noise hits them alike.
 2. recommend_all(n=10) on full ML-100k against the FAQ route with scikit-surprise
    (build_anti_testset + test + get_top_n), same data, same seed (turbosvd's exact schedule
-   reproduces Surprise's factors bit for bit; checked), and the top-10 sets compared.
+   reproduces Surprise's factors to ~1e-13; the largest difference is reported), and the
+   top-10 sets compared.
 
 Usage: python bench/bench_topn.py [--sizes 20000 100000] [--rounds 3] [--peer-python PY]
 Writes bench/results/bench_topn.json and bench/results/bench_topn.md.
@@ -224,9 +225,12 @@ def recommend_all_bench(rounds) -> dict | None:
     t_data = turbosvd.Dataset.load_builtin("ml-100k", prompt=False)
     s_data = surprise.Dataset.load_builtin("ml-100k", prompt=False)
     t_train, s_train = t_data.build_full_trainset(), s_data.build_full_trainset()
-    t_algo = turbosvd.SVD(random_state=0).fit(t_train)
+    t_algo = turbosvd.SVD(random_state=0, schedule="exact").fit(t_train)
     s_algo = surprise.SVD(random_state=0).fit(s_train)
-    same_model = bool(np.array_equal(t_algo.qi, s_algo.qi) and np.array_equal(t_algo.pu, s_algo.pu))
+    max_diff = max(
+        float(np.abs(getattr(t_algo, a) - getattr(s_algo, a)).max())
+        for a in ("pu", "qi", "bu", "bi")
+    )
 
     def surprise_route():
         predictions = s_algo.test(s_train.build_anti_testset())
@@ -270,7 +274,7 @@ def recommend_all_bench(rounds) -> dict | None:
         "median_surprise_s": med_s,
         "speedup": med_s / med_t,
         "speedup_1_thread": med_s / med_t1,
-        "same_fitted_model": same_model,
+        "max_abs_factor_difference": max_diff,
         "users": len(faq),
         "identical_sets": identical,
         "users_with_top10_tied_at_5": users_tied_at_5,
@@ -363,7 +367,7 @@ def main(argv=None) -> None:
                     "speed-up (n_jobs=1)",
                     "identical top-10 sets",
                     "differences only in ties at 5.0",
-                    "same fitted model",
+                    "max factor difference vs Surprise",
                 ],
                 [
                     [
@@ -374,7 +378,7 @@ def main(argv=None) -> None:
                         f"{rec['speedup_1_thread']:.0f}x",
                         f"{rec['identical_sets']}/{rec['users']}",
                         rec["differences_only_in_ties_at_5"],
-                        rec["same_fitted_model"],
+                        f"{rec['max_abs_factor_difference']:.1e}",
                     ]
                 ],
             ),

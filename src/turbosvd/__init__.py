@@ -15,7 +15,7 @@ Models can be saved without pickle (``algo.save("model.tsvd")``, then
 serves models from rating files (``turbosvd --help``).
 """
 
-from . import accuracy, datasets, dump, model_selection
+from . import accuracy, datasets, dump, metrics, model_selection, topn
 from ._threads import openmp_enabled
 from .builtin_datasets import get_dataset_dir
 from .dataset import Dataset
@@ -51,6 +51,8 @@ __all__ = [
     "dump",
     "get_dataset_dir",
     "load",
+    "metrics",
     "model_selection",
     "openmp_enabled",
+    "topn",
 ]
