@@ -96,6 +96,9 @@ class BlockedLayout:
     ratings: np.ndarray  # float32 or float64 (n_ratings,)
     user_bin: np.ndarray  # int32 (n_users,)
     item_bin: np.ndarray  # int32 (n_items,)
+    # When set, `items` holds positions in this order of the items (bin by bin) rather than
+    # inner ids: item_order[pos] is the inner id stored at row `pos` of the working qi / bi.
+    item_order: np.ndarray | None = None
 
     def waves(self):
         """Yield, for every wave, the block numbers ``ub * B + ib`` it runs."""
@@ -104,10 +107,14 @@ class BlockedLayout:
             yield [ub * b + (ub + w) % b for ub in range(b)]
 
 
-def build_layout(trainset, dtype, n_factors: int, n_bins: int | None = None) -> BlockedLayout:
+def build_layout(
+    trainset, dtype, n_factors: int, n_bins: int | None = None, *, items_by_bin: bool = False
+) -> BlockedLayout:
     """The blocked layout of ``trainset``'s ratings, stored as ``dtype``.
 
-    ``n_bins`` defaults to ``choose_n_bins``; tests pass it to compare grids.
+    ``n_bins`` defaults to ``choose_n_bins``; tests pass it to compare grids. With
+    ``items_by_bin`` the layout refers to item rows stored bin by bin (``item_order``), which
+    the caller must use for qi and bi; otherwise to inner item ids.
     """
     dtype = np.dtype(dtype)
     users, items, ratings = trainset._users, trainset._items, trainset._ratings
@@ -117,13 +124,28 @@ def build_layout(trainset, dtype, n_factors: int, n_bins: int | None = None) -> 
         )
     ub = user_bins(np.bincount(users, minlength=trainset.n_users), n_bins)
     ib = item_bins(np.bincount(items, minlength=trainset.n_items), n_bins)
+    # Item bins are dealt in snake order, so neighbouring rows of qi and bi belong to
+    # different bins, which other threads update at the same time: every write would bounce
+    # a cache line between cores (false sharing; it cost all of the second thread's gain).
+    # The kernel therefore works on qi / bi stored bin by bin (item_order), the same numbers
+    # in another memory order: the result is bit-identical. User bins are already ranges.
+    item_order = None
+    item_ids = np.ascontiguousarray(items, dtype=np.int32)
+    item_bin = ib
+    if items_by_bin:
+        item_order = np.argsort(ib, kind="stable").astype(np.int32)
+        position = np.empty_like(item_order)
+        position[item_order] = np.arange(len(item_order), dtype=np.int32)
+        item_ids, item_bin = position[items], ib[item_order]
     block_ptr, run_user, run_ptr, out_items, out_ratings = _sgd.blocked_layout(
         np.ascontiguousarray(users, dtype=np.int32),
-        np.ascontiguousarray(items, dtype=np.int32),
+        item_ids,
         np.ascontiguousarray(ratings, dtype=np.float64),
         ub,
-        ib,
+        item_bin,
         n_bins,
         dtype == np.float32,
     )
-    return BlockedLayout(n_bins, block_ptr, run_user, run_ptr, out_items, out_ratings, ub, ib)
+    return BlockedLayout(
+        n_bins, block_ptr, run_user, run_ptr, out_items, out_ratings, ub, ib, item_order
+    )

@@ -288,6 +288,11 @@ class TrainingMonitorMixin:
 
     _monitor: TrainingMonitor | None = None
 
+    def _monitor_wants_model(self) -> bool:
+        """Whether ``_epoch_done`` will read the model (history or validation requested)."""
+        monitor = self.__dict__.get("_monitor")
+        return monitor is not None and monitor.record
+
     def _epoch_done(self, epoch, bu, bi, pu, qi) -> None:
         """Called by the epoch loop after each epoch (a no-op outside a monitored fit)."""
         monitor = self._monitor

@@ -304,7 +304,12 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         bu = np.zeros(trainset.n_users, dtype=dtype)
         bi = np.zeros(trainset.n_items, dtype=dtype)
         global_mean = float(trainset.global_mean)
-        layout = _blocked.build_layout(trainset, dtype, self.n_factors)
+        layout = _blocked.build_layout(trainset, dtype, self.n_factors, items_by_bin=True)
+        # The kernel works on the item rows stored bin by bin (see build_layout); `position`
+        # maps an inner item id to its working row.
+        position = np.empty_like(layout.item_order)
+        position[layout.item_order] = np.arange(len(position), dtype=position.dtype)
+        qi = qi[layout.item_order]
         rates = self._rates()
         biased = bool(self.biased)
         # Long epochs run a few waves per call (same result as one call); Python handles
@@ -335,8 +340,11 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
                     min(n_bins, first + per_call),
                 )
             _check_finite(current_epoch, bu, bi, pu, qi)
-            self._epoch_done(current_epoch, bu, bi, pu, qi)
-        return bu, bi, pu, qi
+            if self._monitor_wants_model():
+                self._epoch_done(current_epoch, bu, bi[position], pu, qi[position])
+            else:
+                self._epoch_done(current_epoch, bu, bi, pu, qi)
+        return bu, bi[position], pu, qi[position]
 
     def estimate(self, u, i):
         """Estimate for inner ids ``u`` and ``i`` (or unknown-id strings), unclipped."""
