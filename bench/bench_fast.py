@@ -186,7 +186,7 @@ def kernel_rate(size: str, n_jobs: int, epochs: int = 5) -> dict:
     trainset = turbosvd.Dataset.load_from_df(
         full, turbosvd.Reader(rating_scale=(1, 5))
     ).build_full_trainset()
-    lay = _blocked.build_layout(trainset, np.float32, K)
+    lay = _blocked.build_layout(trainset, np.float32, K, items_by_bin=True)  # as SVD does
     rng = np.random.RandomState(0)
     rates = (0.005,) * 4 + (0.02,) * 4
     out = {"n_bins": lay.n_bins, "n_runs": len(lay.run_user)}

@@ -52,9 +52,12 @@ namespace turbosvd {
 //   out_items, out_ratings the ratings in that order (n of each)
 // run_capacity bounds the number of runs (min(n, n_users * B) always suffices).
 // cursor is scratch space of n_users * B entries. Returns the number of runs.
+// item_map (nullable) renames the items in out_items: out_items = item_map[item] (e.g. the
+// item's row when the model's item rows are stored bin by bin); bins are by original id.
 template <typename Index, typename RatingOut>
 index_t build_blocked_layout(const Index* users, const Index* items, const double* ratings,
                              index_t n, const std::int32_t* user_bin, const std::int32_t* item_bin,
+                             const std::int32_t* item_map,
                              index_t n_users, index_t n_items, index_t n_bins,
                              std::int64_t* cursor, std::int64_t* block_ptr, std::int32_t* run_user,
                              std::int64_t* run_ptr, index_t run_capacity, std::int32_t* out_items,
@@ -66,6 +69,10 @@ index_t build_blocked_layout(const Index* users, const Index* items, const doubl
         require(user_bin[u] >= 0 && user_bin[u] < B, "build_blocked_layout: user bin out of range");
     for (index_t i = 0; i < n_items; ++i)
         require(item_bin[i] >= 0 && item_bin[i] < B, "build_blocked_layout: item bin out of range");
+    if (item_map != nullptr)
+        for (index_t i = 0; i < n_items; ++i)
+            require(item_map[i] >= 0 && item_map[i] < n_items,
+                    "build_blocked_layout: item_map entry out of range");
 
     // Users sorted by bin, ascending id inside a bin (counting sort).
     std::vector<index_t> bin_start(B + 1, 0);
@@ -112,7 +119,7 @@ index_t build_blocked_layout(const Index* users, const Index* items, const doubl
     // Scatter, keeping the input order inside each run.
     for (index_t r = 0; r < n; ++r) {
         const std::int64_t p = cursor[static_cast<index_t>(users[r]) * B + item_bin[items[r]]]++;
-        out_items[p] = static_cast<std::int32_t>(items[r]);
+        out_items[p] = item_map != nullptr ? item_map[items[r]] : static_cast<std::int32_t>(items[r]);
         out_ratings[p] = static_cast<RatingOut>(ratings[r]);
     }
     return run;

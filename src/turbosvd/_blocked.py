@@ -129,22 +129,20 @@ def build_layout(
     # a cache line between cores (false sharing; it cost all of the second thread's gain).
     # The kernel therefore works on qi / bi stored bin by bin (item_order), the same numbers
     # in another memory order: the result is bit-identical. User bins are already ranges.
-    item_order = None
-    item_ids = np.ascontiguousarray(items, dtype=np.int32)
-    item_bin = ib
+    item_order = position = None
     if items_by_bin:
         item_order = np.argsort(ib, kind="stable").astype(np.int32)
         position = np.empty_like(item_order)
         position[item_order] = np.arange(len(item_order), dtype=np.int32)
-        item_ids, item_bin = position[items], ib[item_order]
     block_ptr, run_user, run_ptr, out_items, out_ratings = _sgd.blocked_layout(
         np.ascontiguousarray(users, dtype=np.int32),
-        item_ids,
+        np.ascontiguousarray(items, dtype=np.int32),
         np.ascontiguousarray(ratings, dtype=np.float64),
         ub,
-        item_bin,
+        ib,
         n_bins,
         dtype == np.float32,
+        position,
     )
     return BlockedLayout(
         n_bins, block_ptr, run_user, run_ptr, out_items, out_ratings, ub, ib, item_order

@@ -50,7 +50,8 @@ cdef extern from "turbosvd/group.hpp" namespace "turbosvd" nogil:
 cdef extern from "turbosvd/sgd_blocked.hpp" namespace "turbosvd" nogil:
     int64_t build_blocked_layout[Index, RatingOut](
         const Index* users, const Index* items, const double* ratings, int64_t n,
-        const int32_t* user_bin, const int32_t* item_bin, int64_t n_users, int64_t n_items,
+        const int32_t* user_bin, const int32_t* item_bin, const int32_t* item_map,
+        int64_t n_users, int64_t n_items,
         int64_t n_bins, int64_t* cursor, int64_t* block_ptr, int32_t* run_user,
         int64_t* run_ptr, int64_t run_capacity, int32_t* out_items, RatingOut* out_ratings,
     ) except +

@@ -37,6 +37,7 @@ def blocked_layout(
     item_bin: NDArray[np.int32],
     n_bins: int,
     single: bool,
+    item_map: NDArray[np.int32] | None = None,
 ) -> tuple[
     NDArray[np.int64], NDArray[np.int32], NDArray[np.int64], NDArray[np.int32], NDArray[np.floating]
 ]: ...

@@ -101,11 +101,13 @@ def blocked_layout(
     const int32_t[::1] item_bin,
     int64_t n_bins,
     bint single,
+    const int32_t[::1] item_map=None,
 ):
     """Reorder ratings into the blocked layout (see sgd_blocked.hpp).
 
     Returns (block_ptr, run_user, run_ptr, items, ratings); ratings are float32 if
-    ``single`` else float64.
+    ``single`` else float64. ``item_map`` (optional, one entry per item) renames the items
+    written to the layout; bins stay indexed by the original ids.
     """
     cdef int64_t n = users.shape[0]
     cdef int64_t n_users = user_bin.shape[0]
@@ -114,6 +116,9 @@ def blocked_layout(
         raise ValueError("users, items and ratings must have the same length")
     if n_bins < 1:
         raise ValueError(f"n_bins={n_bins} is out of range: must be >= 1")
+    if item_map is not None and item_map.shape[0] != n_items:
+        raise ValueError("item_map must have one entry per item")
+    cdef const int32_t* map_p = iptr(item_map) if item_map is not None else NULL
     cdef int64_t capacity = min(n, n_users * n_bins)
     cursor = np.empty(max(n_users * n_bins, 1), dtype=np.int64)
     block_ptr = np.empty(n_bins * n_bins + 1, dtype=np.int64)
@@ -141,14 +146,14 @@ def blocked_layout(
         if single:
             n_runs = build_blocked_layout[int32_t, float](
                 iptr(users), iptr(items), &ratings[0] if n > 0 else NULL, n,
-                iptr(user_bin), iptr(item_bin), n_users, n_items, n_bins, &cursor_v[0],
+                iptr(user_bin), iptr(item_bin), map_p, n_users, n_items, n_bins, &cursor_v[0],
                 &block_ptr_v[0], &run_user_v[0], &run_ptr_v[0], capacity,
                 &out_items_v[0] if n > 0 else NULL, out_f32_p,
             )
         else:
             n_runs = build_blocked_layout[int32_t, double](
                 iptr(users), iptr(items), &ratings[0] if n > 0 else NULL, n,
-                iptr(user_bin), iptr(item_bin), n_users, n_items, n_bins, &cursor_v[0],
+                iptr(user_bin), iptr(item_bin), map_p, n_users, n_items, n_bins, &cursor_v[0],
                 &block_ptr_v[0], &run_user_v[0], &run_ptr_v[0], capacity,
                 &out_items_v[0] if n > 0 else NULL, out_f64_p,
             )
