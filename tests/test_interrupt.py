@@ -18,6 +18,10 @@ from turbosvd.datasets import make_ratings
 CHILD = textwrap.dedent(
     """
     import sys, time
+    import signal
+    # Python's own Ctrl-C handler, also when the test runner was started with SIGINT
+    # ignored (a background job of a non-interactive shell): Python then installs none.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     from turbosvd import SVD
     from turbosvd.datasets import make_ratings

@@ -44,6 +44,10 @@ def test_slabs_give_the_single_call_answer(monkeypatch, dtype):
 CHILD = textwrap.dedent(
     """
     import time
+    import signal
+    # Python's own Ctrl-C handler, also when the test runner was started with SIGINT
+    # ignored (a background job of a non-interactive shell): Python then installs none.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     from turbosvd.topn import cosine_topk
     X = np.random.RandomState(0).normal(size=(60_000, 64)).astype(np.float32)
