@@ -14,7 +14,7 @@ recommend_all against Surprise's documented route.
    Contenders are interleaved round by round so that machine noise hits them alike.
 2. recommend_all(n=10) on full ML-100k against the FAQ route with scikit-surprise
    (build_anti_testset + test + get_top_n), same data, same seed (turbosvd's exact schedule
-   reproduces Surprise's factors to ~1e-13; the largest difference is reported), and the
+   reproduces Surprise's factors to ~1e-15; the largest difference is reported), and the
    top-10 sets compared.
 
 Usage: python bench/bench_topn.py [--sizes 20000 100000] [--rounds 3] [--peer-python PY]

@@ -24,6 +24,11 @@ def _find_data_folder() -> Path | None:
 
 
 DATA_FOLDER = _find_data_folder()
+
+# Latency bounds (Ctrl-C tests) are wall-clock: under tools/sanitize.sh, where the
+# instrumented build runs several times slower, they are scaled by this factor.
+SANITIZED = "libasan" in os.environ.get("LD_PRELOAD", "")
+LATENCY_SCALE = 8 if SANITIZED else 1
 if DATA_FOLDER is not None:
     # Surprise and turbosvd both resolve built-in datasets from this variable.
     os.environ["SURPRISE_DATA_FOLDER"] = str(DATA_FOLDER)

@@ -1,7 +1,7 @@
 """SVD, BaselineOnly, NormalPredictor, predictions and accuracy against scikit-surprise itself.
 
 The exact schedule must reproduce Surprise's factors, biases and estimates to 1e-10 with
-the same random_state (in practice within 1e-15: the dot products are summed in SIMD lanes,
+the same random_state (in practice within a few 1e-15: the dot products are summed in SIMD lanes,
 so the last bit can differ).
 """
 

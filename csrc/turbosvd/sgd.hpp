@@ -67,7 +67,7 @@ TURBOSVD_NO_CONTRACT void sgd_epoch_exact(const Index* users, const Index* items
 // sgd_epoch_ordered: Surprise's visiting order and update formula, with the dot product
 // summed in SIMD lanes (reassociated) instead of strictly left to right. Each rating's
 // prediction then differs from Surprise's by ~1e-16 relative; the factors stay within
-// ~1e-13 of Surprise's after 20 epochs (tests bound it by 1e-10), and the dependency
+// ~1e-14 of Surprise's after 20 epochs (tests bound it by 1e-10), and the dependency
 // chain per rating shrinks from n_factors additions to about n_factors / 8.
 // The SIMD-cloned body must not throw (GCC treats calls through a target_clones ifunc as
 // nothrow, so an exception would terminate the process): ids are validated before it.

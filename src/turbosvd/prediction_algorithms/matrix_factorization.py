@@ -6,7 +6,7 @@ between epochs); each epoch's body is one compiled call with the GIL released.
 Two training schedules share the update rule:
 
 - ``"exact"`` visits the ratings in Surprise's order in float64 with Surprise's formulas
-  (``csrc/turbosvd/sgd.hpp``; within ~1e-13 of Surprise's factors).
+  (``csrc/turbosvd/sgd.hpp``; within ~1e-14 of Surprise's factors).
 - ``"blocked"`` (the default) visits them block by block over a grid of user bins x item
   bins, in conflict-free waves that run in parallel, in float32 by default
   (``csrc/turbosvd/sgd_blocked.hpp``). It is much faster and reaches the same accuracy; its
@@ -84,7 +84,7 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
     schedule : {'blocked', 'exact'} or None, default None
         ``'exact'`` visits the ratings in Surprise's order with Surprise's update formula in
         float64. Only the summation order inside each dot product differs (SIMD lanes), so
-        factors and estimates stay within ~1e-13 of Surprise's (tested to 1e-10).
+        factors and estimates stay within ~1e-14 of Surprise's (tested to 1e-10).
         ``'blocked'`` trains over a grid of user bins x item bins in parallel waves: the
         same update rule in another order, much faster, with the same accuracy, and with
         results that do not depend on ``n_jobs``. None means ``$TURBOSVD_SCHEDULE`` if set,
