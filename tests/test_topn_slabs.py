@@ -10,6 +10,7 @@ import textwrap
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import LATENCY_SCALE
@@ -82,3 +83,38 @@ def test_ctrl_c_interrupts_a_long_search():
     assert (
         float(words[1]) - sent < 10 * LATENCY_SCALE
     )  # generous on a shared machine; the search takes longer
+
+
+def test_long_search_shows_progress_when_asked(monkeypatch, capsys):
+    Y = np.random.RandomState(0).normal(size=(300, 5))
+    monkeypatch.setattr(topn, "_slab_rows", lambda n_items, dim: 100)
+    quiet = topn.cosine_topk(Y, 3, progress=False)
+    auto = topn.cosine_topk(Y, 3)  # stderr is not a terminal here: silent
+    assert capsys.readouterr().err == ""
+    shown = topn.cosine_topk(Y, 3, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("top-k search: 100/300 queries")
+    assert lines[-1].startswith("top-k search: 300/300 queries")
+    for a, b in ((quiet, shown), (auto, shown)):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    for bad in ("yes", 1):
+        with pytest.raises(TypeError, match="progress must be None or a bool"):
+            topn.cosine_topk(Y, 3, progress=bad)
+        with pytest.raises(TypeError, match="progress must be None or a bool"):
+            topn.cosine_topk(Y[:10], 3, progress=bad)  # one compiled call: checked too
+
+
+def test_recommend_all_progress(monkeypatch, capsys):
+    from turbosvd import SVD
+    from turbosvd.datasets import make_ratings
+
+    trainset = make_ratings(50, 30, 600, random_state=0, as_trainset=True)
+    algo = SVD(n_factors=4, n_epochs=2, random_state=0).fit(trainset)
+    monkeypatch.setattr(topn, "_slab_rows", lambda n_items, dim: 16)
+    plain = algo.recommend_all(5)
+    assert capsys.readouterr().err == ""
+    shown = algo.recommend_all(5, progress=True)
+    err = capsys.readouterr().err
+    assert f"top-k search: {trainset.n_users}/{trainset.n_users} queries" in err
+    pd.testing.assert_frame_equal(plain, shown)

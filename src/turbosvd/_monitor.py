@@ -26,7 +26,13 @@ import numpy as np
 
 from . import _objects, _sgd
 
-__all__ = ["ProgressBar", "TrainingMonitor", "TrainingMonitorMixin", "fitted_rmse"]
+__all__ = [
+    "ProgressBar",
+    "TrainingMonitor",
+    "TrainingMonitorMixin",
+    "fitted_rmse",
+    "make_progress",
+]
 
 # Automatic progress bars appear only for fits still running after this many seconds.
 AUTO_DELAY = 1.0
@@ -50,15 +56,25 @@ class ProgressBar:
         Stay silent until this many seconds have passed since creation.
     stream : file-like, optional
         Where to write (``sys.stderr`` when None, looked up at each write).
+    unit : str
+        What the steps are, in ``'lines'`` mode (``"3/20 epochs"``).
     """
 
     def __init__(
-        self, total: int, label: str, *, mode: str = "bar", delay: float = 0.0, stream=None
+        self,
+        total: int,
+        label: str,
+        *,
+        mode: str = "bar",
+        delay: float = 0.0,
+        stream=None,
+        unit: str = "epochs",
     ):
         if mode not in ("bar", "lines"):
             raise ValueError(f"mode={mode!r} is not one of ('bar', 'lines')")
         self.total = int(total)
         self.label = label
+        self.unit = unit
         self.mode = mode
         self.delay = float(delay)
         self._stream = stream
@@ -87,7 +103,7 @@ class ProgressBar:
             timing += f", ETA {_fmt_seconds(eta)}"
         info = f"  {info}" if info else ""
         if self.mode == "lines":
-            self._write(f"{self.label}: {done}/{self.total} epochs, {timing}{info}\n")
+            self._write(f"{self.label}: {done}/{self.total} {self.unit}, {timing}{info}\n")
             return
         width = max(20, shutil.get_terminal_size(fallback=(80, 24)).columns - 1)
         head = f"{self.label} "
@@ -136,6 +152,33 @@ def _stderr_is_tty() -> bool:
         return sys.stderr is not None and sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def make_progress(
+    progress, total: int, label: str, *, verbose: bool = False, unit: str = "epochs"
+) -> ProgressBar | None:
+    """The progress bar of a long computation, or None; the package's one policy.
+
+    ``progress=None`` (automatic): a bar on stderr when stderr is a terminal or ``verbose``
+    is set, shown only once the work has lasted over ``AUTO_DELAY`` seconds, and only on
+    the main thread (a server's worker threads stay silent). True: always, at once.
+    False: never. On a terminal without ``verbose`` the bar is one redrawn line;
+    otherwise it prints whole lines (``verbose`` output on stdout would tear a redrawn
+    line apart, and logs want lines).
+    """
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be None or a bool, got {progress!r}")
+    tty = _stderr_is_tty()
+    if progress is None:
+        if not (tty or verbose) or threading.current_thread() is not threading.main_thread():
+            return None
+        delay = AUTO_DELAY
+    elif progress:
+        delay = 0.0
+    else:
+        return None
+    mode = "bar" if tty and not verbose else "lines"
+    return ProgressBar(total, label, mode=mode, delay=delay, unit=unit)
 
 
 class _RmseTarget:
@@ -219,8 +262,6 @@ class TrainingMonitor:
     def __init__(self, model, trainset, *, eval_set=None, history=False, progress=None):
         if not isinstance(history, (bool, np.bool_)):
             raise TypeError(f"history must be a bool, got {history!r}")
-        if progress is not None and not isinstance(progress, (bool, np.bool_)):
-            raise TypeError(f"progress must be None or a bool, got {progress!r}")
         self.model = model
         self.n_epochs = int(model.n_epochs)
         self.biased = bool(model.biased)
@@ -239,19 +280,9 @@ class TrainingMonitor:
 
     def _make_bar(self, model, progress) -> ProgressBar | None:
         verbose = bool(getattr(model, "verbose", False))
-        tty = _stderr_is_tty()
-        if progress is None:
-            if not (tty or verbose) or threading.current_thread() is not threading.main_thread():
-                return None
-            delay = AUTO_DELAY
-        elif progress:
-            delay = 0.0
-        else:
-            return None
-        # With verbose, stdout gets a line per epoch: a redrawn line would be torn apart.
-        mode = "bar" if tty and not verbose else "lines"
-        label = f"{type(model).__name__} fit"
-        return ProgressBar(self.n_epochs, label, mode=mode, delay=delay)
+        return make_progress(
+            progress, self.n_epochs, f"{type(model).__name__} fit", verbose=verbose
+        )
 
     def epoch_end(self, epoch: int, bu, bi, pu, qi) -> None:
         """Record epoch ``epoch`` (0-based) and update the progress bar."""

@@ -24,6 +24,7 @@ import weakref
 import numpy as np
 import pandas as pd
 
+from . import topn
 from ._validation import check_int
 from .topn import cosine_topk, inner_product_topk
 
@@ -147,7 +148,9 @@ class RecommendMixin:
             zip(trainset._item_ids[items[valid]].tolist(), est[valid].tolist(), strict=True)
         )
 
-    def recommend_all(self, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+    def recommend_all(
+        self, n: int = 10, exclude_seen: bool = True, *, progress: bool | None = None
+    ) -> pd.DataFrame:
         """The top ``n`` recommendations of every user of the trainset, as one table.
 
         Computed by one compiled top-k search over all users (no Python loop over users).
@@ -158,6 +161,10 @@ class RecommendMixin:
             Recommendations per user (>= 1); clamped to the number of items.
         exclude_seen : bool, default True
             Leave out the items each user rated in the trainset.
+        progress : bool or None, default None
+            A progress bar on stderr while searching. None: when stderr is a terminal or
+            ``verbose`` is set, for searches lasting over a second. True: always. False:
+            never.
 
         Returns
         -------
@@ -170,7 +177,7 @@ class RecommendMixin:
         n = check_int("n", n, min_value=1)
         trainset = self.trainset
         users = np.arange(trainset.n_users)
-        rows, items, est = self._top_n(users, n, exclude_seen)
+        rows, items, est = self._top_n(users, n, exclude_seen, progress=progress)
         valid = items >= 0
         ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1), items.shape)
         return pd.DataFrame(
@@ -208,7 +215,7 @@ class RecommendMixin:
         y[:, -1] = np.asarray(self.bi, dtype=np.float64)
         return x, y
 
-    def _top_n(self, users: np.ndarray, n: int, exclude_seen: bool):
+    def _top_n(self, users: np.ndarray, n: int, exclude_seen: bool, progress=False):
         """(users, items, estimates) of shape (len(users), n') for known inner users."""
         x, y = self._augmented(users)
         exclude = None
@@ -221,7 +228,20 @@ class RecommendMixin:
                 sub_ptr = np.concatenate(([0], np.cumsum(lengths)))
                 take = np.repeat(starts - sub_ptr[:-1], lengths) + np.arange(sub_ptr[-1])
                 exclude = (sub_ptr, indices[take])
-        items, _ = inner_product_topk(x, n, Y=y, exclude=exclude, num_threads=self._n_threads())
+        items, _ = topn._topk(
+            x,
+            n,
+            y,
+            True,
+            exclude,
+            self._n_threads(),
+            None,
+            None,
+            "auto",
+            normalize=False,
+            progress=progress,
+            verbose=bool(getattr(self, "verbose", False)),
+        )
         items, est = self._exact_estimates(users, items)
         return users, items, est
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _knn
+from ._monitor import make_progress
 from ._threads import effective_n_threads
 from ._validation import check_int
 
@@ -35,6 +36,7 @@ def cosine_topk(
     query_tile: int | None = None,
     item_tile: int | None = None,
     strategy: str = "auto",
+    progress: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` rows of ``Y`` most cosine-similar to each row of ``X``.
 
@@ -65,6 +67,10 @@ def cosine_topk(
         Which loop runs in parallel: query tiles (each thread owns whole output rows), or
         item tiles with private heaps merged at the end (better with few queries). 'auto'
         uses queries when there are at least two query tiles per thread.
+    progress : bool or None, default None
+        A progress bar on stderr for long searches (run as several compiled calls over
+        slabs of queries). None: only when stderr is a terminal and the search lasts over
+        a second. True: always. False: never.
 
     Returns
     -------
@@ -82,7 +88,17 @@ def cosine_topk(
     error.
     """
     return _topk(
-        X, k, Y, exclude_self, exclude, num_threads, query_tile, item_tile, strategy, normalize=True
+        X,
+        k,
+        Y,
+        exclude_self,
+        exclude,
+        num_threads,
+        query_tile,
+        item_tile,
+        strategy,
+        normalize=True,
+        progress=progress,
     )
 
 
@@ -97,6 +113,7 @@ def inner_product_topk(
     query_tile: int | None = None,
     item_tile: int | None = None,
     strategy: str = "auto",
+    progress: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` rows of ``Y`` with the largest inner product with each row of ``X``.
 
@@ -115,6 +132,7 @@ def inner_product_topk(
         item_tile,
         strategy,
         normalize=False,
+        progress=progress,
     )
 
 
@@ -128,7 +146,19 @@ def _slab_rows(n_items: int, dim: int) -> int:
 
 
 def _topk(
-    X, k, Y, exclude_self, exclude, num_threads, query_tile, item_tile, strategy, *, normalize
+    X,
+    k,
+    Y,
+    exclude_self,
+    exclude,
+    num_threads,
+    query_tile,
+    item_tile,
+    strategy,
+    *,
+    normalize,
+    progress=None,
+    verbose=False,
 ):
     self_search = Y is None or Y is X
     X = _as_matrix("X", X)
@@ -158,6 +188,11 @@ def _topk(
     # Big searches run as slabs of queries, each one compiled call of ~0.1-0.3 s, so Ctrl-C is
     # handled promptly between them. Results do not depend on the slab size.
     rows = _slab_rows(n_items, X.shape[1])
+    bar = None
+    if n_queries > rows:
+        bar = make_progress(progress, n_queries, "top-k search", verbose=verbose, unit="queries")
+    elif progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be None or a bool, got {progress!r}")
     if n_queries <= rows:
         return _knn.topk(
             X,
@@ -174,26 +209,34 @@ def _topk(
         )
     out_idx = np.empty((n_queries, k), dtype=np.int64)
     out_scores = np.empty((n_queries, k), dtype=X.dtype)
-    for s in range(0, n_queries, rows):
-        e = min(n_queries, s + rows)
-        slab_indptr = slab_indices = None
-        if indptr is not None:
-            slab_indptr = indptr[s : e + 1] - indptr[s]
-            slab_indices = indices[indptr[s] : indptr[e]]
-        out_idx[s:e], out_scores[s:e] = _knn.topk(
-            X[s:e],
-            Y,
-            k,
-            normalize,
-            exclude_diag,
-            slab_indptr,
-            slab_indices,
-            qt,
-            it,
-            n_threads,
-            _STRATEGIES[strategy],
-            s,
-        )
+    ok = False
+    try:
+        for s in range(0, n_queries, rows):
+            e = min(n_queries, s + rows)
+            slab_indptr = slab_indices = None
+            if indptr is not None:
+                slab_indptr = indptr[s : e + 1] - indptr[s]
+                slab_indices = indices[indptr[s] : indptr[e]]
+            out_idx[s:e], out_scores[s:e] = _knn.topk(
+                X[s:e],
+                Y,
+                k,
+                normalize,
+                exclude_diag,
+                slab_indptr,
+                slab_indices,
+                qt,
+                it,
+                n_threads,
+                _STRATEGIES[strategy],
+                s,
+            )
+            if bar is not None:
+                bar.update(e, final=e == n_queries)
+        ok = True
+    finally:
+        if bar is not None:
+            bar.close(keep=not ok)
     return out_idx, out_scores
 
 
