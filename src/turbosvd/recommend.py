@@ -228,20 +228,11 @@ class RecommendMixin:
                 sub_ptr = np.concatenate(([0], np.cumsum(lengths)))
                 take = np.repeat(starts - sub_ptr[:-1], lengths) + np.arange(sub_ptr[-1])
                 exclude = (sub_ptr, indices[take])
+        verbose = bool(getattr(self, "verbose", False))
         items, _ = topn._topk(
-            x,
-            n,
-            y,
-            True,
-            exclude,
-            self._n_threads(),
-            None,
-            None,
-            "auto",
-            normalize=False,
-            progress=progress,
-            verbose=bool(getattr(self, "verbose", False)),
-        )
+            x, n, y, normalize=False, exclude=exclude, num_threads=self._n_threads(),
+            progress=progress, verbose=verbose,
+        )  # fmt: skip
         items, est = self._exact_estimates(users, items)
         return users, items, est
 

@@ -88,18 +88,10 @@ def cosine_topk(
     error.
     """
     return _topk(
-        X,
-        k,
-        Y,
-        exclude_self,
-        exclude,
-        num_threads,
-        query_tile,
-        item_tile,
-        strategy,
-        normalize=True,
-        progress=progress,
-    )
+        X, k, Y, normalize=True, exclude_self=exclude_self, exclude=exclude,
+        num_threads=num_threads, query_tile=query_tile, item_tile=item_tile,
+        strategy=strategy, progress=progress,
+    )  # fmt: skip
 
 
 def inner_product_topk(
@@ -122,18 +114,10 @@ def inner_product_topk(
     increasing feature order.
     """
     return _topk(
-        X,
-        k,
-        Y,
-        exclude_self,
-        exclude,
-        num_threads,
-        query_tile,
-        item_tile,
-        strategy,
-        normalize=False,
-        progress=progress,
-    )
+        X, k, Y, normalize=False, exclude_self=exclude_self, exclude=exclude,
+        num_threads=num_threads, query_tile=query_tile, item_tile=item_tile,
+        strategy=strategy, progress=progress,
+    )  # fmt: skip
 
 
 # Multiply-adds per compiled call of a large search (about 0.1-0.3 s of work).
@@ -149,17 +133,19 @@ def _topk(
     X,
     k,
     Y,
-    exclude_self,
-    exclude,
-    num_threads,
-    query_tile,
-    item_tile,
-    strategy,
     *,
-    normalize,
-    progress=None,
-    verbose=False,
+    normalize: bool,
+    exclude_self: bool = True,
+    exclude=None,
+    num_threads: int | None = None,
+    query_tile: int | None = None,
+    item_tile: int | None = None,
+    strategy: str = "auto",
+    progress: bool | None = None,
+    verbose: bool = False,
 ):
+    """The search behind the two public functions; ``verbose`` (a model's) joins the
+    automatic progress rule."""
     self_search = Y is None or Y is X
     X = _as_matrix("X", X)
     Y = X if self_search else _as_matrix("Y", Y)
