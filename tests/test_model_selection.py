@@ -416,3 +416,28 @@ def test_golden_g9_grid_search_on_ml100k():
         "lr_all": 0.005,
         "reg_all": 0.4,
     }
+
+
+def test_parallel_folds_share_the_cpus_between_workers(small_df, monkeypatch):
+    """Fold workers x kernel threads never exceed the CPUs (no oversubscription)."""
+    import turbosvd._parallel as parallel
+    from turbosvd._threads import effective_n_threads
+
+    data = Dataset.load_from_df(small_df, Reader())
+    seen = []
+
+    class Recording(SVD):
+        def fit(self, trainset, **kwargs):
+            seen.append(effective_n_threads(self.n_jobs))  # what the kernels will get
+            return super().fit(trainset, **kwargs)
+
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 4)
+    for n_jobs, budget in ((None, 4), (1, 4), (2, 2), (4, 1), (8, 1)):
+        seen.clear()
+        algo = Recording(n_factors=2, n_epochs=1, random_state=0, n_jobs=4)
+        cross_validate(algo, data, cv=KFold(4, random_state=0), n_jobs=n_jobs)
+        assert seen == [budget] * 4, n_jobs
+    seen.clear()
+    grid = {"n_factors": [2, 3], "n_epochs": [1], "random_state": [0], "n_jobs": [4]}
+    GridSearchCV(Recording, grid, cv=KFold(2, random_state=0), n_jobs=2).fit(data)
+    assert seen == [2] * 4
