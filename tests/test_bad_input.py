@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from turbosvd import SVD, Dataset, Reader
+from turbosvd import SVD, Dataset, Reader, topn
 from turbosvd.model_selection import (
     KFold,
     LeaveOneOut,
@@ -84,3 +84,16 @@ def test_numpy_bool_and_ints_still_accepted(data):
         data.build_full_trainset()
     )
     assert next(KFold(np.int64(2), random_state=0).split(data))
+
+
+def test_allocations_larger_than_the_machine_are_refused_before_allocating(data):
+    trainset = data.build_full_trainset()
+    msg = (
+        rf"n_factors=1000000000000 on {trainset.n_users} users and {trainset.n_items} items "
+        r"needs [0-9.]+ GiB, more than this machine's [0-9.]+ GiB of memory"
+    )
+    with pytest.raises(ValueError, match=msg):
+        SVD(n_factors=10**12, n_epochs=1).fit(trainset)
+    X = np.ones((300_000, 1), dtype=np.float32)  # 300k x 300k results: ~1 TB
+    with pytest.raises(ValueError, match=r"the top-299999 results of 300000 queries needs"):
+        topn.cosine_topk(X, 10**9)

@@ -18,7 +18,7 @@ import numpy as np
 from . import _knn
 from ._monitor import make_progress
 from ._threads import effective_n_threads
-from ._validation import check_int
+from ._validation import check_alloc, check_int
 
 __all__ = ["cosine_topk", "inner_product_topk"]
 
@@ -163,6 +163,10 @@ def _topk(
     exclude_diag = bool(exclude_self) and self_search
     n_queries, n_items = X.shape[0], Y.shape[0]
     k = max(0, min(k, n_items - (1 if exclude_diag else 0)))
+    check_alloc(
+        f"the top-{k} results of {n_queries} queries",
+        n_queries * k * (np.dtype(np.int64).itemsize + X.dtype.itemsize),
+    )
     n_threads = effective_n_threads(num_threads, "num_threads")
     qt = 0 if query_tile is None else check_int("query_tile", query_tile, min_value=1)
     it = 0 if item_tile is None else check_int("item_tile", item_tile, min_value=1)
