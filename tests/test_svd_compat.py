@@ -288,7 +288,7 @@ def test_verbose_epoch_lines(capsys, small_df):
         ({"n_factors": -1}, ValueError, "n_factors=-1 is out of range"),
         ({"n_factors": 2.5}, TypeError, "n_factors must be an integer, got 2.5"),
         ({"n_epochs": -3}, ValueError, "n_epochs=-3 is out of range"),
-        ({"lr_all": float("nan")}, ValueError, "lr_bu=nan is not a finite number"),
+        ({"lr_all": float("nan")}, ValueError, r"lr_bu=nan is not a finite number \(lr_all=nan"),
         ({"reg_pu": float("inf")}, ValueError, "reg_pu=inf is not a finite number"),
         ({"init_std_dev": -1}, ValueError, "init_std_dev=-1 is out of range"),
         ({"n_factors": 10**12}, ValueError, "needs .* GiB, more than this machine's"),

@@ -204,10 +204,21 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         self.bu, self.bi, self.pu, self.qi = self._train(trainset)
 
     def _rates(self):
-        return tuple(
-            check_real(name, getattr(self, name))
-            for name in ("lr_bu", "lr_bi", "lr_pu", "lr_qi", "reg_bu", "reg_bi", "reg_pu", "reg_qi")
-        )
+        rates = []
+        for name in ("lr_bu", "lr_bi", "lr_pu", "lr_qi", "reg_bu", "reg_bi", "reg_pu", "reg_qi"):
+            value = getattr(self, name)
+            try:
+                rates.append(check_real(name, value))
+            except (TypeError, ValueError) as e:
+                # Surprise resolves lr_all / reg_all into the four rates at construction
+                # and keeps no trace of them; the same object in all four says where it
+                # most likely came from.
+                group = name[: name.index("_")]
+                siblings = [getattr(self, f"{group}_{p}") for p in ("bu", "bi", "pu", "qi")]
+                if all(v is value for v in siblings):
+                    raise type(e)(f"{e} ({group}_all={value!r} sets it)") from None
+                raise
+        return tuple(rates)
 
     def _validate(self, trainset):
         if not isinstance(trainset, Trainset):
