@@ -654,7 +654,9 @@ def _sub_epoch_records(jobs, logs, grid, k, itemsize) -> list[dict]:
     entries = {}
     for b in sorted(logs):
         for epoch, s, train_s, io_s, finite in logs[b]:
-            entries.setdefault((int(epoch), int(s)), []).append((train_s, io_s, finite))
+            entries.setdefault((int(epoch), int(s)), []).append(
+                (float(train_s), float(io_s), finite)
+            )
     bad = [epoch for (epoch, _), xs in entries.items() if not all(x[2] for x in xs)]
     if bad:
         raise ModelFitError(
