@@ -8,6 +8,7 @@ tested without Spark (tests/test_dsgd.py) and at 1M ratings in bench/bench_spark
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,7 @@ from pyspark.sql import SparkSession  # noqa: E402
 from turbosvd import SVD, Dataset, Reader, _dsgd, accuracy  # noqa: E402
 from turbosvd import spark as tspark  # noqa: E402
 from turbosvd.datasets import make_ratings  # noqa: E402
+from turbosvd.exceptions import ModelFitError  # noqa: E402
 from turbosvd.prediction_algorithms.matrix_factorization import _draw_normal  # noqa: E402
 from turbosvd.utils import get_rng  # noqa: E402
 
@@ -159,15 +162,94 @@ def test_profile_and_trainset_without_ratings(ratings_df, ratings):
     assert len(ts._ratings) == 0
     assert ts.global_mean == pytest.approx(ratings["rating"].mean(), rel=1e-12)
     steps = [p["step"] for p in profile if p["phase"] == "setup"]
-    assert steps == ["cache and check the ratings", "number the ids", "pack and cache the blocks"]
+    assert steps == [
+        "cache and check the ratings",
+        "number the ids",
+        "pack and cache the blocks",
+        "ship the initial factors",
+        "collect the factors",
+    ]
+    # The driver moves the model once each way per fit (float32, k factors and a bias).
+    model_bytes = (ts.n_users + ts.n_items) * (PARAMS["n_factors"] + 1) * 4
+    moved = {p["step"]: p.get("bytes") for p in profile if p["phase"] == "setup"}
+    assert moved["ship the initial factors"] == moved["collect the factors"] == model_bytes
     subs = [p for p in profile if p["phase"] == "sub_epoch"]
     assert [(p["epoch"], p["sub_epoch"]) for p in subs] == [(0, 0), (0, 1)]
     for p in subs:
-        assert len(p["task_train_s"]) == 2  # two blocks per stratum, one task each
-        assert p["job_s"] > 0 and p["bytes"] > 0
+        assert len(p["task_train_s"]) == len(p["task_io_s"]) == 2  # two blocks, one task each
+        assert p["job_s"] > 0 and min(p["task_train_s"]) > 0
+        assert p["bytes"] == 0 and p["shuffle_bytes"] == model_bytes
     # predict and test need only the id maps and the mean.
     testset = list(ratings.head(50).itertuples(index=False, name=None))
     assert accuracy.rmse(model.test(testset), verbose=False) < 2
+
+
+def _persisted_rdds(spark) -> int:
+    """RDDs the session keeps (cached or checkpointed) once unreferenced ones are freed:
+    Spark frees a checkpoint when the driver's JVM has collected it (context cleaner)."""
+    gc.collect()
+    for _ in range(5):  # the cleaner works asynchronously, after each collection
+        spark.sparkContext._jvm.System.gc()
+        time.sleep(0.3)
+    return spark.sparkContext._jsc.getPersistentRDDs().size()
+
+
+def _record_driver_traffic(monkeypatch, spark, df):
+    """Log every call that moves data between the driver and Spark, and every checkpoint
+    with the size of the plan it cuts and the number of persisted RDDs at that moment."""
+    events = []
+    frame, session = type(df), type(spark)
+
+    def wrap(cls, name):
+        original = getattr(cls, name)
+
+        def logged(self, *args, **kwargs):
+            if name == "localCheckpoint":
+                plan = self._jdf.queryExecution().logical().toString()
+                events.append((name, len(plan), _persisted_rdds(spark)))
+            else:
+                events.append((name, None, None))
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, logged)
+
+    for name in ("toPandas", "collect", "localCheckpoint"):
+        wrap(frame, name)
+    wrap(session, "createDataFrame")
+    return events
+
+
+def test_factors_stay_on_the_executors(monkeypatch, spark, ratings_df):
+    """No factor bytes through the driver between the first and the last sub-epoch, one
+    checkpoint per sub-epoch, plans and persisted data that do not grow with epochs."""
+    before = _persisted_rdds(spark)
+    events = _record_driver_traffic(monkeypatch, spark, ratings_df)
+    profile = []
+    n_epochs = 4
+    model = _fit(ratings_df, n_blocks=2, n_epochs=n_epochs, profile=profile)
+    monkeypatch.undo()
+    checkpoints = [i for i, e in enumerate(events) if e[0] == "localCheckpoint"]
+    assert len(checkpoints) == n_epochs * 2
+    between = events[checkpoints[0] : checkpoints[-1] + 1]
+    assert {e[0] for e in between} == {"localCheckpoint"}
+    assert [p["bytes"] for p in profile if p["phase"] == "sub_epoch"] == [0] * n_epochs * 2
+    # The lineage is cut every sub-epoch: a sub-epoch's plan is as long in the last epoch
+    # as in epoch 1 (epoch 0 starts from the shipped rows, whose plan differs).
+    plans = [events[i][1] for i in checkpoints]
+    assert plans[-2:] == plans[2:4]
+    # Old checkpoints are freed: the persisted RDDs (the cached ratings and blocks, the
+    # current checkpoint) do not grow with the sub-epochs, and go once the fit returns.
+    persisted = [events[i][2] for i in checkpoints]
+    assert max(persisted) <= persisted[1] + 1, persisted
+    assert _persisted_rdds(spark) == before
+    ref = _reference(model.trainset, 2, np.float32, {**PARAMS, "n_epochs": n_epochs})
+    for got, want in zip((model.pu, model.qi, model.bu, model.bi), ref, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_divergence_is_reported_with_its_epoch(ratings_df):
+    with pytest.raises(ModelFitError, match="training diverged at epoch 0"):
+        _fit(ratings_df, n_blocks=2, n_epochs=2, lr_all=1e6, keep_ratings=False)
 
 
 def test_integer_ids_and_a_default_rating_scale(spark):

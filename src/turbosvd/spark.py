@@ -13,18 +13,28 @@ blocks x item blocks, see ``turbosvd._dsgd``:
    (its ratings as the compiled kernel's blocked layout, raw bytes), and the packed blocks
    are repartitioned so that the ``d`` blocks of user block ``b`` live in partition ``b``,
    then persisted. They never move again.
-2. The driver holds the model. Sub-epoch ``s`` trains the stratum
-   ``{(b, (b + s) mod d)}``: the driver sends, for each of its blocks, the rows of ``pu``,
-   ``bu`` (user block ``b``) and ``qi``, ``bi`` (item block ``(b + s) mod d``) as binary
-   columns of a ``d``-row DataFrame, cogrouped with the stratum's packed blocks by
-   partition key. Spark shuffles only the factor rows (the packed side is already
-   partitioned that way), each task runs one block through the compiled blocked kernel
-   (multi-threaded with the task's ``spark.task.cpus``) and returns the updated rows,
-   which the driver writes back.
+2. The model lives on the executors. The driver draws the initial factors (the same draws
+   as ``SVD``) and ships them **once** as ``2 d`` factor rows: one per user block (its
+   ``pu``, ``bu`` as raw bytes) and one per item block (``qi``, ``bi``).
+3. Sub-epoch ``s`` trains the stratum ``{(b, (b + s) mod d)}``: every item-factor row is
+   keyed by the user block it meets, the factor rows are cogrouped with the stratum's
+   packed blocks by that key (the packed side is already partitioned that way, so only
+   the ``2 d`` factor rows are shuffled), each task runs one block through the compiled
+   blocked kernel (multi-threaded with the task's ``spark.task.cpus``) and returns its two
+   factor rows, trained. The result is cut from its lineage with
+   ``localCheckpoint(eager=True)`` (one job per sub-epoch, plans do not grow) and the
+   driver drops its reference to the previous checkpoint, which Spark then frees (a
+   checkpoint is not released by ``unpersist``: on a classic session its context
+   cleaner frees it after the driver's JVM collects it, on Spark Connect the server
+   does once the client's DataFrame is gone).
+4. After the last epoch the driver collects the ``2 d`` rows once, checks that every block
+   came back exactly once, and assembles ``pu``, ``qi``, ``bu``, ``bi``.
 
 Per epoch every packed block is read once from the executors' cache (so the ratings
-once in all), and the whole model travels from the driver to the tasks and back ``d``
-times: the cost model and its limits at scale are in ``bench/SPARK.md``.
+once in all), ``d`` jobs run, and no factor passes through the driver: each sub-epoch
+moves the item factors (``|qi|`` in all) from executor to executor, while a user block's
+factors are written and read back by the executor that holds its ratings. The cost model
+and its limits at scale are in ``bench/SPARK.md``.
 """
 
 from __future__ import annotations
@@ -38,8 +48,9 @@ import pandas as pd
 
 from . import _dsgd
 from ._validation import check_int, check_real
+from .exceptions import ModelFitError
 from .prediction_algorithms.algo_base import AlgoBase
-from .prediction_algorithms.matrix_factorization import SVD, _check_finite, _draw_normal
+from .prediction_algorithms.matrix_factorization import SVD, _draw_normal
 from .trainset import Trainset
 from .utils import get_rng
 
@@ -208,12 +219,16 @@ def fit(
         ``all_ratings`` and the test-set builders see no ratings.
     profile : list, optional
         If given, timings are appended as dicts: ``{"phase": "setup", "step", "s"}`` for
-        each setup step, and one ``{"phase": "sub_epoch", "epoch", "sub_epoch", ...}`` per
-        sub-epoch with the driver's time to slice the factor blocks and hand them to Spark
-        (``send_s``) and to build the job (``plan_s``), the wall time of the Spark job
-        (``job_s``), the driver's time to write the results back (``apply_s``), per task
-        the kernel time (``task_train_s``) and the time to decode and encode its arrays
-        (``task_io_s``), and the factor bytes sent and received (``bytes``).
+        each setup step (``"ship the initial factors"`` and ``"collect the factors"`` also
+        give the factor ``bytes`` the driver sent or received, once per fit), and one
+        ``{"phase": "sub_epoch", "epoch", "sub_epoch", ...}`` per sub-epoch with the
+        driver's time to build the job (``plan_s``), the wall time of the job and its
+        checkpoint (``job_s``), per trained block (in user-block order) the kernel time
+        (``task_train_s``) and the task's time to decode and encode its arrays
+        (``task_io_s``), the factor bytes through the driver (``bytes``: 0, the factors
+        stay on the executors) and the factor bytes in the sub-epoch's shuffle
+        (``shuffle_bytes``). The tasks' timings travel with the factors, so the sub-epoch
+        records are appended after the step ``"collect the factors"``.
     **svd_params
         ``SVD`` parameters (``n_factors``, ``n_epochs``, ``lr_all``, ``reg_all``, ...,
         ``random_state``, ``dtype``, ``verbose``). ``schedule`` must be ``'blocked'``.
@@ -239,6 +254,11 @@ def fit(
     exactly as ``SVD`` draws them, so a fit with ``n_blocks=1`` equals
     ``SVD(schedule="blocked", ...).fit`` on the same data bit for bit, and any ``d``
     equals ``turbosvd._dsgd.fit_local`` with the same ``d``.
+
+    *Divergence.* The tasks check every trained block for NaN or infinite values; the
+    driver learns it when it collects the factors after the last epoch and raises
+    ``ModelFitError`` naming the first epoch that diverged (the local ``SVD`` stops at
+    that epoch).
 
     *Global mean.* The exactly rounded sum of every block's exactly rounded sum, divided by
     the count: equal to ``Trainset.global_mean`` whenever the sums are exact (ratings on a
@@ -274,10 +294,10 @@ def fit(
     spark = df.sparkSession
     clock = _Clock()
 
-    def setup(step: str) -> None:
+    def setup(step: str, **extra) -> None:
         seconds = clock.lap()
         if profile is not None:
-            profile.append({"phase": "setup", "step": step, "s": seconds})
+            profile.append({"phase": "setup", "step": step, "s": seconds, **extra})
 
     base = df.select(
         _col(user_col).alias("user"),
@@ -327,22 +347,33 @@ def fit(
         qi = _draw_normal(rng, svd.init_mean, svd.init_std_dev, trainset.n_items, k, dtype)
         bu = np.zeros(trainset.n_users, dtype=dtype)
         bi = np.zeros(trainset.n_items, dtype=dtype)
-        train = _train_fn(dtype, k, mu, bool(svd.biased), rates)
+        factors, shipped = _ship_factors(spark, grid, (pu, qi, bu, bi))
+        setup("ship the initial factors", bytes=shipped)
+        jobs = []
         for epoch in range(n_epochs):
             if svd.verbose:
                 print(f"Processing epoch {epoch}")
             for s in range(n_blocks):
-                pairs = [bc for bc in _dsgd.strata(n_blocks, s) if bc in present]
-                if pairs:
-                    record = _sub_epoch(
-                        spark, blocks, s, pairs, keys, grid, train, (pu, qi, bu, bi)
-                    )
-                    if profile is not None:
-                        profile.append(
-                            {"phase": "sub_epoch", "epoch": epoch, "sub_epoch": s, **record}
-                        )
-            _check_finite(epoch, bu, bi, pu, qi)
+                if not any(bc in present for bc in _dsgd.strata(n_blocks, s)):
+                    continue
+                sub = _Clock()
+                train = _train_fn(dtype, k, mu, bool(svd.biased), rates, epoch, s)
+                job = _sub_epoch(blocks, factors, s, keys, n_blocks, train)
+                plan_s = sub.lap()
+                # Cut the lineage; dropping every reference to the previous checkpoint
+                # lets Spark free it (unpersist does not release checkpoints).
+                factors = job.localCheckpoint(eager=True)
+                del job
+                job_s = sub.lap()
+                jobs.append((epoch, s, plan_s, job_s))
         clock.lap()
+        logs, received = _collect_factors(factors, grid, (pu, qi, bu, bi))
+        setup("collect the factors", bytes=received)
+        factors = None
+        records = _sub_epoch_records(jobs, logs, grid, k, np.dtype(dtype).itemsize)
+        if profile is not None:
+            # The setup steps so far, then the sub-epochs, then what follows.
+            profile.extend(records)
 
         if keep_ratings:
             full = rated.orderBy("pos").select("u", "i", "rating").toPandas()
@@ -357,6 +388,7 @@ def fit(
             trainset._global_mean = mu
             setup("collect the ratings")
     finally:
+        factors = None
         if blocks is not None:
             blocks.unpersist()
         base.unpersist()
@@ -457,100 +489,201 @@ def _pack(spark, rated, grid, svd, dtype, task_bins):
     return packed, mu, present, keys
 
 
-_OUT_SCHEMA = (
-    "ub int, ib int, pu binary, bu binary, qi binary, bi binary, "
-    "task_train_s double, task_io_s double"
-)
-_FACTOR_SCHEMA = "part int, ub int, ib int, pu binary, bu binary, qi binary, bi binary"
+# A factor row: one user block (side 0: pu, bu) or one item block (side 1: qi, bi). User
+# rows also carry the log of the blocks their tasks trained, _LOG_FIELDS float64 per entry.
+_FACTOR_SCHEMA = "side int, blk int, f binary, b binary, log binary"
+_FACTOR_COLUMNS = [c.split()[0] for c in _FACTOR_SCHEMA.split(", ")]
+_USER, _ITEM = 0, 1
+_LOG_FIELDS = ("epoch", "sub_epoch", "train_s", "io_s", "finite")
 
 
-def _train_fn(dtype, k, mu, biased, rates):
-    """The cogroup function of a sub-epoch: one packed block and its factor rows."""
+def _factor_rows(grid, model) -> list[tuple]:
+    """The model as ``2 d`` factor rows: every user block, then every item block."""
+    pu, qi, bu, bi = model
+    d = grid.n_blocks
+    rows = []
+    for b in range(d):
+        us = grid.users_of(b)
+        rows.append((_USER, b, _dsgd.to_bytes(pu[us]), _dsgd.to_bytes(bu[us]), b""))
+    for c in range(d):
+        items = grid.items_of(c)
+        rows.append((_ITEM, c, _dsgd.to_bytes(qi[items]), _dsgd.to_bytes(bi[items]), b""))
+    return rows
+
+
+def _ship_factors(spark, grid, model):
+    """The initial model as a DataFrame of ``2 d`` factor rows (sent once by the driver).
+
+    Rows are sent in chunks of at most ``_dsgd.MAX_BLOCK_BYTES`` (Arrow stores a binary
+    column with 32-bit offsets). Returns the DataFrame and the bytes sent.
+    """
+    rows = _factor_rows(grid, model)
+    chunks, chunk, size = [], [], 0
+    for row in rows:
+        nbytes = len(row[2]) + len(row[3])
+        if nbytes > _dsgd.MAX_BLOCK_BYTES:
+            side = "user" if row[0] == _USER else "item"
+            raise ValueError(
+                f"the factors of {side} block {row[1]} take {nbytes} bytes, more than the "
+                f"{_dsgd.MAX_BLOCK_BYTES} one block may hold: use more blocks "
+                f"(n_blocks={grid.n_blocks} is too few)"
+            )
+        if chunk and size + nbytes > _dsgd.MAX_BLOCK_BYTES:
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(row)
+        size += nbytes
+    chunks.append(chunk)
+    frames = [
+        spark.createDataFrame(pd.DataFrame(c, columns=_FACTOR_COLUMNS), schema=_FACTOR_SCHEMA)
+        for c in chunks
+    ]
+    factors = frames[0]
+    for frame in frames[1:]:
+        factors = factors.unionByName(frame)
+    return factors, sum(len(row[2]) + len(row[3]) for row in rows)
+
+
+def _train_fn(dtype, k, mu, biased, rates, epoch, s):
+    """The cogroup function of sub-epoch ``s`` of ``epoch``.
+
+    One group per user block ``b``: the stratum's packed block ``(b, c)`` if it has
+    ratings, and exactly two factor rows, user block ``b`` and item block ``c``. Returns
+    the two rows, trained (the user row's log gains an entry) or unchanged.
+    """
     dtype_name = np.dtype(dtype).name
 
     def train(blocks: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
-        if len(blocks) == 0 or len(factors) == 0:
-            return pd.DataFrame({c.split()[0]: [] for c in _OUT_SCHEMA.split(", ")})
-        if len(blocks) != 1 or len(factors) != 1:
+        sides = factors["side"].tolist()
+        if len(blocks) > 1 or sides.count(_USER) != 1 or sides.count(_ITEM) != 1:
             raise RuntimeError(
-                f"a DSGD task got {len(blocks)} blocks and {len(factors)} factor rows; "
-                "expected one of each"
+                f"epoch {epoch}, sub-epoch {s}: a DSGD task got {len(blocks)} rating blocks, "
+                f"{sides.count(_USER)} user-factor rows and {sides.count(_ITEM)} item-factor "
+                "rows; expected at most one block and exactly one row of each"
             )
+        out = factors[_FACTOR_COLUMNS]
+        if len(blocks) == 0:  # no ratings in this block: the factors pass through
+            return out
         clock = _Clock()
-        blk, fac = blocks.iloc[0], factors.iloc[0]
+        blk = blocks.iloc[0]
+        user = factors.iloc[sides.index(_USER)]
+        item = factors.iloc[sides.index(_ITEM)]
+        if (int(blk["ub"]), int(blk["ib"])) != (int(user["blk"]), int(item["blk"])):
+            raise RuntimeError(
+                f"epoch {epoch}, sub-epoch {s}: block ({blk['ub']}, {blk['ib']}) met the "
+                f"factors of user block {user['blk']} and item block {item['blk']}"
+            )
         layout = _dsgd.decode_block({name: blk[name] for name in _BLOCK_FIELDS}, dtype_name)
-        pu = _dsgd.from_bytes(fac["pu"], dtype_name, k)
-        qi = _dsgd.from_bytes(fac["qi"], dtype_name, k)
-        bu = _dsgd.from_bytes(fac["bu"], dtype_name)
-        bi = _dsgd.from_bytes(fac["bi"], dtype_name)
+        pu = _dsgd.from_bytes(user["f"], dtype_name, k)
+        bu = _dsgd.from_bytes(user["b"], dtype_name)
+        qi = _dsgd.from_bytes(item["f"], dtype_name, k)
+        bi = _dsgd.from_bytes(item["b"], dtype_name)
         io_s = clock.lap()
         _dsgd.train_block(layout, pu, qi, bu, bi, mu, biased, rates, _task_threads())
         train_s = clock.lap()
-        out = {
-            "ub": [int(blk["ub"])],
-            "ib": [int(blk["ib"])],
-            "pu": [_dsgd.to_bytes(pu)],
-            "bu": [_dsgd.to_bytes(bu)],
-            "qi": [_dsgd.to_bytes(qi)],
-            "bi": [_dsgd.to_bytes(bi)],
-        }
+        finite = all(np.isfinite(a).all() for a in (pu, qi, bu, bi))
+        f = [_dsgd.to_bytes(pu), _dsgd.to_bytes(qi)]
+        b = [_dsgd.to_bytes(bu), _dsgd.to_bytes(bi)]
         io_s += clock.lap()
-        return pd.DataFrame({**out, "task_train_s": [train_s], "task_io_s": [io_s]})
+        entry = np.array([epoch, s, train_s, io_s, float(finite)], dtype=np.float64)
+        log = [bytes(user["log"]) + entry.tobytes(), item["log"]]
+        return pd.DataFrame(
+            {"side": [_USER, _ITEM], "blk": [user["blk"], item["blk"]], "f": f, "b": b, "log": log}
+        )
 
     return train
 
 
-def _sub_epoch(spark, blocks, s, pairs, keys, grid, train, model) -> dict:
-    """Train the stratum ``s`` (its non-empty blocks ``pairs``) and update ``model``."""
-    pu, qi, bu, bi = model
-    clock = _Clock()
-    rows = []
-    for b, c in pairs:
-        us, items = grid.users_of(b), grid.items_of(c)
-        rows.append(
-            (
-                keys[b],
-                b,
-                c,
-                _dsgd.to_bytes(pu[us]),
-                _dsgd.to_bytes(bu[us]),
-                _dsgd.to_bytes(qi[items]),
-                _dsgd.to_bytes(bi[items]),
-            )
-        )
-    sent = sum(len(x) for row in rows for x in row[3:])
-    columns = [c.split()[0] for c in _FACTOR_SCHEMA.split(", ")]
-    factors = spark.createDataFrame(pd.DataFrame(rows, columns=columns), schema=_FACTOR_SCHEMA)
-    send_s = clock.lap()
-    job = (
+def _sub_epoch(blocks, factors, s, keys, d, train):
+    """The job of sub-epoch ``s``: every factor row keyed by the user block it meets.
+
+    User block ``b`` meets item block ``(b + s) mod d``, so item block ``c`` goes to user
+    block ``(c - s) mod d``. The cached packed blocks are already partitioned by that key:
+    the factor rows are the only data that moves (one ``Exchange``).
+    """
+    key_of = F.array(*[F.lit(int(x)) for x in keys[:d]])
+    meets = F.when(F.col("side") == _USER, F.col("blk")).otherwise(
+        F.pmod(F.col("blk") - F.lit(s), F.lit(d))
+    )
+    keyed = factors.withColumn("part", key_of[meets])
+    return (
         blocks.filter(F.col("stratum") == s)
         .groupBy("part")
-        .cogroup(factors.groupBy("part"))
-        .applyInPandas(train, _OUT_SCHEMA)
+        .cogroup(keyed.groupBy("part"))
+        .applyInPandas(train, _FACTOR_SCHEMA)
     )
-    plan_s = clock.lap()
-    out = job.toPandas()
-    job_s = clock.lap()
-    if len(out) != len(pairs):
-        raise RuntimeError(f"sub-epoch {s} returned {len(out)} blocks, expected {len(pairs)}")
-    dt = pu.dtype
-    received = 0
+
+
+def _collect_factors(factors, grid, model):
+    """Write the trained factor rows into ``model`` (pu, qi, bu, bi), checking that each of
+    the ``2 d`` blocks came back exactly once with its size. Returns the logs of the user
+    blocks ({b: array of shape (entries, len(_LOG_FIELDS))}) and the bytes received."""
+    pu, qi, bu, bi = model
+    d, k = grid.n_blocks, pu.shape[1]
+    out = factors.toPandas()
+    seen = {side: sorted(out["blk"][out["side"] == side].tolist()) for side in (_USER, _ITEM)}
+    if len(out) != 2 * d or any(seen[side] != list(range(d)) for side in seen):
+        raise RuntimeError(
+            f"training lost or duplicated factor blocks: expected user blocks and item blocks "
+            f"0..{d - 1} once each, got user blocks {seen[_USER]} and item blocks {seen[_ITEM]}"
+        )
+    logs, received = {}, 0
     for row in out.itertuples(index=False):
-        us, items = grid.users_of(row.ub), grid.items_of(row.ib)
-        pu[us] = _dsgd.from_bytes(row.pu, dt, pu.shape[1])
-        bu[us] = _dsgd.from_bytes(row.bu, dt)
-        qi[items] = _dsgd.from_bytes(row.qi, dt, qi.shape[1])
-        bi[items] = _dsgd.from_bytes(row.bi, dt)
-        received += len(row.pu) + len(row.bu) + len(row.qi) + len(row.bi)
-    return {
-        "send_s": send_s,
-        "plan_s": plan_s,
-        "job_s": job_s,
-        "apply_s": clock.lap(),
-        "task_train_s": out["task_train_s"].tolist(),
-        "task_io_s": out["task_io_s"].tolist(),
-        "bytes": sent + received,
-    }
+        if row.side == _USER:
+            rows, f, b = grid.users_of(row.blk), pu, bu
+            logs[row.blk] = np.frombuffer(row.log, dtype=np.float64).reshape(-1, len(_LOG_FIELDS))
+        else:
+            rows, f, b = grid.items_of(row.blk), qi, bi
+        new_f, new_b = _dsgd.from_bytes(row.f, f.dtype, k), _dsgd.from_bytes(row.b, b.dtype)
+        if new_f.shape != f[rows].shape or new_b.shape != b[rows].shape:
+            raise RuntimeError(
+                f"factor block (side {row.side}, block {row.blk}) came back with shape "
+                f"{new_f.shape}, expected {f[rows].shape}"
+            )
+        f[rows], b[rows] = new_f, new_b
+        received += len(row.f) + len(row.b)
+    return logs, received
+
+
+def _sub_epoch_records(jobs, logs, grid, k, itemsize) -> list[dict]:
+    """The profile's sub-epoch records, from the driver's timings and the tasks' logs.
+
+    Raises ``ModelFitError`` naming the first epoch in which a task saw NaN or infinite
+    factors (the tasks check after every block; the driver learns it at the end).
+    """
+    entries = {}
+    for b in sorted(logs):
+        for epoch, s, train_s, io_s, finite in logs[b]:
+            entries.setdefault((int(epoch), int(s)), []).append(
+                (float(train_s), float(io_s), finite)
+            )
+    bad = [epoch for (epoch, _), xs in entries.items() if not all(x[2] for x in xs)]
+    if bad:
+        raise ModelFitError(
+            f"training diverged at epoch {min(bad)}: NaN or infinite values in the model; "
+            "lower the learning rates (lr_all) or raise the regularisation (reg_all)"
+        )
+    # Every factor row goes through the sub-epoch's exchange (user rows normally stay on
+    # their executor: their shuffle output is local to the task that reads it).
+    n_rows = len(grid.user_block) + len(grid.item_block)
+    shuffled = n_rows * (k + 1) * itemsize
+    records = []
+    for epoch, s, plan_s, job_s in jobs:
+        xs = entries.get((epoch, s), [])
+        records.append(
+            {
+                "phase": "sub_epoch",
+                "epoch": epoch,
+                "sub_epoch": s,
+                "plan_s": plan_s,
+                "job_s": job_s,
+                "task_train_s": [x[0] for x in xs],
+                "task_io_s": [x[1] for x in xs],
+                "bytes": 0,
+                "shuffle_bytes": shuffled,
+            }
+        )
+    return records
 
 
 # ------------------------------------------------------------------------ converters
