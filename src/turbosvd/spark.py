@@ -260,6 +260,12 @@ def fit(
     ``ModelFitError`` naming the first epoch that diverged (the local ``SVD`` stops at
     that epoch).
 
+    *Executor memory.* Each sub-epoch's factors are a ``localCheckpoint`` (one model's
+    worth, on the executors). The previous one is released when the driver's JVM
+    collects it (classic session) or the Connect server drops it; Spark forces that
+    collection only every ``spark.cleaner.periodicGC.interval`` (30 min by default), so
+    for long fits of large models set it to a few minutes.
+
     *Global mean.* The exactly rounded sum of every block's exactly rounded sum, divided by
     the count: equal to ``Trainset.global_mean`` whenever the sums are exact (ratings on a
     grid such as whole or half stars), else within an ulp or two.
