@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from turbosvd import SVD, Dataset, Reader, _blocked, _dsgd, _sgd, accuracy
+from turbosvd import SVD, Dataset, Reader, _blocked, _dsgd, accuracy
 from turbosvd.datasets import make_ratings
 from turbosvd.model_selection import train_test_split
 from turbosvd.prediction_algorithms.matrix_factorization import _draw_normal
@@ -173,18 +173,7 @@ def test_blocks_of_one_bin_are_the_blocked_schedule_with_d_bins(trainset, d):
     layout = _blocked.build_layout(trainset, np.float32, K, n_bins=d)
     rates = SVD(**PARAMS)._rates()
     for _ in range(3):
-        _sgd.sgd_epoch_blocked(
-            layout.block_ptr,
-            layout.run_user,
-            layout.run_ptr,
-            layout.items,
-            layout.ratings,
-            *ref,
-            float(trainset.global_mean),
-            True,
-            rates,
-            2,
-        )
+        layout.epoch(*ref, trainset.global_mean, True, rates, 2)
     _assert_same(model, ref)
 
 

@@ -53,22 +53,7 @@ def _init(n_users, n_items, k, dtype, seed=0):
 
 
 def _epoch(layout, model, mu, n_threads, biased=True):
-    pu, qi, bu, bi = model
-    _sgd.sgd_epoch_blocked(
-        layout.block_ptr,
-        layout.run_user,
-        layout.run_ptr,
-        layout.items,
-        layout.ratings,
-        pu,
-        qi,
-        bu,
-        bi,
-        mu,
-        biased,
-        RATES,
-        n_threads,
-    )
+    layout.epoch(*model, mu, biased, RATES, n_threads)
 
 
 def _layout_of_arrays(users, items, ratings, n_bins, dtype, n_users=None, n_items=None):

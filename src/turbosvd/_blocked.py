@@ -100,6 +100,17 @@ class BlockedLayout:
     # inner ids: item_order[pos] is the inner id stored at row `pos` of the working qi / bi.
     item_order: np.ndarray | None = None
 
+    def epoch(
+        self, pu, qi, bu, bi, global_mean, biased, rates, n_threads, first_wave=0, last_wave=-1
+    ) -> None:
+        """Run waves ``first_wave`` to ``last_wave - 1`` (all by default) of one SGD epoch
+        over this layout, in place on ``pu``, ``qi``, ``bu``, ``bi`` (the compiled kernel)."""
+        _sgd.sgd_epoch_blocked(
+            self.block_ptr, self.run_user, self.run_ptr, self.items, self.ratings,
+            pu, qi, bu, bi, float(global_mean), bool(biased), tuple(rates), int(n_threads),
+            first_wave, last_wave,
+        )  # fmt: skip
+
     def waves(self):
         """Yield, for every wave, the block numbers ``ub * B + ib`` it runs."""
         b = self.n_bins

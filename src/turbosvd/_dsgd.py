@@ -274,21 +274,7 @@ def train_block(layout, pu, qi, bu, bi, global_mean: float, biased: bool, rates,
     ``pu``/``bu`` are the rows of the block's users and ``qi``/``bi`` those of its items
     (block-local ids index them); ``rates`` is ``SVD._rates()``'s 8-tuple.
     """
-    _sgd.sgd_epoch_blocked(
-        layout.block_ptr,
-        layout.run_user,
-        layout.run_ptr,
-        layout.items,
-        layout.ratings,
-        pu,
-        qi,
-        bu,
-        bi,
-        float(global_mean),
-        bool(biased),
-        tuple(rates),
-        int(n_threads),
-    )
+    layout.epoch(pu, qi, bu, bi, global_mean, biased, rates, n_threads)
 
 
 def split_ratings(grid: Grid, users, items) -> Iterator[tuple[int, int, np.ndarray]]:

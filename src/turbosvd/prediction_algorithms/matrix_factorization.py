@@ -333,23 +333,8 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
             if self.verbose:
                 print(f"Processing epoch {current_epoch}")
             for first in range(0, n_bins, per_call):
-                _sgd.sgd_epoch_blocked(
-                    layout.block_ptr,
-                    layout.run_user,
-                    layout.run_ptr,
-                    layout.items,
-                    layout.ratings,
-                    pu,
-                    qi,
-                    bu,
-                    bi,
-                    global_mean,
-                    biased,
-                    rates,
-                    n_threads,
-                    first,
-                    min(n_bins, first + per_call),
-                )
+                last = min(n_bins, first + per_call)
+                layout.epoch(pu, qi, bu, bi, global_mean, biased, rates, n_threads, first, last)
             _check_finite(current_epoch, bu, bi, pu, qi)
             if self._monitor_wants_model():
                 self._epoch_done(current_epoch, bu, bi[position], pu, qi[position])
