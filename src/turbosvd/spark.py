@@ -978,36 +978,16 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
                 counts = np.bincount(recs["user"].to_numpy(dtype=np.int64), minlength=m)
                 offsets = np.zeros(m + 1, dtype=np.int32)
                 np.cumsum(counts, out=offsets[1:])
-                struct = pa.StructArray.from_arrays(
-                    [
-                        item_ids.take(pa.array(recs["item"].to_numpy(dtype=np.int64))),
-                        pa.array(recs["estimate"].to_numpy(dtype=np.float64)),
-                        pa.array(recs["rank"].to_numpy(dtype=np.int32)),
-                    ],
-                    names=["item", "rating", "rank"],
-                )
-                yield pa.RecordBatch.from_arrays(
-                    [user_ids, pa.ListArray.from_arrays(pa.array(offsets), struct)],
-                    names=["user", "recommendations"],
+                yield _ranked_batch(
+                    ("user", "recommendations", "rating"),
+                    user_ids,
+                    offsets,
+                    item_ids.take(pa.array(recs["item"].to_numpy(dtype=np.int64))),
+                    recs["estimate"].to_numpy(dtype=np.float64),
+                    recs["rank"].to_numpy(dtype=np.int32),
                 )
 
-    out = T.StructType(
-        [
-            T.StructField("user", user_type),
-            T.StructField(
-                "recommendations",
-                T.ArrayType(
-                    T.StructType(
-                        [
-                            T.StructField("item", item_type),
-                            T.StructField("rating", T.DoubleType()),
-                            T.StructField("rank", T.IntegerType()),
-                        ]
-                    )
-                ),
-            ),
-        ]
-    )
+    out = _ranked_schema(("user", "recommendations", "rating"), user_type, item_type)
     return blocks.crossJoin(F.broadcast(items)).mapInArrow(task, out)
 
 
@@ -1141,34 +1121,45 @@ def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=
                 offsets = np.zeros(m + 1, dtype=np.int32)
                 np.cumsum(valid.sum(axis=1), out=offsets[1:])
                 ranks = np.broadcast_to(np.arange(1, idx.shape[1] + 1, dtype=np.int32), idx.shape)
-                struct = pa.StructArray.from_arrays(
-                    [
-                        item_ids.take(pa.array(idx[valid])),
-                        pa.array(scores[valid].astype(np.float64)),
-                        pa.array(ranks[valid]),
-                    ],
-                    names=["item", "similarity", "rank"],
-                )
-                yield pa.RecordBatch.from_arrays(
-                    [item_ids.slice(start, m), pa.ListArray.from_arrays(pa.array(offsets), struct)],
-                    names=["item", "similar"],
+                yield _ranked_batch(
+                    ("item", "similar", "similarity"),
+                    item_ids.slice(start, m),
+                    offsets,
+                    item_ids.take(pa.array(idx[valid])),
+                    scores[valid].astype(np.float64),
+                    ranks[valid],
                 )
 
-    out = T.StructType(
+    out = _ranked_schema(("item", "similar", "similarity"), item_type, item_type)
+    return blocks.crossJoin(F.broadcast(items)).mapInArrow(task, out)
+
+
+def _ranked_schema(names, key_type, item_type) -> T.StructType:
+    """ALS's output shape: a key column and an array of (item, score, rank) structs.
+
+    ``names`` is (key column, array column, score field).
+    """
+    key, lists, score = names
+    entry = T.StructType(
         [
             T.StructField("item", item_type),
-            T.StructField(
-                "similar",
-                T.ArrayType(
-                    T.StructType(
-                        [
-                            T.StructField("item", item_type),
-                            T.StructField("similarity", T.DoubleType()),
-                            T.StructField("rank", T.IntegerType()),
-                        ]
-                    )
-                ),
-            ),
+            T.StructField(score, T.DoubleType()),
+            T.StructField("rank", T.IntegerType()),
         ]
     )
-    return blocks.crossJoin(F.broadcast(items)).mapInArrow(task, out)
+    return T.StructType([T.StructField(key, key_type), T.StructField(lists, T.ArrayType(entry))])
+
+
+def _ranked_batch(names, keys, offsets, items, scores, ranks):
+    """An Arrow batch of ``_ranked_schema(names, ...)``: row ``r`` is ``keys[r]`` and the
+    entries ``offsets[r]:offsets[r + 1]`` of ``items`` (Arrow), ``scores`` (float64) and
+    ``ranks`` (int32)."""
+    import pyarrow as pa
+
+    key, lists, score = names
+    struct = pa.StructArray.from_arrays(
+        [items, pa.array(scores), pa.array(ranks)], names=["item", score, "rank"]
+    )
+    return pa.RecordBatch.from_arrays(
+        [keys, pa.ListArray.from_arrays(pa.array(offsets), struct)], names=[key, lists]
+    )
