@@ -38,19 +38,19 @@ inline void topk_init(Real* scores, index_t* indices, index_t k) {
     }
 }
 
-// Offer (s, i) to the heap; returns whether it was kept.
+// Put (s, i) at the root of the heap of size n, whose root slot is free, and sift it down:
+// the worse child moves up while it is worse than (s, i).
 template <typename Real>
-TURBOSVD_INLINE bool topk_push(Real* TURBOSVD_RESTRICT scores, index_t* TURBOSVD_RESTRICT indices,
-                               index_t k, Real s, index_t i) {
-    if (k <= 0 || !ranks_before(s, i, scores[0], indices[0])) return false;
-    // Sift down from the root: move the worse child up while it is worse than (s, i).
+TURBOSVD_INLINE void topk_sift_down(Real* TURBOSVD_RESTRICT scores,
+                                    index_t* TURBOSVD_RESTRICT indices, index_t n, Real s,
+                                    index_t i) {
     index_t pos = 0;
     for (;;) {
         const index_t left = 2 * pos + 1;
-        if (left >= k) break;
+        if (left >= n) break;
         index_t worse = left;
         const index_t right = left + 1;
-        if (right < k && ranks_before(scores[left], indices[left], scores[right], indices[right]))
+        if (right < n && ranks_before(scores[left], indices[left], scores[right], indices[right]))
             worse = right;
         if (!ranks_before(s, i, scores[worse], indices[worse])) break;
         scores[pos] = scores[worse];
@@ -59,6 +59,14 @@ TURBOSVD_INLINE bool topk_push(Real* TURBOSVD_RESTRICT scores, index_t* TURBOSVD
     }
     scores[pos] = s;
     indices[pos] = i;
+}
+
+// Offer (s, i) to the heap; returns whether it was kept.
+template <typename Real>
+TURBOSVD_INLINE bool topk_push(Real* TURBOSVD_RESTRICT scores, index_t* TURBOSVD_RESTRICT indices,
+                               index_t k, Real s, index_t i) {
+    if (k <= 0 || !ranks_before(s, i, scores[0], indices[0])) return false;
+    topk_sift_down(scores, indices, k, s, i);  // replaces the root, the worst kept pair
     return true;
 }
 
@@ -71,23 +79,7 @@ inline void topk_sort(Real* scores, index_t* indices, index_t k) {
         const index_t i = indices[n - 1];
         scores[n - 1] = scores[0];
         indices[n - 1] = indices[0];
-        // Re-insert (s, i) from the root into the heap of size n - 1.
-        index_t pos = 0;
-        for (;;) {
-            const index_t left = 2 * pos + 1;
-            if (left >= n - 1) break;
-            index_t worse = left;
-            const index_t right = left + 1;
-            if (right < n - 1 &&
-                ranks_before(scores[left], indices[left], scores[right], indices[right]))
-                worse = right;
-            if (!ranks_before(s, i, scores[worse], indices[worse])) break;
-            scores[pos] = scores[worse];
-            indices[pos] = indices[worse];
-            pos = worse;
-        }
-        scores[pos] = s;
-        indices[pos] = i;
+        topk_sift_down(scores, indices, n - 1, s, i);  // re-insert into the smaller heap
     }
     for (index_t e = 0; e < k; ++e)
         if (indices[e] == kEmptySlot) indices[e] = -1;
