@@ -354,3 +354,34 @@ def test_public_module_paths_exist():
 
 def test_small_ratings_fixture_is_deterministic():
     pd.testing.assert_frame_equal(small_ratings(seed=3), small_ratings(seed=3))
+
+
+def test_trainset_public_array_views():
+    """The engine-facing accessors agree with Surprise's ur/ir views and are read-only."""
+    import pandas as pd
+
+    from turbosvd import Dataset, Reader
+
+    df = pd.DataFrame(
+        {"u": ["a", "b", "a", "c", "b"], "i": [1, 2, 2, 1, 3], "r": [1.0, 2.0, 3.0, 4.0, 5.0]}
+    )
+    ts = Dataset.load_from_df(df, Reader(rating_scale=(1, 5))).build_full_trainset()
+    users, items, ratings = ts.rating_arrays()
+    assert sorted(zip(users.tolist(), items.tolist(), ratings.tolist())) == sorted(
+        ts.all_ratings()
+    )
+    indptr, items_u, ratings_u = ts.user_csr()
+    for u in range(ts.n_users):
+        s, e = indptr[u], indptr[u + 1]
+        assert list(zip(items_u[s:e].tolist(), ratings_u[s:e].tolist())) == ts.ur[u]
+    indptr, users_i, ratings_i = ts.item_csr()
+    for i in range(ts.n_items):
+        s, e = indptr[i], indptr[i + 1]
+        assert list(zip(users_i[s:e].tolist(), ratings_i[s:e].tolist())) == ts.ir[i]
+    assert ts.raw_user_ids.tolist() == ["a", "b", "c"]
+    assert ts.raw_item_ids.tolist() == [1, 2, 3]
+    assert ts.inner_uids(["c", "zz"]).tolist() == [2, -1]
+    assert ts.inner_iids([3, 99]).tolist() == [2, -1]
+    for a in (users, ratings, indptr, ts.raw_user_ids):
+        with pytest.raises(ValueError, match="read-only"):
+            a[0] = a[0]

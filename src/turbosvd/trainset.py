@@ -28,6 +28,13 @@ def _is_inner(x, n: int) -> bool:
     return False
 
 
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (the array itself stays writable for its owner)."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
 def _non_decreasing(a: np.ndarray) -> bool:
     """Whether ``a`` is sorted (checked in chunks, so no n-sized temporary)."""
     step = 1 << 22
@@ -322,6 +329,56 @@ class Trainset:
                 perm, _ = self._grouped(by_user=True)
                 self._global_mean = np.mean(self._ratings[perm])
         return self._global_mean
+
+    # ------------------------------------------------------------ public array views
+    # What the engine modules (training, top-N, neighbourhoods, Spark, model files) read
+    # instead of this class's private fields. Every array returned is read-only.
+    def rating_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ratings in storage order: ``(users, items, ratings)``.
+
+        Returns
+        -------
+        users, items : numpy.ndarray of int32
+            Inner user and item ids.
+        ratings : numpy.ndarray of float64
+        """
+        return _readonly(self._users), _readonly(self._items), _readonly(self._ratings)
+
+    def user_csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ratings grouped by user, in ``ur`` / ``all_ratings`` order.
+
+        Returns
+        -------
+        indptr : numpy.ndarray of int64, shape (n_users + 1,)
+            User ``u``'s ratings are rows ``indptr[u]:indptr[u + 1]``.
+        items : numpy.ndarray of int32
+        ratings : numpy.ndarray of float64
+        """
+        perm, indptr = self._grouped(by_user=True)
+        return _readonly(indptr), _readonly(self._items[perm]), _readonly(self._ratings[perm])
+
+    def item_csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ratings grouped by item, in ``ir`` order: ``(indptr, users, ratings)``."""
+        perm, indptr = self._grouped(by_user=False)
+        return _readonly(indptr), _readonly(self._users[perm]), _readonly(self._ratings[perm])
+
+    @property
+    def raw_user_ids(self) -> np.ndarray:
+        """Raw user ids indexed by inner id (object array, read-only)."""
+        return _readonly(self._user_ids)
+
+    @property
+    def raw_item_ids(self) -> np.ndarray:
+        """Raw item ids indexed by inner id (object array, read-only)."""
+        return _readonly(self._item_ids)
+
+    def inner_uids(self, raw_ids) -> np.ndarray:
+        """Inner ids (int32) of a sequence of raw user ids, -1 where unknown."""
+        return self._inner_uids(raw_ids)
+
+    def inner_iids(self, raw_ids) -> np.ndarray:
+        """Inner ids (int32) of a sequence of raw item ids, -1 where unknown."""
+        return self._inner_iids(raw_ids)
 
     # ------------------------------------------------------------- internal helpers
     def _by_user(self):
