@@ -367,9 +367,7 @@ def test_trainset_public_array_views():
     )
     ts = Dataset.load_from_df(df, Reader(rating_scale=(1, 5))).build_full_trainset()
     users, items, ratings = ts.rating_arrays()
-    assert sorted(zip(users.tolist(), items.tolist(), ratings.tolist())) == sorted(
-        ts.all_ratings()
-    )
+    assert sorted(zip(users.tolist(), items.tolist(), ratings.tolist())) == sorted(ts.all_ratings())
     indptr, items_u, ratings_u = ts.user_csr()
     for u in range(ts.n_users):
         s, e = indptr[u], indptr[u + 1]
