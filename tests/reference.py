@@ -198,3 +198,122 @@ def list_metrics_ref(lists, k):
     ap = np.mean([ap_ref(lists[u][0], lists[u][1], k) for u in users])
     hit = np.mean([1.0 if any(lists[u][0][:k]) else 0.0 for u in users])
     return ndcg, ap, hit
+
+
+# =====================================================================================
+# ALS (issue 15): explicit ALS-WR with biases, written from the definition
+# =====================================================================================
+
+
+def als_row_system(cols, targets, Y, k, biased, reg):
+    """Normal equations ``(A, b)`` of one row against the other side ``Y`` (float64).
+
+    ``Y`` rows are ``[factors, 1, bias]`` when biased; the unknowns are ``[p, b]``, the
+    design rows ``[q, 1]``, the targets minus the other side's bias; ``reg`` is scaled by
+    the row's rating count and applies to every unknown.
+    """
+    m = k + 1 if biased else k
+    D = np.asarray(Y, dtype=np.float64)[cols, :m]
+    t = np.asarray(targets, dtype=np.float64)
+    if biased:
+        t = t - np.asarray(Y, dtype=np.float64)[cols, k + 1]
+    A = D.T @ D + reg * len(cols) * np.eye(m)
+    return A, D.T @ t
+
+
+def als_row_cg(A, b, x0, steps):
+    """``steps`` conjugate-gradient steps on ``A x = b`` from ``x0``; stops once
+    |r| <= 10 m eps |r0| or on non-positive curvature (the kernel's rule)."""
+    x = np.array(x0, dtype=np.float64)
+    r = b - A @ x
+    p = r.copy()
+    rr = r @ r
+    if not np.isfinite(rr):
+        return np.full_like(x, np.nan)
+    tol = 10 * len(b) * np.finfo(np.float64).eps
+    stop = rr * tol * tol
+    for _ in range(steps):
+        if not rr > stop:
+            break
+        ap = A @ p
+        pap = p @ ap
+        if not pap > 0:
+            break
+        alpha = rr / pap
+        x = x + alpha * p
+        r = r - alpha * ap
+        rr_new = r @ r
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    return x
+
+
+def als_nearest_solution(A, b, x0):
+    """The least-squares solution of ``A x = b`` nearest ``x0``: x0 + pinv(A) (b - A x0)."""
+    return x0 + np.linalg.pinv(A, rcond=1e-10, hermitian=True) @ (b - A @ x0)
+
+
+def als_half_sweep(indptr, cols, targets, X, Y, k, biased, reg, solver, cg_steps):
+    """Solve every row of ``X`` (in place, float64) against ``Y``, row by row."""
+    for row in range(len(indptr) - 1):
+        lo, hi = indptr[row], indptr[row + 1]
+        if hi == lo:
+            continue
+        A, b = als_row_system(cols[lo:hi], targets[lo:hi], Y, k, biased, reg)
+        x0 = np.concatenate([X[row, :k], X[row, k + 1 :]]) if biased else X[row, :k].copy()
+        if solver == "cg":
+            x = als_row_cg(A, b, x0, cg_steps)
+        elif np.linalg.eigvalsh(A).min() > 1e-9 * np.abs(A).max():
+            x = np.linalg.solve(A, b)
+        else:
+            x = als_nearest_solution(A, b, x0)
+        X[row, :k] = x[:k]
+        if biased:
+            X[row, k] = 1.0
+            X[row, k + 1] = x[k]
+
+
+def als_fit(
+    users,
+    items,
+    ratings,
+    n_users,
+    n_items,
+    k,
+    n_epochs,
+    reg,
+    biased,
+    std,
+    seed,
+    solver="cg",
+    cg_steps=3,
+):
+    """ALS from scratch: pu then qi ~ N(0, std) from RandomState(seed), zero biases; each
+    sweep solves all users, then all items. Returns (bu, bi, pu, qi, mu)."""
+    users = np.asarray(users)
+    items = np.asarray(items)
+    ratings = np.asarray(ratings, dtype=np.float64)
+    mu = ratings.mean() if biased else 0.0
+    rng = np.random.RandomState(seed)
+    d = k + 2 if biased else k
+    U = np.zeros((n_users, d))
+    V = np.zeros((n_items, d))
+    U[:, :k] = rng.normal(0, std, (n_users, k))
+    V[:, :k] = rng.normal(0, std, (n_items, k))
+    if biased:
+        U[:, k] = V[:, k] = 1.0
+
+    def csr(rows, cols, n):
+        order = np.argsort(rows, kind="stable")
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+        return indptr, cols[order], ratings[order] - mu
+
+    by_user = csr(users, items, n_users)
+    by_item = csr(items, users, n_items)
+    for _ in range(n_epochs):
+        als_half_sweep(*by_user, U, V, k, biased, reg, solver, cg_steps)
+        als_half_sweep(*by_item, V, U, k, biased, reg, solver, cg_steps)
+    zeros_u, zeros_i = np.zeros(n_users), np.zeros(n_items)
+    bu = U[:, k + 1] if biased else zeros_u
+    bi = V[:, k + 1] if biased else zeros_i
+    return bu, bi, U[:, :k], V[:, :k], mu

@@ -22,6 +22,7 @@ from .dataset import Dataset
 from .exceptions import ModelFitError, NotFittedError
 from .persist import load
 from .prediction_algorithms import (
+    ALS,
     SVD,
     AlgoBase,
     BaselineOnly,
@@ -35,6 +36,7 @@ from .trainset import Trainset
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALS",
     "SVD",
     "AlgoBase",
     "BaselineOnly",

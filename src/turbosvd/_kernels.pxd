@@ -82,3 +82,13 @@ cdef extern from "turbosvd/cosine_topn.hpp" namespace "turbosvd" nogil:
         int n_threads, int strategy, Real* out_scores, int64_t* out_indices,
     ) except +
     void topk_kernel_shape(bool is_double, int* mq, int* nv)
+
+
+cdef extern from "turbosvd/als.hpp" namespace "turbosvd" nogil:
+    int64_t als_stride[Real](int64_t m)
+    void als_half_sweep[Real](
+        const int64_t* indptr, const int32_t* cols, const Real* targets, int64_t n_rows,
+        int64_t first, int64_t last, Real* Xf, Real* Xb, const Real* Yf, const Real* Yb,
+        int64_t n_cols, int64_t n_factors, int64_t stride, bool biased, double reg, int solver,
+        int cg_steps, int n_threads,
+    ) except +

@@ -76,9 +76,10 @@ _NPY_HEADER_MAX = 1 << 16
 
 
 def _model_classes() -> dict[str, type]:
+    from .prediction_algorithms.als import ALS
     from .prediction_algorithms.matrix_factorization import SVD
 
-    return {"SVD": SVD}
+    return {"SVD": SVD, "ALS": ALS}
 
 
 # --------------------------------------------------------------------------- saving
