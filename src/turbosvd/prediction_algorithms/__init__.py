@@ -1,9 +1,10 @@
 """Prediction algorithms: ``SVD`` and ``ALS`` (the compiled core), ``BaselineOnly``,
-``NormalPredictor``."""
+``NormalPredictor``, the k-NN family (``knns``)."""
 
 from .algo_base import AlgoBase
 from .als import ALS
 from .baseline_only import BaselineOnly
+from .knns import KNNBaseline, KNNBasic, KNNWithMeans, KNNWithZScore
 from .matrix_factorization import SVD
 from .predictions import Prediction, PredictionImpossible
 from .random_pred import NormalPredictor
@@ -12,6 +13,10 @@ __all__ = [
     "ALS",
     "AlgoBase",
     "BaselineOnly",
+    "KNNBaseline",
+    "KNNBasic",
+    "KNNWithMeans",
+    "KNNWithZScore",
     "NormalPredictor",
     "Prediction",
     "PredictionImpossible",
