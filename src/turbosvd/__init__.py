@@ -22,12 +22,14 @@ from .dataset import Dataset
 from .exceptions import ModelFitError, NotFittedError
 from .persist import load
 from .prediction_algorithms import (
+    NMF,
     SVD,
     AlgoBase,
     BaselineOnly,
     NormalPredictor,
     Prediction,
     PredictionImpossible,
+    SVDpp,
 )
 from .reader import Reader
 from .trainset import Trainset
@@ -35,6 +37,7 @@ from .trainset import Trainset
 __version__ = "0.1.0"
 
 __all__ = [
+    "NMF",
     "SVD",
     "AlgoBase",
     "BaselineOnly",
@@ -45,6 +48,7 @@ __all__ = [
     "Prediction",
     "PredictionImpossible",
     "Reader",
+    "SVDpp",
     "Trainset",
     "accuracy",
     "datasets",
