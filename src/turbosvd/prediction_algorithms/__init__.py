@@ -1,7 +1,9 @@
-"""Prediction algorithms: ``SVD``, ``SVDpp``, ``NMF``, ``BaselineOnly``, ``NormalPredictor``."""
+"""Prediction algorithms: ``SVD``, ``SVDpp``, ``NMF`` (the compiled core), ``BaselineOnly``,
+``NormalPredictor``, the k-NN family (``knns``)."""
 
 from .algo_base import AlgoBase
 from .baseline_only import BaselineOnly
+from .knns import KNNBaseline, KNNBasic, KNNWithMeans, KNNWithZScore
 from .matrix_factorization import NMF, SVD, SVDpp
 from .predictions import Prediction, PredictionImpossible
 from .random_pred import NormalPredictor
@@ -10,6 +12,10 @@ __all__ = [
     "NMF",
     "AlgoBase",
     "BaselineOnly",
+    "KNNBaseline",
+    "KNNBasic",
+    "KNNWithMeans",
+    "KNNWithZScore",
     "NormalPredictor",
     "Prediction",
     "PredictionImpossible",
