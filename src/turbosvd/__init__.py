@@ -23,6 +23,7 @@ from .exceptions import ModelFitError, NotFittedError
 from .persist import load
 from .prediction_algorithms import (
     ALS,
+    NMF,
     SVD,
     AlgoBase,
     BaselineOnly,
@@ -33,6 +34,7 @@ from .prediction_algorithms import (
     NormalPredictor,
     Prediction,
     PredictionImpossible,
+    SVDpp,
 )
 from .reader import Reader
 from .trainset import Trainset
@@ -41,6 +43,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALS",
+    "NMF",
     "SVD",
     "AlgoBase",
     "BaselineOnly",
@@ -55,6 +58,7 @@ __all__ = [
     "Prediction",
     "PredictionImpossible",
     "Reader",
+    "SVDpp",
     "Trainset",
     "accuracy",
     "datasets",

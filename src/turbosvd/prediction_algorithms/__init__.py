@@ -1,16 +1,17 @@
-"""Prediction algorithms: ``SVD`` and ``ALS`` (the compiled core), ``BaselineOnly``,
-``NormalPredictor``, the k-NN family (``knns``)."""
+"""Prediction algorithms: ``SVD``, ``SVDpp``, ``NMF``, ``ALS`` (the compiled core),
+``BaselineOnly``, ``NormalPredictor``, the k-NN family (``knns``)."""
 
 from .algo_base import AlgoBase
 from .als import ALS
 from .baseline_only import BaselineOnly
 from .knns import KNNBaseline, KNNBasic, KNNWithMeans, KNNWithZScore
-from .matrix_factorization import SVD
+from .matrix_factorization import NMF, SVD, SVDpp
 from .predictions import Prediction, PredictionImpossible
 from .random_pred import NormalPredictor
 
 __all__ = [
     "ALS",
+    "NMF",
     "AlgoBase",
     "BaselineOnly",
     "KNNBaseline",
@@ -21,4 +22,5 @@ __all__ = [
     "Prediction",
     "PredictionImpossible",
     "SVD",
+    "SVDpp",
 ]
