@@ -122,14 +122,14 @@ TURBOSVD_INLINE void row_pass(const RowView<Real>& w, const Real* TURBOSVD_RESTR
         const Real* y3 = w.y(e + 3);
         const Real c0 = coef(e, y0), c1 = coef(e + 1, y1), c2 = coef(e + 2, y2),
                    c3 = coef(e + 3, y3);
-TURBOSVD_OMP_SIMD
+TURBOSVD_OMP(simd)
         for (index_t a = 0; a < d; ++a)
             out[a] += ((c0 * y0[a] + c1 * y1[a]) + c2 * y2[a]) + c3 * y3[a];
     }
     for (; e < w.n; ++e) {
         const Real* y = w.y(e);
         const Real c = coef(e, y);
-TURBOSVD_OMP_SIMD
+TURBOSVD_OMP(simd)
         for (index_t a = 0; a < d; ++a) out[a] += c * y[a];
     }
 }
@@ -141,7 +141,7 @@ TURBOSVD_INLINE void row_cg(const Job<Real>& j, const RowView<Real>& w, Real lam
     // and the arithmetic on the first m entries is that of an m-dimensional CG.
     const index_t d = j.d;
     // r = b - A x = sum (t - o - <y, x>) y - lam x
-TURBOSVD_OMP_SIMD
+TURBOSVD_OMP(simd)
     for (index_t a = 0; a < d; ++a) r[a] = -lam * x[a];
     row_pass<true>(w, x, r);
     for (index_t a = 0; a < d; ++a) p[a] = r[a];
@@ -156,20 +156,20 @@ TURBOSVD_OMP_SIMD
     const Real stop = rr * tol * tol;
     for (int s = 0; s < steps; ++s) {
         if (!(rr > stop)) break;
-TURBOSVD_OMP_SIMD
+TURBOSVD_OMP(simd)
         for (index_t a = 0; a < d; ++a) ap[a] = lam * p[a];
         row_pass<false>(w, p, ap);
         const Real pap = dot(p, ap, d);
         if (!(pap > 0)) break;
         const Real alpha = rr / pap;
-TURBOSVD_OMP_SIMD
+TURBOSVD_OMP(simd)
         for (index_t a = 0; a < d; ++a) {
             x[a] += alpha * p[a];
             r[a] -= alpha * ap[a];
         }
         const Real rr_new = dot(r, r, d);
         const Real beta = rr_new / rr;
-TURBOSVD_OMP_SIMD
+TURBOSVD_OMP(simd)
         for (index_t a = 0; a < d; ++a) p[a] = r[a] + beta * p[a];
         rr = rr_new;
     }
@@ -198,7 +198,7 @@ TURBOSVD_INLINE bool row_cholesky(const Job<Real>& j, index_t row, Real lam, Rea
         for (index_t a = 0; a < m; ++a) {
             const Real a0 = y0[a], a1 = y1[a], a2 = y2[a], a3 = y3[a];
             Real* Aa = A + a * m;
-TURBOSVD_OMP_SIMD
+TURBOSVD_OMP(simd)
             for (index_t c = 0; c <= a; ++c)
                 Aa[c] += ((a0 * y0[c] + a1 * y1[c]) + a2 * y2[c]) + a3 * y3[c];
             b[a] += ((t0 * a0 + t1 * a1) + t2 * a2) + t3 * a3;
@@ -210,7 +210,7 @@ TURBOSVD_OMP_SIMD
         for (index_t a = 0; a < m; ++a) {
             const Real ya = y[a];
             Real* Aa = A + a * m;
-TURBOSVD_OMP_SIMD
+TURBOSVD_OMP(simd)
             for (index_t c = 0; c <= a; ++c) Aa[c] += ya * y[c];
             b[a] += t * ya;
         }
@@ -279,7 +279,7 @@ TURBOSVD_INLINE void solve_row(const Job<Real>& j, index_t row, Real* scratch) {
             const index_t col = j.cols[lo + e];
             const Real* src = j.Y + col * d;
             Real* dst = Yg + e * d;
-TURBOSVD_OMP_SIMD
+TURBOSVD_OMP(simd)
             for (index_t a = 0; a < d; ++a) dst[a] = src[a];
             tg[e] = j.biased ? j.targets[lo + e] - j.Yb[col] : j.targets[lo + e];
         }
