@@ -25,9 +25,11 @@ from .prediction_algorithms import (
     SVD,
     AlgoBase,
     BaselineOnly,
+    CoClustering,
     NormalPredictor,
     Prediction,
     PredictionImpossible,
+    SlopeOne,
 )
 from .reader import Reader
 from .trainset import Trainset
@@ -38,6 +40,7 @@ __all__ = [
     "SVD",
     "AlgoBase",
     "BaselineOnly",
+    "CoClustering",
     "Dataset",
     "ModelFitError",
     "NormalPredictor",
@@ -45,6 +48,7 @@ __all__ = [
     "Prediction",
     "PredictionImpossible",
     "Reader",
+    "SlopeOne",
     "Trainset",
     "accuracy",
     "datasets",

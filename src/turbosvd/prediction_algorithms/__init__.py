@@ -1,16 +1,21 @@
-"""Prediction algorithms: ``SVD`` (the compiled core), ``BaselineOnly``, ``NormalPredictor``."""
+"""Prediction algorithms: ``SVD`` (the compiled core), ``BaselineOnly``, ``NormalPredictor``,
+``SlopeOne``, ``CoClustering``."""
 
 from .algo_base import AlgoBase
 from .baseline_only import BaselineOnly
+from .co_clustering import CoClustering
 from .matrix_factorization import SVD
 from .predictions import Prediction, PredictionImpossible
 from .random_pred import NormalPredictor
+from .slope_one import SlopeOne
 
 __all__ = [
     "AlgoBase",
     "BaselineOnly",
+    "CoClustering",
     "NormalPredictor",
     "Prediction",
     "PredictionImpossible",
     "SVD",
+    "SlopeOne",
 ]

@@ -1,0 +1,1 @@
+"""The neighbourhood wing: item-item co-rating engines (SlopeOne) and, later, similarities."""

@@ -1,0 +1,1 @@
+"""The training wing: epoch loops of the iterative models (CoClustering so far)."""
