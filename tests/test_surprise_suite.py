@@ -81,23 +81,13 @@ SURPRISE_EXAMPLES = [
     "building_custom_algorithms/with_baselines_or_sim.py",
 ]
 
-_KNN = "the KNN family (KNNBasic, KNNWithMeans, KNNWithZScore, KNNBaseline) has not landed yet"
-_SIM = "turbosvd.similarities has not landed yet"
 _MF = "SVDpp and NMF have not landed yet"
 # Files that do not pass yet, with the reason. Empty when turbosvd is a complete drop-in.
 NOT_YET = {
     "test_NMF.py": _MF,
     "test_SVD.py": _MF + " (the file imports SVDpp)",
-    "test_algorithms.py": _KNN + "; " + _MF,
-    "test_dump.py": _KNN + "; " + _MF,
-    "test_sim_options.py": _KNN,
-    "test_similarities.py": _SIM,
-    "baselines_conf.py": _KNN + " (KNNBasic with a pearson_baseline similarity)",
-    "k_nearest_neighbors.py": _KNN,
-    "predict_ratings.py": _KNN,
-    "similarity_conf.py": _KNN,
-    "building_custom_algorithms/with_baselines_or_sim.py": "AlgoBase.compute_similarities "
-    "(lands with the KNN family)",
+    "test_algorithms.py": _MF,
+    "test_dump.py": _MF,
 }
 
 pytestmark = [

@@ -15,7 +15,7 @@ Models can be saved without pickle (``algo.save("model.tsvd")``, then
 serves models from rating files (``turbosvd --help``).
 """
 
-from . import accuracy, datasets, dump, metrics, model_selection, topn
+from . import accuracy, datasets, dump, metrics, model_selection, similarities, topn
 from ._threads import openmp_enabled
 from .builtin_datasets import get_dataset_dir
 from .dataset import Dataset
@@ -26,6 +26,10 @@ from .prediction_algorithms import (
     AlgoBase,
     BaselineOnly,
     CoClustering,
+    KNNBaseline,
+    KNNBasic,
+    KNNWithMeans,
+    KNNWithZScore,
     NormalPredictor,
     Prediction,
     PredictionImpossible,
@@ -42,6 +46,10 @@ __all__ = [
     "BaselineOnly",
     "CoClustering",
     "Dataset",
+    "KNNBaseline",
+    "KNNBasic",
+    "KNNWithMeans",
+    "KNNWithZScore",
     "ModelFitError",
     "NormalPredictor",
     "NotFittedError",
@@ -58,5 +66,6 @@ __all__ = [
     "metrics",
     "model_selection",
     "openmp_enabled",
+    "similarities",
     "topn",
 ]

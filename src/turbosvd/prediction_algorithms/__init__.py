@@ -1,9 +1,10 @@
 """Prediction algorithms: ``SVD`` (the compiled core), ``BaselineOnly``, ``NormalPredictor``,
-``SlopeOne``, ``CoClustering``."""
+the k-NN family (``knns``), ``SlopeOne``, ``CoClustering``."""
 
 from .algo_base import AlgoBase
 from .baseline_only import BaselineOnly
 from .co_clustering import CoClustering
+from .knns import KNNBaseline, KNNBasic, KNNWithMeans, KNNWithZScore
 from .matrix_factorization import SVD
 from .predictions import Prediction, PredictionImpossible
 from .random_pred import NormalPredictor
@@ -13,6 +14,10 @@ __all__ = [
     "AlgoBase",
     "BaselineOnly",
     "CoClustering",
+    "KNNBaseline",
+    "KNNBasic",
+    "KNNWithMeans",
+    "KNNWithZScore",
     "NormalPredictor",
     "Prediction",
     "PredictionImpossible",
