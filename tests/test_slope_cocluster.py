@@ -303,3 +303,33 @@ def test_co_clustering_means_of_truncated_ratings_like_surprise():
     a, c = trainset.to_inner_uid("a"), trainset.to_inner_uid("c")
     assert algo.user_mean[a] == 2.5  # (3 + 2) / 2, from 3.5 and 2
     assert algo.user_mean[c] == 0.5  # (-1 + 2) / 2, from -1.5 and 2.5
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        turbosvd.SlopeOne,
+        lambda: turbosvd.CoClustering(random_state=0),
+        lambda: turbosvd.BaselineOnly(verbose=False),
+        lambda: turbosvd.KNNBasic(sim_options={"name": "pearson_baseline"}, verbose=False),
+        lambda: turbosvd.KNNWithMeans(sim_options={"user_based": False}, verbose=False),
+    ],
+)
+def test_refit_on_another_trainset_forgets_the_first(make):
+    # cross_validate fits one object on every fold: nothing of a fold may leak into the next.
+    rng = np.random.RandomState(0)
+    n = 400
+    df = pd.DataFrame(
+        {
+            "u": [f"u{x}" for x in rng.randint(0, 40, n)],
+            "i": [f"i{x}" for x in rng.randint(0, 30, n)],
+            "r": rng.randint(1, 6, n).astype(float),
+        }
+    ).drop_duplicates(["u", "i"])
+    data = turbosvd.Dataset.load_from_df(df, turbosvd.Reader())
+    first = data.build_full_trainset()
+    second = turbosvd.Dataset.load_from_df(df.iloc[::2], turbosvd.Reader()).build_full_trainset()
+    testset = second.build_testset() + [("u1", "i2", 3.0), ("nobody", "i1", 2.0)]
+    reused = make().fit(first).fit(second)
+    fresh = make().fit(second)
+    assert reused.test(testset) == fresh.test(testset)

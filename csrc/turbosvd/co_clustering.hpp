@@ -15,7 +15,7 @@
 // The arithmetic and its order are Surprise's, so the clusters match Surprise's exactly.
 // Parallel strategy: OpenMP static over users (step 2) and over items (step 3): each writes
 // only its own cluster, reading the other side's, so the result does not depend on the
-// thread count. The averages are a serial O(|R|) pass.
+// thread count. The averages are a serial O(|R|) pass. Small epochs run on one thread.
 // Cost: O(|R| (n_cltr_u + n_cltr_i)) per epoch.
 #pragma once
 
@@ -76,7 +76,10 @@ inline void co_clustering_assign(const std::int64_t* u_indptr, const std::int32_
                                  index_t n_cltr_u, index_t n_cltr_i, std::int64_t* cltr_u,
                                  std::int64_t* cltr_i, int n_threads) {
     using co_clustering_detail::trunc_rating;
-#pragma omp parallel num_threads(n_threads)
+    // One epoch costs ~|R| (n_cltr_u + n_cltr_i) flops: below ~1M the threads' start-up
+    // and barrier cost more than they save.
+    const bool parallel = u_indptr[n_users] * (n_cltr_u + n_cltr_i) > 1000000;
+#pragma omp parallel num_threads(n_threads) if (parallel)
     {
         std::vector<double> errors(static_cast<std::size_t>(std::max(n_cltr_u, n_cltr_i)));
 #pragma omp for schedule(static)

@@ -18,8 +18,8 @@
 // Parallel strategy: OpenMP dynamic over item rows in both passes; each thread owns a dense
 // scratch row (an int64 sum, an int32 count and a list of the touched columns), so a row is
 // built by one thread and the result is independent of the thread count.
-// Cost: O(sum_u |I_u|^2) integer additions to build (as Surprise), O(|I_u| log deg(i)) per
-// estimate (binary search in row i for each item of u).
+// Cost: O(sum_u |I_u|^2) integer additions to build (as Surprise); estimates: O(nnz of
+// row i) once per distinct test item plus O(|I_u|) per query.
 #pragma once
 
 #include <algorithm>
@@ -48,16 +48,33 @@ inline index_t slope_one_count(const std::int64_t* u_indptr, const std::int32_t*
 #pragma omp parallel num_threads(n_threads) reduction(+ : total)
     {
         std::vector<std::int32_t> stamp(static_cast<std::size_t>(n_items), -1);
+        std::vector<std::int32_t> cnt(static_cast<std::size_t>(n_items), 0);
 #pragma omp for schedule(dynamic, 16)
         for (index_t i = 0; i < n_items; ++i) {
-            index_t n = 0;
+            index_t work = 0;
             for (index_t p = i_indptr[i]; p < i_indptr[i + 1]; ++p) {
                 const index_t u = i_users[p];
-                for (index_t q = u_indptr[u]; q < u_indptr[u + 1]; ++q) {
-                    const std::int32_t j = u_items[q];
-                    if (stamp[j] != static_cast<std::int32_t>(i)) {
-                        stamp[j] = static_cast<std::int32_t>(i);
-                        ++n;
+                work += u_indptr[u + 1] - u_indptr[u];
+            }
+            index_t n = 0;
+            if (work * 4 > n_items) {  // dense row: branch-free marks, then one scan
+                for (index_t p = i_indptr[i]; p < i_indptr[i + 1]; ++p) {
+                    const index_t u = i_users[p];
+                    for (index_t q = u_indptr[u]; q < u_indptr[u + 1]; ++q) cnt[u_items[q]] = 1;
+                }
+                for (index_t j = 0; j < n_items; ++j) {
+                    n += cnt[j];
+                    cnt[j] = 0;
+                }
+            } else {
+                for (index_t p = i_indptr[i]; p < i_indptr[i + 1]; ++p) {
+                    const index_t u = i_users[p];
+                    for (index_t q = u_indptr[u]; q < u_indptr[u + 1]; ++q) {
+                        const std::int32_t j = u_items[q];
+                        if (stamp[j] != static_cast<std::int32_t>(i)) {
+                            stamp[j] = static_cast<std::int32_t>(i);
+                            ++n;
+                        }
                     }
                 }
             }
@@ -69,13 +86,17 @@ inline index_t slope_one_count(const std::int64_t* u_indptr, const std::int32_t*
 }
 
 // Pass 2: fill row i of the CSR (row_ptr from the counts of pass 1) with sorted columns,
-// freq and dev.
+// freq and dev. Rows with at least n_items / 4 co-ratings are emitted by a scan of the
+// scratch row (already in column order), sparser rows by sorting their touched columns.
 inline void slope_one_fill(const std::int64_t* u_indptr, const std::int32_t* u_items,
-                           const double* u_ratings, const std::int64_t* i_indptr,
+                           const double* u_ratings, index_t n_users, const std::int64_t* i_indptr,
                            const std::int32_t* i_users, const double* i_ratings, index_t n_items,
                            const std::int64_t* row_ptr, std::int32_t* cols, std::int32_t* freq,
                            double* dev, int n_threads) {
     using slope_one_detail::trunc_rating;
+    // Truncated ratings in user order, once (the inner loop reads each many times).
+    std::vector<std::int64_t> u_trunc(static_cast<std::size_t>(u_indptr[n_users]));
+    for (std::size_t q = 0; q < u_trunc.size(); ++q) u_trunc[q] = trunc_rating(u_ratings[q]);
 #pragma omp parallel num_threads(n_threads)
     {
         std::vector<std::int64_t> sum(static_cast<std::size_t>(n_items), 0);
@@ -83,20 +104,35 @@ inline void slope_one_fill(const std::int64_t* u_indptr, const std::int32_t* u_i
         std::vector<std::int32_t> touched;
 #pragma omp for schedule(dynamic, 16)
         for (index_t i = 0; i < n_items; ++i) {
+            // Rows whose co-ratings visit many items are accumulated without tracking the
+            // touched columns (a branch-free inner loop) and emitted by a scan.
+            index_t work = 0;
+            for (index_t p = i_indptr[i]; p < i_indptr[i + 1]; ++p) {
+                const index_t u = i_users[p];
+                work += u_indptr[u + 1] - u_indptr[u];
+            }
+            const bool dense = work * 4 > n_items;
             touched.clear();
             for (index_t p = i_indptr[i]; p < i_indptr[i + 1]; ++p) {
                 const index_t u = i_users[p];
                 const std::int64_t r_ui = trunc_rating(i_ratings[p]);
-                for (index_t q = u_indptr[u]; q < u_indptr[u + 1]; ++q) {
-                    const std::int32_t j = u_items[q];
-                    if (cnt[j] == 0) touched.push_back(j);
-                    ++cnt[j];
-                    sum[j] += r_ui - trunc_rating(u_ratings[q]);
+                if (dense) {
+                    for (index_t q = u_indptr[u]; q < u_indptr[u + 1]; ++q) {
+                        const std::int32_t j = u_items[q];
+                        ++cnt[j];
+                        sum[j] += r_ui - u_trunc[q];
+                    }
+                } else {
+                    for (index_t q = u_indptr[u]; q < u_indptr[u + 1]; ++q) {
+                        const std::int32_t j = u_items[q];
+                        if (cnt[j] == 0) touched.push_back(j);
+                        ++cnt[j];
+                        sum[j] += r_ui - u_trunc[q];
+                    }
                 }
             }
-            std::sort(touched.begin(), touched.end());
             index_t out = row_ptr[i];
-            for (const std::int32_t j : touched) {
+            auto emit = [&](std::int32_t j) {
                 cols[out] = j;
                 freq[out] = cnt[j];
                 dev[out] = (j == i) ? 0.0
@@ -104,43 +140,73 @@ inline void slope_one_fill(const std::int64_t* u_indptr, const std::int32_t* u_i
                 ++out;
                 sum[j] = 0;
                 cnt[j] = 0;
+            };
+            if (dense) {
+                for (index_t j = 0; j < n_items; ++j)
+                    if (cnt[j] != 0) emit(static_cast<std::int32_t>(j));
+            } else {
+                std::sort(touched.begin(), touched.end());
+                for (const std::int32_t j : touched) emit(j);
             }
         }
     }
 }
 
 // Estimates for queries (users[k], items[k]); -1 marks an unknown id, which makes the
-// query impossible (est = mu there). user_mean is Surprise's mu_u.
+// query impossible (est = mu there). user_mean is Surprise's mu_u. Queries are grouped by
+// item (order/group_ptr: a counting sort by the caller); each thread scatters row i into a
+// dense scratch row once, then each of the item's queries reads it in u's rating order.
 inline void slope_one_predict(const std::int32_t* users, const std::int32_t* items, index_t n,
                               const std::int64_t* u_indptr, const std::int32_t* u_items,
                               const double* user_mean, const std::int64_t* row_ptr,
-                              const std::int32_t* cols, const double* dev, double mu,
-                              double* out, std::uint8_t* impossible, int n_threads) {
-#pragma omp parallel for schedule(dynamic, 256) num_threads(n_threads) if (n > 2000)
+                              const std::int32_t* cols, const double* dev, index_t n_items,
+                              double mu, double* out, std::uint8_t* impossible, int n_threads) {
+    // Counting sort of the known queries by item.
+    std::vector<index_t> group_ptr(static_cast<std::size_t>(n_items) + 1, 0);
     for (index_t k = 0; k < n; ++k) {
-        const index_t u = users[k];
-        const index_t i = items[k];
-        if (u < 0 || i < 0) {
+        if (users[k] < 0 || items[k] < 0) {
             out[k] = mu;
             impossible[k] = 1;
-            continue;
+        } else {
+            impossible[k] = 0;
+            ++group_ptr[items[k] + 1];
         }
-        impossible[k] = 0;
-        const std::int32_t* row_begin = cols + row_ptr[i];
-        const std::int32_t* row_end = cols + row_ptr[i + 1];
-        double total = 0.0;
-        index_t count = 0;
-        for (index_t q = u_indptr[u]; q < u_indptr[u + 1]; ++q) {
-            const std::int32_t j = u_items[q];
-            const std::int32_t* hit = std::lower_bound(row_begin, row_end, j);
-            if (hit != row_end && *hit == j) {
-                total += dev[row_ptr[i] + (hit - row_begin)];
-                ++count;
+    }
+    for (index_t i = 0; i < n_items; ++i) group_ptr[i + 1] += group_ptr[i];
+    std::vector<index_t> order(static_cast<std::size_t>(group_ptr[n_items]));
+    {
+        std::vector<index_t> fill(group_ptr.begin(), group_ptr.end() - 1);
+        for (index_t k = 0; k < n; ++k)
+            if (!impossible[k]) order[fill[items[k]]++] = k;
+    }
+#pragma omp parallel num_threads(n_threads) if (n > 2000)
+    {
+        std::vector<double> row(static_cast<std::size_t>(n_items), 0.0);
+        std::vector<std::int32_t> stamp(static_cast<std::size_t>(n_items), -1);
+#pragma omp for schedule(dynamic, 8)
+        for (index_t i = 0; i < n_items; ++i) {
+            if (group_ptr[i] == group_ptr[i + 1]) continue;
+            for (index_t p = row_ptr[i]; p < row_ptr[i + 1]; ++p) {
+                row[cols[p]] = dev[p];
+                stamp[cols[p]] = static_cast<std::int32_t>(i);
+            }
+            for (index_t g = group_ptr[i]; g < group_ptr[i + 1]; ++g) {
+                const index_t k = order[g];
+                const index_t u = users[k];
+                double total = 0.0;
+                index_t count = 0;
+                for (index_t q = u_indptr[u]; q < u_indptr[u + 1]; ++q) {
+                    const std::int32_t j = u_items[q];
+                    if (stamp[j] == static_cast<std::int32_t>(i)) {
+                        total += row[j];
+                        ++count;
+                    }
+                }
+                double est = user_mean[u];
+                if (count > 0) est += total / static_cast<double>(count);
+                out[k] = est;
             }
         }
-        double est = user_mean[u];
-        if (count > 0) est += total / static_cast<double>(count);
-        out[k] = est;
     }
 }
 

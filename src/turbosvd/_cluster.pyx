@@ -94,8 +94,9 @@ def slope_one_fill(
     if nnz == 0:
         return cols, freq, dev
     with nogil:
-        _so_fill(&u_indptr[0], &u_items[0], &u_ratings[0], &i_indptr[0], &i_users[0],
-                 &i_ratings[0], n_items, &row_ptr[0], &cv[0], &fv[0], &dv[0], n_threads)
+        _so_fill(&u_indptr[0], &u_items[0], &u_ratings[0], u_indptr.shape[0] - 1, &i_indptr[0],
+                 &i_users[0], &i_ratings[0], n_items, &row_ptr[0], &cv[0], &fv[0], &dv[0],
+                 n_threads)
     return cols, freq, dev
 
 
@@ -132,8 +133,8 @@ def slope_one_predict(
     cdef const double* dp = &dev[0] if dev.shape[0] else NULL
     cdef const double* mp = &user_mean[0] if n_users else NULL
     with nogil:
-        _so_predict(&users[0], &items[0], n, &u_indptr[0], ui, mp, &row_ptr[0], cp, dp, mu,
-                    &ev[0], &iv[0], n_threads)
+        _so_predict(&users[0], &items[0], n, &u_indptr[0], ui, mp, &row_ptr[0], cp, dp,
+                    n_items, mu, &ev[0], &iv[0], n_threads)
     return est, impossible
 
 

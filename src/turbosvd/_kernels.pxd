@@ -100,15 +100,16 @@ cdef extern from "turbosvd/slope_one.hpp" namespace "turbosvd" nogil:
     ) except +
     void slope_one_fill(
         const int64_t* u_indptr, const int32_t* u_items, const double* u_ratings,
-        const int64_t* i_indptr, const int32_t* i_users, const double* i_ratings,
-        int64_t n_items, const int64_t* row_ptr, int32_t* cols, int32_t* freq, double* dev,
+        int64_t n_users, const int64_t* i_indptr, const int32_t* i_users,
+        const double* i_ratings, int64_t n_items, const int64_t* row_ptr, int32_t* cols,
+        int32_t* freq, double* dev,
         int n_threads,
     ) except +
     void slope_one_predict(
         const int32_t* users, const int32_t* items, int64_t n, const int64_t* u_indptr,
         const int32_t* u_items, const double* user_mean, const int64_t* row_ptr,
-        const int32_t* cols, const double* dev, double mu, double* out, uint8_t* impossible,
-        int n_threads,
+        const int32_t* cols, const double* dev, int64_t n_items, double mu, double* out,
+        uint8_t* impossible, int n_threads,
     ) except +
     void slope_one_densify(
         const int64_t* row_ptr, const int32_t* cols, const int32_t* freq, const double* dev,
