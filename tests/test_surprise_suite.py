@@ -81,14 +81,8 @@ SURPRISE_EXAMPLES = [
     "building_custom_algorithms/with_baselines_or_sim.py",
 ]
 
-_MF = "SVDpp and NMF have not landed yet"
 # Files that do not pass yet, with the reason. Empty when turbosvd is a complete drop-in.
-NOT_YET = {
-    "test_NMF.py": _MF,
-    "test_SVD.py": _MF + " (the file imports SVDpp)",
-    "test_algorithms.py": _MF,
-    "test_dump.py": _MF,
-}
+NOT_YET: dict[str, str] = {}
 
 pytestmark = [
     pytest.mark.slow,

@@ -22,6 +22,7 @@ from .dataset import Dataset
 from .exceptions import ModelFitError, NotFittedError
 from .persist import load
 from .prediction_algorithms import (
+    NMF,
     SVD,
     AlgoBase,
     BaselineOnly,
@@ -34,6 +35,7 @@ from .prediction_algorithms import (
     Prediction,
     PredictionImpossible,
     SlopeOne,
+    SVDpp,
 )
 from .reader import Reader
 from .trainset import Trainset
@@ -41,6 +43,7 @@ from .trainset import Trainset
 __version__ = "0.1.0"
 
 __all__ = [
+    "NMF",
     "SVD",
     "AlgoBase",
     "BaselineOnly",
@@ -57,6 +60,7 @@ __all__ = [
     "PredictionImpossible",
     "Reader",
     "SlopeOne",
+    "SVDpp",
     "Trainset",
     "accuracy",
     "datasets",
