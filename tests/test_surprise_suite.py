@@ -83,10 +83,10 @@ SURPRISE_EXAMPLES = [
 
 # Files that do not pass yet, with the reason. Empty when turbosvd is a complete drop-in.
 NOT_YET: dict[str, str] = {
-    "test_SVD.py": "test_SVD_parameters and test_SVDpp_parameters train with lr_all=5 (and "
-    "lr_bu=5, ...), which diverges in the first epoch: Surprise trains on with NaN factors "
-    "(predictions clipped to the rating scale), turbosvd raises ModelFitError naming the "
-    "epoch (issue 12's bad-input rule); the other 5 tests of the file pass",
+    "test_SVD.py": "its two tests (test_SVD_parameters, test_SVDpp_parameters) train with "
+    "lr_all=5 (and lr_bu=5, ...), which diverges in the first epoch: Surprise trains on with "
+    "NaN factors (predictions clipped to the rating scale), turbosvd raises ModelFitError "
+    "naming the epoch (issue 12's bad-input rule)",
 }
 
 pytestmark = [
