@@ -14,7 +14,8 @@ import pytest
 
 import turbosvd
 from conftest import needs_ml100k, small_ratings
-from turbosvd import SVD, Dataset, Reader, accuracy, cli
+from turbosvd import SVD, Dataset, Reader, accuracy
+from turbosvd.apps import cli
 from turbosvd.model_selection import KFold, cross_validate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -171,7 +172,7 @@ def test_user_errors_give_one_line_in_a_subprocess(ratings_csv, tmp_path, args, 
 def test_missing_matplotlib_is_reported_before_training(ratings_csv, tmp_path):
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"
-        "from turbosvd.cli import main; sys.exit(main(sys.argv[1:]))"
+        "from turbosvd.apps.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     res = run("fit", str(ratings_csv), "-o", "m", "--plot", "c.png", cwd=tmp_path, code=code)
     assert_one_line_error(res.returncode, res.stderr, 'pip install "turbosvd[plot]"')
@@ -182,7 +183,7 @@ def test_missing_matplotlib_is_reported_before_training(ratings_csv, tmp_path):
 def test_missing_surprise_for_bench(tmp_path):
     code = (
         "import sys; sys.modules['surprise'] = None\n"
-        "from turbosvd.cli import main; sys.exit(main(sys.argv[1:]))"
+        "from turbosvd.apps.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     res = run("bench", "--synthetic", "100", cwd=tmp_path, code=code)
     assert_one_line_error(res.returncode, res.stderr, 'pip install "turbosvd[bench]"')

@@ -14,9 +14,10 @@ import turbosvd
 import turbosvd.prediction_algorithms.matrix_factorization as mf
 from conftest import needs_ml100k
 from reference import blocked_order, sgd_epoch_blocked
-from turbosvd import SVD, Dataset, Reader, _blocked, _sgd, accuracy
+from turbosvd import SVD, Dataset, Reader, _sgd, accuracy
 from turbosvd.datasets import make_ratings
 from turbosvd.model_selection import KFold, PredefinedKFold, cross_validate
+from turbosvd.train import blocked as _blocked
 
 RATES = (0.005, 0.006, 0.007, 0.008, 0.02, 0.021, 0.022, 0.023)
 

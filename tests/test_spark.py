@@ -2,7 +2,7 @@
 
 Skipped when pyspark (with pyarrow) or Java is missing. One ``local[2]`` session serves the
 whole module (starting one takes ~20 s). The DSGD engine is checked against the serial
-reference ``turbosvd._dsgd.fit_local`` bit for bit, so the accuracy of DSGD itself is
+reference ``turbosvd.train.dsgd.fit_local`` bit for bit, so the accuracy of DSGD itself is
 tested without Spark (tests/test_dsgd.py) and at 1M ratings in bench/bench_spark.py.
 """
 
@@ -29,7 +29,8 @@ if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
 
 from pyspark.sql import SparkSession  # noqa: E402
 
-from turbosvd import SVD, Dataset, Reader, _dsgd, accuracy  # noqa: E402
+from turbosvd import SVD, Dataset, Reader, accuracy  # noqa: E402
+from turbosvd.train import dsgd as _dsgd  # noqa: E402
 from turbosvd import spark as tspark  # noqa: E402
 from turbosvd.datasets import make_ratings  # noqa: E402
 from turbosvd.exceptions import ModelFitError  # noqa: E402
@@ -489,7 +490,8 @@ os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executa
 warnings.simplefilter("ignore")
 import numpy as np
 from pyspark.sql import SparkSession
-from turbosvd import SVD, Dataset, Reader, _dsgd
+from turbosvd import SVD, Dataset, Reader
+from turbosvd.train import dsgd as _dsgd
 from turbosvd import spark as tspark
 from turbosvd.datasets import make_ratings
 from turbosvd.prediction_algorithms.matrix_factorization import _draw_normal

@@ -181,7 +181,7 @@ def _sep(text: str) -> str:
 
 # ------------------------------------------------------------------ SVD options
 def _svd_class():
-    from .prediction_algorithms.matrix_factorization import SVD
+    from ..prediction_algorithms.matrix_factorization import SVD
 
     return SVD
 
@@ -244,7 +244,7 @@ def _add_svd_options(parser: argparse.ArgumentParser) -> None:
         "fresh random seed (default 0, so runs are reproducible)",
     )
     if "schedule" in params:
-        from .prediction_algorithms import matrix_factorization as mf
+        from ..prediction_algorithms import matrix_factorization as mf
 
         choices = list(getattr(mf, "_SCHEDULES", ("exact",)))
         group.add_argument(
@@ -327,7 +327,7 @@ def _check_epochs_for_plot(args, model) -> None:
 
 def _fit(model, trainset, **kwargs):
     """Train; divergence is the user's input (learning rate too high), other errors bugs."""
-    from .exceptions import ModelFitError
+    from ..exceptions import ModelFitError
 
     with _user_errors("", (ModelFitError,)):
         start = time.perf_counter()
@@ -409,7 +409,7 @@ def _check_plot(path):
 
 # ------------------------------------------------------------------ commands
 def _cmd_fit(args) -> int:
-    from .model_selection import train_test_split
+    from ..model_selection import train_test_split
 
     _check_output_file(args.output, "model")
     _check_plot(args.plot)
@@ -428,7 +428,7 @@ def _cmd_fit(args) -> int:
     seconds = _fit(
         model, trainset, eval_set=eval_set if curve else None, history=curve, progress=args.progress
     )
-    from ._monitor import fitted_rmse
+    from ..train.monitor import fitted_rmse
 
     line = f"Trained {_describe_model(model)} on {trainset.n_ratings:,} ratings in {seconds:.2f} s"
     line += f": training RMSE {fitted_rmse(model):.4f}"
@@ -471,7 +471,7 @@ def _size(n: int) -> str:
 
 
 def _load_model(path):
-    from .persist import load
+    from ..persist import load
 
     with _user_errors():
         return load(path)
@@ -512,7 +512,7 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .model_selection import KFold, cross_validate
+    from ..model_selection import KFold, cross_validate
 
     _check_plot(args.plot)
     data, fmt, scale = _load_data(args)
@@ -529,8 +529,8 @@ def _cmd_evaluate(args) -> int:
         return 0
     # The learning curve needs each fold's testset inside fit: the same folds and table as
     # cross_validate, with fit(trainset, eval_set=testset).
-    from . import accuracy
-    from .model_selection.validation import print_summary
+    from .. import accuracy
+    from ..model_selection.validation import print_summary
 
     histories, rmse, mae, fit_times, test_times = [], [], [], [], []
     for trainset, testset in cv.split(data):
@@ -566,7 +566,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _fit_error():
-    from .exceptions import ModelFitError
+    from ..exceptions import ModelFitError
 
     return ModelFitError
 
@@ -608,8 +608,8 @@ def _normalise_topn(result, kind: str) -> list[tuple[object, float]]:
 
 
 def _titles_for(args, model_path: str):
+    from ..persist import read_metadata
     from .formats import find_titles_file, read_titles
-    from .persist import read_metadata
 
     if args.titles:
         with _user_errors("cannot read titles: "):
@@ -656,7 +656,7 @@ def _require_method(model, name: str):
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
@@ -697,7 +697,7 @@ def _cmd_similar(args) -> int:
 
 
 def _cmd_info(args) -> int:
-    from .persist import read_metadata
+    from ..persist import read_metadata
 
     with _user_errors():
         meta = read_metadata(args.model)
@@ -730,7 +730,7 @@ def _cmd_info(args) -> int:
 
 
 def _param_text(value) -> str:
-    from .persist import _decode_param
+    from ..persist import _decode_param
 
     try:
         value = _decode_param(value)
@@ -808,7 +808,7 @@ def _cmd_bench(args) -> int:
 def _builtin_ml100k():
     import pandas as pd
 
-    from .builtin_datasets import BUILTIN_DATASETS
+    from ..builtin_datasets import BUILTIN_DATASETS
 
     path = BUILTIN_DATASETS["ml-100k"].path
     if not os.path.isfile(path):

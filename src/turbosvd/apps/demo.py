@@ -15,9 +15,9 @@ import sys
 import time
 from urllib.error import URLError
 
-from . import SVD, Dataset, accuracy
-from .builtin_datasets import BUILTIN_DATASETS, _data_folder
-from .model_selection import train_test_split
+from .. import SVD, Dataset, accuracy
+from ..builtin_datasets import BUILTIN_DATASETS, _data_folder
+from ..model_selection import train_test_split
 
 __all__ = ["DemoDataError", "load_titles", "run"]
 

@@ -22,12 +22,13 @@ import os
 
 import numpy as np
 
-from .. import _blocked, _sgd
-from .._monitor import TrainingMonitorMixin
+from .. import _sgd
 from .._validation import check_alloc, check_int, check_real
 from ..exceptions import ModelFitError
 from ..persist import ModelFileMixin
-from ..recommend import RecommendMixin
+from ..topn.recommend import RecommendMixin
+from ..train import blocked as _blocked
+from ..train.monitor import TrainingMonitorMixin
 from ..trainset import Trainset
 from ..utils import get_rng
 from .algo_base import AlgoBase

@@ -24,9 +24,9 @@ import weakref
 import numpy as np
 import pandas as pd
 
-from . import topn
-from ._validation import check_int
-from .topn import cosine_topk, inner_product_topk
+from .._validation import check_int
+from . import search as topn
+from .search import cosine_topk, inner_product_topk
 
 __all__ = ["RecommendMixin"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _sgd
+from .. import _sgd
 
 __all__ = ["BlockedLayout", "build_layout", "choose_n_bins", "item_bins", "user_bins"]
 

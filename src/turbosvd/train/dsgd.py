@@ -37,8 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _blocked, _sgd
-from ._validation import check_int
+from .. import _sgd
+from .._validation import check_int
+from . import blocked as _blocked
 
 __all__ = [
     "Grid",
