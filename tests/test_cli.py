@@ -15,7 +15,7 @@ import pytest
 import turbosvd
 from conftest import needs_ml100k, small_ratings
 from turbosvd import SVD, Dataset, Reader, accuracy
-from turbosvd.apps import cli
+from turbosvd.apps import _cli_commands, cli
 from turbosvd.model_selection import KFold, cross_validate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -393,13 +393,15 @@ def test_normalise_topn_containers():
     from turbosvd.prediction_algorithms.predictions import Prediction
 
     pairs = [("a", 1.0), ("b", 0.5)]
-    assert cli._normalise_topn(pairs, "item") == pairs
-    assert cli._normalise_topn(dict(pairs), "item") == pairs
-    assert cli._normalise_topn((np.array(["a", "b"]), np.array([1.0, 0.5])), "item") == pairs
+    assert _cli_commands._normalise_topn(pairs, "item") == pairs
+    assert _cli_commands._normalise_topn(dict(pairs), "item") == pairs
+    assert (
+        _cli_commands._normalise_topn((np.array(["a", "b"]), np.array([1.0, 0.5])), "item") == pairs
+    )
     preds = [Prediction("u", "a", None, 1.0, {}), Prediction("u", "b", None, 0.5, {})]
-    assert cli._normalise_topn(preds, "item") == pairs
+    assert _cli_commands._normalise_topn(preds, "item") == pairs
     df = pd.DataFrame({"raw_iid": ["a", "b"], "score": [1.0, 0.5]})
-    assert cli._normalise_topn(df, "item") == pairs
+    assert _cli_commands._normalise_topn(df, "item") == pairs
 
 
 # --------------------------------------------------------------------------- bench, demo

@@ -30,11 +30,11 @@ if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
 from pyspark.sql import SparkSession  # noqa: E402
 
 from turbosvd import SVD, Dataset, Reader, accuracy  # noqa: E402
-from turbosvd.train import dsgd as _dsgd  # noqa: E402
 from turbosvd import spark as tspark  # noqa: E402
 from turbosvd.datasets import make_ratings  # noqa: E402
 from turbosvd.exceptions import ModelFitError  # noqa: E402
-from turbosvd.prediction_algorithms.matrix_factorization import _draw_normal  # noqa: E402
+from turbosvd.train import dsgd as _dsgd  # noqa: E402
+from turbosvd.train.sgd import draw_normal as _draw_normal  # noqa: E402
 from turbosvd.utils import get_rng  # noqa: E402
 
 pytestmark = [
@@ -494,7 +494,7 @@ from turbosvd import SVD, Dataset, Reader
 from turbosvd.train import dsgd as _dsgd
 from turbosvd import spark as tspark
 from turbosvd.datasets import make_ratings
-from turbosvd.prediction_algorithms.matrix_factorization import _draw_normal
+from turbosvd.train.sgd import draw_normal as _draw_normal
 from turbosvd.utils import get_rng
 
 spark = (

@@ -1,4 +1,4 @@
-"""``python -m turbosvd``: the ``turbosvd`` command line (see ``turbosvd.cli``)."""
+"""``python -m turbosvd``: the ``turbosvd`` command line (see ``turbosvd.apps.cli``)."""
 
 from __future__ import annotations
 

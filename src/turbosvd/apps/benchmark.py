@@ -203,7 +203,8 @@ def run_benchmark(
 def _machine() -> dict:
     from importlib import metadata
 
-    from .. import __version__, _sgd
+    from .. import _sgd
+    from .._version import __version__
 
     def version(pkg):
         try:

@@ -17,6 +17,7 @@ import numpy as np
 from .. import _objects
 from .._threads import effective_n_threads
 from ..exceptions import NotFittedError
+from .optimize_baselines import baseline_als, baseline_sgd
 from .predictions import POSSIBLE, Prediction, PredictionImpossible, impossible_details
 
 __all__ = ["AlgoBase"]
@@ -148,9 +149,7 @@ class AlgoBase:
             return []
         trainset = self.trainset
         with _gc_paused():
-            inner_u, inner_i = _objects.inner_ids(
-                triples, trainset._raw2inner_id_users, trainset._raw2inner_id_items
-            )
+            inner_u, inner_i = trainset.testset_inner_ids(triples)
             est, impossible = self._estimate_batch(inner_u, inner_i)
             lo, hi = trainset.rating_scale
             preds = _objects.predictions(
@@ -179,8 +178,6 @@ class AlgoBase:
         -------
         (bu, bi) : tuple of numpy.ndarray
         """
-        from .baseline_only import baseline_als, baseline_sgd
-
         if self.bu is not None:
             return self.bu, self.bi
         method = dict(als=baseline_als, sgd=baseline_sgd)

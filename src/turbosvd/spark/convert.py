@@ -10,7 +10,6 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from .._validation import check_real
-from ..prediction_algorithms.algo_base import AlgoBase
 from ..prediction_algorithms.matrix_factorization import SVD
 from ..trainset import Trainset
 from ._common import (
@@ -55,8 +54,8 @@ def to_spark_factors(model: SVD, spark: SparkSession) -> SparkFactors:
     ts = model.trainset
     out = []
     for ids, factors, bias in (
-        (ts._user_ids, model.pu, model.bu),
-        (ts._item_ids, model.qi, model.bi),
+        (ts.raw_user_ids, model.pu, model.bu),
+        (ts.raw_item_ids, model.qi, model.bi),
     ):
         f32 = np.asarray(factors, dtype=np.float32)
         pdf = pd.DataFrame(
@@ -132,28 +131,31 @@ def from_als(
             feats[:] = np.stack(pdf["features"].to_numpy()).astype(np.float32)
         sides.append((ids, feats))
     (user_ids, pu), (item_ids, qi) = sides
-    ts = Trainset._from_arrays(
-        np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), user_ids, item_ids, scale
-    )
     if global_mean is not None:
-        ts._global_mean = np.float64(check_real("global_mean", global_mean))
+        global_mean = check_real("global_mean", global_mean)
+    empty = np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0)
+    ts = Trainset.from_arrays(*empty, user_ids, item_ids, scale, global_mean=global_mean)
     if ratings is not None:
         _check_columns(ratings, user_col=user_col, item_col=item_col, rating_col=rating_col)
         pdf = ratings.select(
             _col(user_col).alias("u"), _col(item_col).alias("i"), _col(rating_col).cast("double")
         ).toPandas()
-        u, i = ts._inner_uids(pdf["u"].tolist()), ts._inner_iids(pdf["i"].tolist())
+        u, i = ts.inner_uids(pdf["u"].tolist()), ts.inner_iids(pdf["i"].tolist())
         keep = (u >= 0) & (i >= 0)
-        mean = ts._global_mean
-        ts = Trainset._from_arrays(
-            u[keep], i[keep], pdf.iloc[:, 2].to_numpy(np.float64)[keep], user_ids, item_ids, scale
+        # global_mean None: the mean of the kept ratings, computed when read
+        ts = Trainset.from_arrays(
+            u[keep],
+            i[keep],
+            pdf.iloc[:, 2].to_numpy(np.float64)[keep],
+            user_ids,
+            item_ids,
+            scale,
+            global_mean=global_mean,
         )
-        ts._global_mean = mean  # None: the mean of the kept ratings, computed when read
     elif global_mean is None:
-        ts._global_mean = np.float64(0.0)
-    svd = SVD(n_factors=rank, biased=False, schedule="blocked", dtype=np.float32)
-    AlgoBase.fit(svd, ts)
-    svd.pu, svd.qi = np.ascontiguousarray(pu), np.ascontiguousarray(qi)
-    svd.bu = np.zeros(len(user_ids), dtype=np.float32)
-    svd.bi = np.zeros(len(item_ids), dtype=np.float32)
-    return svd
+        ts = Trainset.from_arrays(*empty, user_ids, item_ids, scale, global_mean=0.0)
+    bu = np.zeros(len(user_ids), dtype=np.float32)
+    bi = np.zeros(len(item_ids), dtype=np.float32)
+    return SVD._from_factors(
+        ts, pu, qi, bu, bi, n_factors=rank, biased=False, schedule="blocked", dtype=np.float32
+    )

@@ -50,9 +50,9 @@ from pyspark.sql import types as T
 
 from .._validation import check_int
 from ..exceptions import ModelFitError
-from ..prediction_algorithms.algo_base import AlgoBase
-from ..prediction_algorithms.matrix_factorization import SVD, _draw_normal
+from ..prediction_algorithms.matrix_factorization import SVD
 from ..train import dsgd as _dsgd
+from ..train.sgd import draw_normal
 from ..trainset import Trainset
 from ..utils import get_rng
 from ._common import (
@@ -147,7 +147,7 @@ def fit(
     *Initialisation.* ``pu`` then ``qi`` are drawn on the driver from ``random_state``
     exactly as ``SVD`` draws them, so a fit with ``n_blocks=1`` equals
     ``SVD(schedule="blocked", ...).fit`` on the same data bit for bit, and any ``d``
-    equals ``turbosvd._dsgd.fit_local`` with the same ``d``.
+    equals ``turbosvd.train.dsgd.fit_local`` with the same ``d``.
 
     *Divergence.* The tasks check every trained block for NaN or infinite values; the
     driver learns it when it collects the factors after the last epoch and raises
@@ -227,24 +227,26 @@ def fit(
         user_ids, user_counts = _id_map(base, "user", "user_col", user_col)
         item_ids, item_counts = _id_map(base, "item", "item_col", item_col)
         setup("number the ids")
-        trainset = Trainset._from_arrays(
+        trainset = Trainset.from_arrays(
             np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), user_ids, item_ids, scale
         )
-        trainset.n_ratings = n_ratings
-        svd._validate(trainset)
+        svd._validate(trainset, fitting=False)
         if n_blocks is None:
             n_blocks = default_n_blocks(n_ratings, _default_parallelism(spark))
         grid = _dsgd.make_grid(user_counts, item_counts, n_blocks)
 
         rated = _rated(spark, base, grid, user_ids, item_ids)
         blocks, mu, present, keys = _pack(spark, rated, grid, svd, dtype, task_bins)
-        trainset._global_mean = mu
+        trainset = Trainset.from_arrays(
+            np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), user_ids, item_ids, scale,
+            global_mean=mu,
+        )  # fmt: skip
         setup("pack and cache the blocks")
 
         rng = get_rng(svd.random_state)
         k = svd.n_factors
-        pu = _draw_normal(rng, svd.init_mean, svd.init_std_dev, trainset.n_users, k, dtype)
-        qi = _draw_normal(rng, svd.init_mean, svd.init_std_dev, trainset.n_items, k, dtype)
+        pu = draw_normal(rng, svd.init_mean, svd.init_std_dev, trainset.n_users, k, dtype)
+        qi = draw_normal(rng, svd.init_mean, svd.init_std_dev, trainset.n_items, k, dtype)
         bu = np.zeros(trainset.n_users, dtype=dtype)
         bi = np.zeros(trainset.n_items, dtype=dtype)
         factors, shipped = _ship_factors(spark, grid, (pu, qi, bu, bi))
@@ -277,24 +279,22 @@ def fit(
 
         if keep_ratings:
             full = rated.orderBy("pos").select("u", "i", "rating").toPandas()
-            trainset = Trainset._from_arrays(
+            trainset = Trainset.from_arrays(
                 full["u"].to_numpy(dtype=np.int32),
                 full["i"].to_numpy(dtype=np.int32),
                 full["rating"].to_numpy(dtype=np.float64),
                 user_ids,
                 item_ids,
                 scale,
+                global_mean=mu,
             )
-            trainset._global_mean = mu
             setup("collect the ratings")
     finally:
         factors = None
         if blocks is not None:
             blocks.unpersist()
         base.unpersist()
-    AlgoBase.fit(svd, trainset)
-    svd.bu, svd.bi, svd.pu, svd.qi = bu, bi, pu, qi
-    return svd
+    return SVD._from_factors(trainset, pu, qi, bu, bi, **svd_params)
 
 
 def _check_scale(rating_scale):

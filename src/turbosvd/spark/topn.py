@@ -12,7 +12,6 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .._validation import check_int
-from ..prediction_algorithms.algo_base import AlgoBase
 from ..prediction_algorithms.matrix_factorization import SVD
 from ..trainset import Trainset
 from ._common import (
@@ -51,13 +50,12 @@ def _id_types(ids: np.ndarray) -> tuple[T.DataType, Any]:
 
 def _seen_rows(trainset, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The items each of ``users`` rated: a CSR (indptr, item inner ids) in ``users`` order."""
-    perm, indptr = trainset._grouped(by_user=True)
-    items = trainset._items[perm].astype(np.int64)
+    indptr, items, _ = trainset.user_csr()
     starts, lengths = indptr[users], indptr[users + 1] - indptr[users]
     sub_ptr = np.zeros(len(users) + 1, dtype=np.int64)
     np.cumsum(lengths, out=sub_ptr[1:])
     take = np.repeat(starts - sub_ptr[:-1], lengths) + np.arange(sub_ptr[-1])
-    return sub_ptr, items[take]
+    return sub_ptr, items[take].astype(np.int64)
 
 
 def _n_query_blocks(spark, n_queries: int, n_blocks) -> int:
@@ -92,13 +90,14 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
     import pyarrow as pa
 
     ts = model.trainset
-    if exclude_seen and len(ts._ratings) == 0:
+    if exclude_seen and ts.n_ratings == 0:
         raise ValueError(
             "exclude_seen=True needs the training ratings, but model.trainset holds none "
             "(fit with keep_ratings=True, or pass exclude_seen=False)"
         )
-    user_type, _ = _id_types(ts._user_ids)
-    item_type, _ = _id_types(ts._item_ids)
+    user_ids, item_ids = ts.raw_user_ids, ts.raw_item_ids
+    user_type, _ = _id_types(user_ids)
+    item_type, _ = _id_types(item_ids)
     d = _n_query_blocks(spark, len(users), n_blocks)
     bounds = np.linspace(0, len(users), d + 1).astype(np.int64)
     pu, bu = np.ascontiguousarray(model.pu), np.ascontiguousarray(model.bu)
@@ -116,7 +115,7 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
                 "bu": bu[block].tobytes(),
                 "seen_ptr": ptr.tobytes(),
                 "seen_idx": idx.tobytes(),
-                "user_ids": ts._user_ids[block].tolist(),
+                "user_ids": user_ids[block].tolist(),
             }
         )
     schema = T.StructType(
@@ -130,7 +129,7 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
             {
                 "qi": [np.ascontiguousarray(model.qi).tobytes()],
                 "bi": [np.ascontiguousarray(model.bi).tobytes()],
-                "item_ids": [ts._item_ids.tolist()],
+                "item_ids": [item_ids.tolist()],
             }
         ),
         schema=T.StructType(
@@ -156,21 +155,27 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
                 idx = np.frombuffer(_buffer(batch.column("seen_idx"), r), dtype=np.int64)
                 # A model of this block's users and all items, whose trainset holds the
                 # block's seen items: its recommend_all is the local one, row for row.
-                sub_ts = Trainset._from_arrays(
+                sub_ts = Trainset.from_arrays(
                     np.repeat(np.arange(m, dtype=np.int32), np.diff(ptr)),
                     idx.astype(np.int32),
                     np.zeros(len(idx)),
                     np.arange(m),
                     np.arange(n_items),
                     scale,
+                    global_mean=mu,
                 )
-                sub_ts._global_mean = mu
-                sub = SVD(n_factors=k, biased=biased, dtype=dtype_name, n_jobs=_task_threads())
-                AlgoBase.fit(sub, sub_ts)
-                sub.pu = np.frombuffer(_buffer(batch.column("pu"), r), dtype_name).reshape(m, k)
-                sub.bu = np.frombuffer(_buffer(batch.column("bu"), r), dtype_name)
-                sub.qi = np.frombuffer(_buffer(batch.column("qi"), r), dtype_name).reshape(-1, k)
-                sub.bi = np.frombuffer(_buffer(batch.column("bi"), r), dtype_name)
+                sub = SVD._from_factors(
+                    sub_ts,
+                    np.frombuffer(_buffer(batch.column("pu"), r), dtype_name).reshape(m, k),
+                    np.frombuffer(_buffer(batch.column("qi"), r), dtype_name).reshape(-1, k),
+                    np.frombuffer(_buffer(batch.column("bu"), r), dtype_name),
+                    np.frombuffer(_buffer(batch.column("bi"), r), dtype_name),
+                    n_factors=k,
+                    biased=biased,
+                    schedule="blocked",
+                    dtype=dtype_name,
+                    n_jobs=_task_threads(),
+                )
                 recs = sub.recommend_all(n, exclude_seen=exclude_seen)
                 counts = np.bincount(recs["user"].to_numpy(dtype=np.int64), minlength=m)
                 offsets = np.zeros(m + 1, dtype=np.int32)
@@ -251,8 +256,8 @@ def recommend_for_users(
         raise TypeError(f"exclude_seen must be a bool, got {exclude_seen!r}")
     _check_columns(users_df, user_col=user_col)
     raw = users_df.select(_col(user_col)).distinct().toPandas().iloc[:, 0].tolist()
-    known = model.trainset._raw2inner_id_users
-    users = np.array(sorted({known[u] for u in raw if u in known}), dtype=np.int64)
+    inner = model.trainset.inner_uids(raw)
+    users = np.unique(inner[inner >= 0]).astype(np.int64)
     return _recommend(users_df.sparkSession, model, users, n, exclude_seen, n_blocks)
 
 
@@ -275,7 +280,8 @@ def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=
     model._check_fitted("similar_items_all")
     k = check_int("k", k, min_value=1)
     ts = model.trainset
-    item_type, _ = _id_types(ts._item_ids)
+    item_ids = ts.raw_item_ids
+    item_type, _ = _id_types(item_ids)
     d = _n_query_blocks(spark, ts.n_items, n_blocks)
     bounds = np.linspace(0, ts.n_items, d + 1).astype(np.int64)
     qi = np.ascontiguousarray(model.qi)
@@ -286,7 +292,7 @@ def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=
         d,
     )
     items = spark.createDataFrame(
-        pd.DataFrame({"qi": [qi.tobytes()], "item_ids": [ts._item_ids.tolist()]}),
+        pd.DataFrame({"qi": [qi.tobytes()], "item_ids": [item_ids.tolist()]}),
         schema=T.StructType(
             [
                 T.StructField("qi", T.BinaryType()),

@@ -128,7 +128,7 @@ def build_layout(
     the caller must use for qi and bi; otherwise to inner item ids.
     """
     dtype = np.dtype(dtype)
-    users, items, ratings = trainset._users, trainset._items, trainset._ratings
+    users, items, ratings = trainset.rating_arrays()
     if n_bins is None:
         n_bins = choose_n_bins(
             len(ratings), trainset.n_users, trainset.n_items, n_factors, dtype.itemsize

@@ -8,10 +8,8 @@ after each epoch, between two compiled calls, so monitoring costs nothing inside
   semantics of ``accuracy.rmse(model.test(...))``: unknown ids handled as ``predict`` does
   and estimates clipped to the rating scale. So the last ``val_rmse`` equals
   ``accuracy.rmse(model.test(eval_set))``. They are computed only when asked for.
-* The progress bar writes to stderr only (stdout, where Surprise's ``verbose`` prints
-  ``Processing epoch k``, is never touched). On a terminal it is one line redrawn with
-  ``\\r`` and erased at the end; elsewhere (logs, or when ``verbose`` also prints epoch
-  lines) it prints whole lines, at most one per second.
+* The progress bar is ``turbosvd._progress`` (stderr only: stdout, where Surprise's
+  ``verbose`` prints ``Processing epoch k``, is never touched).
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .. import _objects, _sgd
+from .. import _sgd
 from .._progress import ProgressBar, make_progress
 
 __all__ = ["TrainingMonitor", "TrainingMonitorMixin", "fitted_rmse"]
@@ -55,9 +53,7 @@ def _eval_target(eval_set, trainset) -> _RmseTarget:
     triples = eval_set if isinstance(eval_set, list) else list(eval_set)
     if not triples:
         raise ValueError("eval_set is empty: it needs at least one (uid, iid, r_ui) rating")
-    users, items = _objects.inner_ids(
-        triples, trainset._raw2inner_id_users, trainset._raw2inner_id_items
-    )
+    users, items = trainset.testset_inner_ids(triples)
     ratings = np.empty(len(triples), dtype=np.float64)
     for k, t in enumerate(triples):
         r = t[2]
@@ -78,7 +74,7 @@ def fitted_rmse(model, testset=None) -> float:
     """
     trainset = model.trainset
     if testset is None:
-        target = _RmseTarget(trainset._users, trainset._items, trainset._ratings, trainset)
+        target = _RmseTarget(*trainset.rating_arrays(), trainset)
     else:
         target = _eval_target(testset, trainset)
     c = np.ascontiguousarray
@@ -115,7 +111,7 @@ class TrainingMonitor:
         self.record = bool(history) or self.val is not None
         self.train = None
         if self.record:
-            self.train = _RmseTarget(trainset._users, trainset._items, trainset._ratings, trainset)
+            self.train = _RmseTarget(*trainset.rating_arrays(), trainset)
             self.n_threads = model._n_threads()
         self.history: dict[str, list] = {"epoch": [], "train_rmse": [], "time": []}
         if self.val is not None:
