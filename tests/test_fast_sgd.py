@@ -313,7 +313,7 @@ def test_dtype_validation(trainset):
 
 def test_initial_factors_are_surprise_draws_cast(trainset, monkeypatch):
     # Small chunks: the chunked draw must give the numbers of one big draw.
-    monkeypatch.setattr("turbosvd.train.sgd.DRAW_CHUNK", 7 * 11)
+    monkeypatch.setattr("turbosvd.train.common._DRAW_CHUNK", 7 * 11)
     algo = SVD(n_factors=11, n_epochs=0, random_state=5, init_mean=0.3, init_std_dev=0.2)
     algo.fit(trainset)
     rng = np.random.RandomState(5)

@@ -23,6 +23,7 @@ from .dataset import Dataset
 from .exceptions import ModelFitError, NotFittedError
 from .persist import load
 from .prediction_algorithms import (
+    NMF,
     SVD,
     AlgoBase,
     BaselineOnly,
@@ -33,11 +34,13 @@ from .prediction_algorithms import (
     NormalPredictor,
     Prediction,
     PredictionImpossible,
+    SVDpp,
 )
 from .reader import Reader
 from .trainset import Trainset
 
 __all__ = [
+    "NMF",
     "SVD",
     "AlgoBase",
     "BaselineOnly",
@@ -52,6 +55,7 @@ __all__ = [
     "Prediction",
     "PredictionImpossible",
     "Reader",
+    "SVDpp",
     "Trainset",
     "accuracy",
     "datasets",
