@@ -241,6 +241,7 @@ def fit(
             np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), user_ids, item_ids, scale,
             global_mean=mu,
         )  # fmt: skip
+        trainset.n_ratings = n_ratings  # the ratings stay in Spark unless keep_ratings
         setup("pack and cache the blocks")
 
         rng = get_rng(svd.random_state)

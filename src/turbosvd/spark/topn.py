@@ -90,7 +90,7 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
     import pyarrow as pa
 
     ts = model.trainset
-    if exclude_seen and ts.n_ratings == 0:
+    if exclude_seen and len(ts.rating_arrays()[2]) == 0:
         raise ValueError(
             "exclude_seen=True needs the training ratings, but model.trainset holds none "
             "(fit with keep_ratings=True, or pass exclude_seen=False)"
