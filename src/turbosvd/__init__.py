@@ -17,6 +17,7 @@ serves models from rating files (``turbosvd --help``).
 
 from . import accuracy, datasets, dump, metrics, model_selection, similarities, topn
 from ._threads import openmp_enabled
+from ._version import __version__ as __version__
 from .builtin_datasets import get_dataset_dir
 from .dataset import Dataset
 from .exceptions import ModelFitError, NotFittedError
@@ -27,6 +28,7 @@ from .prediction_algorithms import (
     SVD,
     AlgoBase,
     BaselineOnly,
+    CoClustering,
     KNNBaseline,
     KNNBasic,
     KNNWithMeans,
@@ -34,12 +36,11 @@ from .prediction_algorithms import (
     NormalPredictor,
     Prediction,
     PredictionImpossible,
+    SlopeOne,
     SVDpp,
 )
 from .reader import Reader
 from .trainset import Trainset
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ALS",
@@ -47,6 +48,7 @@ __all__ = [
     "SVD",
     "AlgoBase",
     "BaselineOnly",
+    "CoClustering",
     "Dataset",
     "KNNBaseline",
     "KNNBasic",
@@ -58,6 +60,7 @@ __all__ = [
     "Prediction",
     "PredictionImpossible",
     "Reader",
+    "SlopeOne",
     "SVDpp",
     "Trainset",
     "accuracy",

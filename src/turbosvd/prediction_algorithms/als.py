@@ -19,11 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _sgd
-from .._monitor import TrainingMonitorMixin
 from .._validation import check_alloc, check_int, check_real
 from ..als import solver as als
-from ..persist import ModelFileMixin
-from ..recommend import RecommendMixin
+from ..persist import ModelFileMixin, register_model
+from ..topn.recommend import RecommendMixin
+from ..train.monitor import TrainingMonitorMixin
 from ..trainset import Trainset
 from ..utils import get_rng
 from .algo_base import AlgoBase
@@ -140,14 +140,14 @@ class ALS(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         return self
 
     # ------------------------------------------------------------------ validation
-    def _validate(self, trainset) -> None:
+    def _validate(self, trainset, fitting: bool = True) -> None:
         if not isinstance(trainset, Trainset):
             raise TypeError(
                 "fit() needs a Trainset (from Dataset.build_full_trainset(), "
                 f"train_test_split or a CV iterator), got {type(trainset).__name__}"
             )
         self._check_params()
-        if trainset.n_ratings == 0:
+        if fitting and trainset.n_ratings == 0:
             raise ValueError("the trainset is empty: it has no ratings")
         # The padded working copy and the returned factors.
         width = 2 * self.n_factors + 36
@@ -215,6 +215,73 @@ class ALS(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         qi, bi = als.unpack(V, k)
         return bu, bi, pu, qi
 
+    # ------------------------------------------------------------------ from arrays
+    @classmethod
+    def _from_factors(cls, trainset, pu, qi, bu, bi, **params) -> ALS:
+        """A fitted ``ALS`` from its factors and biases, without training.
+
+        The one place a fitted ALS is assembled from arrays: model files
+        (``turbosvd.load``) and Spark (``turbosvd.spark.fit_als``).
+
+        Parameters
+        ----------
+        trainset : Trainset
+            What the model was trained on (ids, ratings, ``global_mean``).
+        pu, qi, bu, bi : numpy.ndarray
+            Factors ``(n_users, k)``, ``(n_items, k)`` and biases, all float32 or all
+            float64, finite. Used as given when already C-contiguous.
+        **params
+            Constructor parameters; ``n_factors`` defaults to ``k``.
+
+        Raises
+        ------
+        ValueError
+            If the arrays do not fit the trainset or each other, or a parameter is
+            invalid (message ``invalid parameters (...)``).
+        """
+        pu, qi, bu, bi = (np.ascontiguousarray(a) for a in (pu, qi, bu, bi))
+        _check_factors(trainset, pu, qi, bu, bi)
+        params.setdefault("n_factors", pu.shape[1])
+        try:
+            model = cls(**params)
+            model._validate(trainset, fitting=False)
+            if model.n_factors != pu.shape[1]:
+                raise ValueError(
+                    f"n_factors={model.n_factors!r} but the factors have {pu.shape[1]} columns"
+                )
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"invalid parameters ({e})") from None
+        AlgoBase.fit(model, trainset)
+        model.bu, model.bi, model.pu, model.qi = bu, bi, pu, qi
+        return model
+
+    # Model files (turbosvd.persist).
+    _file_arrays = ("pu", "qi", "bu", "bi")
+
+    def _model_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {name: np.ascontiguousarray(getattr(self, name)) for name in self._file_arrays}
+        dtypes = {a.dtype for a in arrays.values()}
+        if len(dtypes) != 1 or not dtypes <= set(_DTYPES):
+            raise ValueError(
+                f"cannot save: pu, qi, bu and bi must share a float32 or float64 dtype, got "
+                f"{[str(a.dtype) for a in arrays.values()]}"
+            )
+        return arrays
+
+    @classmethod
+    def _from_arrays(cls, trainset, arrays: dict, params: dict) -> ALS:
+        return cls._from_factors(trainset, *(arrays[k] for k in cls._file_arrays), **params)
+
+    # Top-N (turbosvd.topn.recommend): estimate = mu + bu[u] + bi[i] + pu[u] . qi[i].
+    def _user_vectors(self) -> np.ndarray:
+        return self.pu
+
+    def _item_vectors(self) -> np.ndarray:
+        return self.qi
+
+    def _item_biases(self) -> np.ndarray | None:
+        return self.bi if self.biased else None
+
     # ------------------------------------------------------------------ prediction
     def estimate(self, u, i):
         """Estimate for inner ids ``u`` and ``i`` (or unknown-id strings), unclipped."""
@@ -243,3 +310,25 @@ class ALS(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
 
 
 ALS._batch_impl = ALS
+register_model(ALS)
+
+
+def _check_factors(trainset, pu, qi, bu, bi) -> None:
+    """Shapes, dtypes and finiteness of factors and biases against a trainset."""
+    n_users, n_items = trainset.n_users, trainset.n_items
+    if pu.dtype not in _DTYPES or {qi.dtype, bu.dtype, bi.dtype} != {pu.dtype}:
+        raise ValueError(
+            f"pu, qi, bu, bi must share a float32 or float64 dtype, got "
+            f"{[str(a.dtype) for a in (pu, qi, bu, bi)]}"
+        )
+    if pu.ndim != 2 or qi.ndim != 2 or pu.shape[1] != qi.shape[1]:
+        raise ValueError(
+            f"pu {pu.shape} and qi {qi.shape} must be matrices with the same number of columns"
+        )
+    if pu.shape[0] != n_users or bu.shape != (n_users,):
+        raise ValueError(f"pu {pu.shape} and bu {bu.shape} do not match n_users={n_users}")
+    if qi.shape[0] != n_items or bi.shape != (n_items,):
+        raise ValueError(f"qi {qi.shape} and bi {bi.shape} do not match n_items={n_items}")
+    for name, a in zip(("pu", "qi", "bu", "bi"), (pu, qi, bu, bi), strict=True):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} holds NaN or infinite values")
