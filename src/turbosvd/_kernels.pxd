@@ -82,3 +82,12 @@ cdef extern from "turbosvd/cosine_topn.hpp" namespace "turbosvd" nogil:
         int n_threads, int strategy, Real* out_scores, int64_t* out_indices,
     ) except +
     void topk_kernel_shape(bool is_double, int* mq, int* nv)
+
+
+cdef extern from "turbosvd/foldin.hpp" namespace "turbosvd" nogil:
+    void foldin_users[Real](
+        const int64_t* indptr, int64_t n_users, const int32_t* items, const double* ratings,
+        const Real* qi, const Real* bi, int64_t n_items, int64_t n_factors,
+        double global_mean, bool biased, double lam_p0, double lam_p1, double lam_b0,
+        double lam_b1, Real* out_pu, Real* out_bu, uint8_t* bad, int n_threads,
+    ) except +

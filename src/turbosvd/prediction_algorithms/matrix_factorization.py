@@ -26,6 +26,7 @@ from .. import _blocked, _sgd
 from .._monitor import TrainingMonitorMixin
 from .._validation import check_alloc, check_int, check_real
 from ..exceptions import ModelFitError
+from ..foldin import FoldInMixin, foldin_reg
 from ..persist import ModelFileMixin
 from ..recommend import RecommendMixin
 from ..trainset import Trainset
@@ -56,7 +57,7 @@ def default_schedule() -> str:
     return value
 
 
-class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
+class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, FoldInMixin, AlgoBase):
     """The famous *SVD* algorithm, as popularised by Simon Funk during the Netflix Prize.
 
     The prediction is ``mu + bu[u] + bi[i] + qi[i] . pu[u]`` (only the dot product when
@@ -341,6 +342,11 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
             else:
                 self._epoch_done(current_epoch, bu, bi, pu, qi)
         return bu, bi[position], pu, qi[position]
+
+    def _foldin_reg(self):
+        """Ridge penalties of fold-in consistent with this training (see turbosvd.foldin)."""
+        lr_bu, _, lr_pu, _, reg_bu, _, reg_pu, _ = self._rates()
+        return foldin_reg(self.n_epochs, lr_pu, reg_pu, lr_bu, reg_bu)
 
     def estimate(self, u, i):
         """Estimate for inner ids ``u`` and ``i`` (or unknown-id strings), unclipped."""
