@@ -15,6 +15,8 @@
 // are added in float64.
 // Parallel strategy: OpenMP dynamic over users (each user is independent); every thread
 // has its own slice of one scratch buffer allocated before the parallel region.
+// Dispatch: one template for float32 and float64 models, SIMD-dispatched (common.hpp);
+// foldin_users validates and allocates before the dispatched loop, which never throws.
 // Determinism: a user's result depends only on its ratings, their order and the model: no
 // sum crosses users or threads, so results are bit-identical for any thread count. (The
 // SIMD clones differ only by FMA contraction, as in sgd_blocked.hpp.)
@@ -31,12 +33,6 @@
 namespace turbosvd {
 
 namespace foldin_detail {
-
-#ifdef _OPENMP
-#define TURBOSVD_FOLDIN_SIMD _Pragma("omp simd")
-#else
-#define TURBOSVD_FOLDIN_SIMD
-#endif
 
 // Output tile of the Gram kernel: kLanes<T> consecutive entries of a row of C (64 bytes:
 // one AVX-512 or two AVX2 registers) times kR rows, all held in registers over the sum.
@@ -64,7 +60,7 @@ TURBOSVD_INLINE void gram_lower_add(const T* TURBOSVD_RESTRICT A, index_t rows, 
                 const T* TURBOSVD_RESTRICT row = A + r * cols;
                 for (index_t j = 0; j < kR; ++j) {
                     const T s = row[b0 + j];
-                    TURBOSVD_FOLDIN_SIMD
+                    TURBOSVD_OMP(simd)
                     for (index_t l = 0; l < W; ++l) acc[j][l] += row[a0 + l] * s;
                 }
             }
@@ -98,7 +94,7 @@ TURBOSVD_INLINE bool cholesky(double* TURBOSVD_RESTRICT C, index_t m, index_t ld
         for (index_t i = j + 1; i < m; ++i) {
             double* TURBOSVD_RESTRICT ci = C + i * ldc;
             const double lij = col[i];
-            TURBOSVD_FOLDIN_SIMD
+            TURBOSVD_OMP(simd)
             for (index_t c = j + 1; c <= i; ++c) ci[c] -= lij * col[c];
         }
     }
@@ -112,7 +108,7 @@ TURBOSVD_INLINE double dot_lanes(const double* TURBOSVD_RESTRICT a,
     alignas(64) double acc[8] = {};
     index_t t = 0;
     for (; t + 8 <= n; t += 8) {
-        TURBOSVD_FOLDIN_SIMD
+        TURBOSVD_OMP(simd)
         for (int l = 0; l < 8; ++l) acc[l] += a[t + l] * b[t + l];
     }
     double tail = 0.0;
@@ -130,7 +126,7 @@ TURBOSVD_INLINE void cholesky_solve(const double* TURBOSVD_RESTRICT L, index_t m
         const double* TURBOSVD_RESTRICT li = L + i * ldc;
         const double x = b[i] / li[i];
         b[i] = x;
-        TURBOSVD_FOLDIN_SIMD
+        TURBOSVD_OMP(simd)
         for (index_t t = 0; t < i; ++t) b[t] -= li[t] * x;
     }
 }
@@ -197,7 +193,7 @@ TURBOSVD_INLINE bool one_user(const std::int32_t* items, const double* ratings, 
                 for (index_t f = k; f < Kp; ++f) row[f] = 0;
                 if (biased) row[k] = 1;
                 const double yj = target(c0 + j);
-                TURBOSVD_FOLDIN_SIMD
+                TURBOSVD_OMP(simd)
                 for (index_t f = 0; f < K; ++f) xty[f] += static_cast<double>(row[f]) * yj;
             }
             gram_lower_add(s.x, rows, Kp, G, K, K);
@@ -240,69 +236,29 @@ TURBOSVD_INLINE bool one_user(const std::int32_t* items, const double* ratings, 
     return true;
 }
 
-#define TURBOSVD_FOLDIN_BODY(Real)                                                            \
-    const index_t K = k + (biased ? 1 : 0);                                                   \
-    const index_t per_thread = Scratch<Real>::doubles(K);                                     \
-    const Scratch<Real> s(scratch + static_cast<index_t>(thread_id()) * per_thread, K);       \
-    Real bu_u = 0;                                                                            \
-    const index_t lo = indptr[u], n = indptr[u + 1] - lo;                                     \
-    const double lp = lam_p0 + lam_p1 * static_cast<double>(n);                               \
-    const double lb = lam_b0 + lam_b1 * static_cast<double>(n);                               \
-    const bool ok = one_user<Real>(items + lo, ratings + lo, n, qi, bi, k, mu, biased, lp, lb, \
-                                   out_pu + u * k, &bu_u, s);                                 \
-    if (out_bu != nullptr) out_bu[u] = bu_u;                                                  \
-    if (!ok) bad[u] = 1;
-
-#ifdef _OPENMP
-#define TURBOSVD_FOLDIN_LOOP(Real)                                                            \
-    _Pragma("omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_users > 1)") \
-    for (index_t u = 0; u < n_users; ++u) {                                                   \
-        TURBOSVD_FOLDIN_BODY(Real)                                                            \
+// All users, SIMD-dispatched. Never throws (arguments are validated and the scratch
+// allocated by foldin_users first); the `omp parallel` is in the dispatched body.
+template <typename Real>
+TURBOSVD_DISPATCH void run(const std::int64_t* indptr, index_t n_users, const std::int32_t* items,
+                           const double* ratings, const Real* qi, const Real* bi, index_t k,
+                           double mu, bool biased, double lam_p0, double lam_p1, double lam_b0,
+                           double lam_b1, Real* out_pu, Real* out_bu, double* scratch,
+                           std::uint8_t* bad, int n_threads) noexcept {
+    const index_t K = k + (biased ? 1 : 0);
+    const index_t per_thread = Scratch<Real>::doubles(K);
+    TURBOSVD_OMP_PARALLEL_FOR(schedule(dynamic, 1) num_threads(n_threads) if (n_users > 1))
+    for (index_t u = 0; u < n_users; ++u) {
+        const Scratch<Real> s(scratch + static_cast<index_t>(thread_id()) * per_thread, K);
+        const index_t lo = indptr[u], n = indptr[u + 1] - lo;
+        const double lp = lam_p0 + lam_p1 * static_cast<double>(n);
+        const double lb = lam_b0 + lam_b1 * static_cast<double>(n);
+        Real bu_u = 0;
+        const bool ok = one_user<Real>(items + lo, ratings + lo, n, qi, bi, k, mu, biased, lp, lb,
+                                       out_pu + u * k, &bu_u, s);
+        out_bu[u] = bu_u;
+        bad[u] = ok ? 0 : 1;
     }
-#else
-#define TURBOSVD_FOLDIN_LOOP(Real)                                                            \
-    (void)n_threads;                                                                          \
-    for (index_t u = 0; u < n_users; ++u) {                                                   \
-        TURBOSVD_FOLDIN_BODY(Real)                                                            \
-    }
-#endif
-
-// Dispatched bodies (the parallel region is outlined inside each clone); they never throw.
-TURBOSVD_DISPATCH inline void run_f32(const std::int64_t* indptr, index_t n_users,
-                                      const std::int32_t* items, const double* ratings,
-                                      const float* qi, const float* bi, index_t k, double mu,
-                                      bool biased, double lam_p0, double lam_p1, double lam_b0,
-                                      double lam_b1, float* out_pu, float* out_bu,
-                                      double* scratch, std::uint8_t* bad, int n_threads) noexcept {
-    TURBOSVD_FOLDIN_LOOP(float)
-}
-
-TURBOSVD_DISPATCH inline void run_f64(const std::int64_t* indptr, index_t n_users,
-                                      const std::int32_t* items, const double* ratings,
-                                      const double* qi, const double* bi, index_t k, double mu,
-                                      bool biased, double lam_p0, double lam_p1, double lam_b0,
-                                      double lam_b1, double* out_pu, double* out_bu,
-                                      double* scratch, std::uint8_t* bad, int n_threads) noexcept {
-    TURBOSVD_FOLDIN_LOOP(double)
-}
-
-#undef TURBOSVD_FOLDIN_LOOP
-#undef TURBOSVD_FOLDIN_BODY
-
-inline void run(const std::int64_t* indptr, index_t n_users, const std::int32_t* items,
-                const double* ratings, const float* qi, const float* bi, index_t k, double mu,
-                bool biased, double lp0, double lp1, double lb0, double lb1, float* out_pu,
-                float* out_bu, double* scratch, std::uint8_t* bad, int n_threads) {
-    run_f32(indptr, n_users, items, ratings, qi, bi, k, mu, biased, lp0, lp1, lb0, lb1, out_pu,
-            out_bu, scratch, bad, n_threads);
-}
-
-inline void run(const std::int64_t* indptr, index_t n_users, const std::int32_t* items,
-                const double* ratings, const double* qi, const double* bi, index_t k, double mu,
-                bool biased, double lp0, double lp1, double lb0, double lb1, double* out_pu,
-                double* out_bu, double* scratch, std::uint8_t* bad, int n_threads) {
-    run_f64(indptr, n_users, items, ratings, qi, bi, k, mu, biased, lp0, lp1, lb0, lb1, out_pu,
-            out_bu, scratch, bad, n_threads);
+    (void)n_threads;
 }
 
 }  // namespace foldin_detail
@@ -332,15 +288,14 @@ void foldin_users(const std::int64_t* indptr, index_t n_users, const std::int32_
     for (index_t j = 0; j < nnz; ++j)
         require(items[j] >= 0 && items[j] < n_items && std::isfinite(ratings[j]),
                 "foldin_users: item id out of range or rating not finite");
-    for (index_t u = 0; u < n_users; ++u) bad[u] = 0;
     if (n_users == 0) return;
     const index_t K = n_factors + (biased ? 1 : 0);
     const int threads = static_cast<int>(std::min<index_t>(n_threads, n_users));
     std::vector<double> scratch(static_cast<std::size_t>(foldin_detail::Scratch<Real>::doubles(K) *
                                                          threads));
-    foldin_detail::run(indptr, n_users, items, ratings, qi, bi, n_factors, global_mean, biased,
-                       lam_p0, lam_p1, lam_b0, lam_b1, out_pu, out_bu, scratch.data(), bad,
-                       threads);
+    foldin_detail::run<Real>(indptr, n_users, items, ratings, qi, bi, n_factors, global_mean,
+                             biased, lam_p0, lam_p1, lam_b0, lam_b1, out_pu, out_bu,
+                             scratch.data(), bad, threads);
 }
 
 }  // namespace turbosvd
