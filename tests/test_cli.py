@@ -464,3 +464,31 @@ def test_demo_without_data_or_network_says_how_to_fix_it(capsys, monkeypatch, tm
     assert "could not be downloaded (no network)" in err
     assert "TURBOSVD_DATA_FOLDER=DIR turbosvd demo" in err
     assert "DIR/ml-100k/ml-100k/u.data" in err
+
+
+def test_recommend_for_a_new_user_from_a_ratings_file(capsys, model_file, tmp_path):
+    """--ratings folds the file's user into the model (not into the file) and recommends."""
+    new = tmp_path / "new_user.csv"
+    new.write_text("userId,movieId,rating\nnewbie,2,5\nnewbie,3,4.5\nnewbie,999999,3\n")
+    status, out, err = call(capsys, "recommend", model_file, "--ratings", new, "-n", 3)
+    assert status == 0, err
+    assert "1 rating(s) of 1 item(s) unknown" in err and "new_user.csv" in err
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert len(rows) == 3 and {"2", "3"}.isdisjoint(r[1] for r in rows)
+    model = turbosvd.load(model_file)
+    assert "newbie" not in model.trainset._raw2inner_id_users  # the model file is unchanged
+    model.partial_fit_users([("newbie", "2", 5.0), ("newbie", "3", 4.5)])
+    expected = model.recommend("newbie", n=3)
+    assert [r[1] for r in rows] == [i for i, _ in expected]
+    assert [float(r[2]) for r in rows] == pytest.approx([e for _, e in expected], abs=1e-4)
+    # Several users in the file: USER picks one; without it, a one-line error.
+    new.write_text("userId,movieId,rating\na,2,5\nb,3,1\n")
+    status, out, err = call(capsys, "recommend", model_file, "b", "--ratings", new, "-n", 2)
+    assert status == 0, err
+    status, _, err = call(capsys, "recommend", model_file, "--ratings", new)
+    assert_one_line_error(status, err, "has ratings of 2 users", "USER")
+    status, _, err = call(capsys, "recommend", model_file)
+    assert_one_line_error(status, err, "--ratings")
+    new.write_text("userId,movieId,rating\nc,2,50\n")
+    status, _, err = call(capsys, "recommend", model_file, "--ratings", new)
+    assert_one_line_error(status, err, "outside the model's rating scale")

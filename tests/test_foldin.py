@@ -326,3 +326,37 @@ def test_baseline_sgd_foldin(data):
     lam = 1 / (0.005 * 20) + 0.02 * 1
     expected = (5.0 - ts.global_mean - algo.bi[i3]) / (1 + lam)
     assert algo.bu[ts.to_inner_uid("n")] == pytest.approx(expected, rel=1e-12)
+
+
+# ------------------------------------------------------------------------------- SVD++
+@pytest.mark.parametrize("schedule", ["exact", "blocked"])
+def test_svdpp_foldin_is_the_reference_solve_with_the_implicit_term(data, schedule):
+    from turbosvd import SVDpp
+
+    algo = SVDpp(n_factors=6, n_epochs=5, random_state=0, schedule=schedule)
+    algo.fit(_trainset(data))
+    new = [("a", 3, 4.0), ("a", 10, 2.0), ("a", 11, 3.5), ("a", 12, 5.0)]
+    algo.partial_fit_users(new)
+    ts = algo.trainset
+    items = [ts.to_inner_iid(i) for _, i, _ in new]
+    ratings = np.array([r for _, _, r in new])
+    yj = np.asarray(algo.yj, dtype=np.float64)
+    z = yj[items].sum(axis=0) / np.sqrt(len(items))  # the implicit term of the user
+    qi = np.asarray(algo.qi, dtype=np.float64)
+    n = len(items)
+    lam_p = 1 / (algo.lr_pu * 5) + algo.reg_pu * n
+    lam_b = 1 / (algo.lr_bu * 5) + algo.reg_bu * n
+    p, b = foldin_solve(
+        items, ratings - qi[items] @ z, qi, algo.bi, ts.global_mean, True, lam_p, lam_b
+    )
+    u = ts.to_inner_uid("a")
+    tol = 1e-10 if schedule == "exact" else 1e-4
+    np.testing.assert_allclose(algo.pu[u], p, rtol=tol, atol=tol)
+    assert algo.bu[u] == pytest.approx(b, rel=tol, abs=tol)
+    # Its predictions use the folded ratings as its implicit feedback.
+    i = ts.to_inner_iid(20)
+    expected = ts.global_mean + b + algo.bi[i] + qi[i] @ (p + z)
+    assert algo.predict("a", 20, clip=False).est == pytest.approx(expected, rel=tol, abs=tol)
+    # Folding in again (the model's trainset changes in place): predictions follow.
+    algo.partial_fit_users([("a", 3, 1.0)])
+    assert algo.predict("a", 20, clip=False).est != pytest.approx(expected, rel=tol, abs=tol)

@@ -661,10 +661,51 @@ def _version() -> str:
     return __version__
 
 
+def _fold_in_file(model, path: str, user):
+    """Fold the users of a ratings file into ``model``; returns the user to recommend to."""
+    import warnings
+
+    from .formats import read_ratings
+
+    with _user_errors():
+        df = read_ratings(path)
+    users = {u: _coerce_id(model, u, "user") for u in df["user"].unique().tolist()}
+    if user is None:
+        if len(users) != 1:
+            shown = ", ".join(list(users)[:5]) + (", ..." if len(users) > 5 else "")
+            raise CLIError(
+                f"{path} has ratings of {len(users)} users ({shown}): name the one to "
+                "recommend to (USER)"
+            )
+        user = next(iter(users))
+    elif user not in users:
+        raise CLIError(f"{path} has no ratings of user {user!r}")
+    items = {i: _coerce_id(model, i, "item") for i in df["item"].unique().tolist()}
+    triples = zip(
+        map(users.get, df["user"].tolist()),
+        map(items.get, df["item"].tolist()),
+        df["rating"].tolist(),
+        strict=True,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with _user_errors(f"cannot fold in {path}: "):
+            model.partial_fit_users(list(triples))
+    for w in caught:
+        _warn(str(w.message).replace("partial_fit_users: ", f"{path}: "))
+    return users[user]
+
+
 def _cmd_recommend(args) -> int:
     model = _load_model(args.model)
     recommend = _require_method(model, "recommend")
-    uid = _coerce_id(model, args.user, "user")
+    if args.ratings is not None:
+        _require_method(model, "partial_fit_users")
+        uid = _fold_in_file(model, args.ratings, args.user)
+    elif args.user is None:
+        raise CLIError("give USER, or --ratings FILE with the ratings of a new user")
+    else:
+        uid = _coerce_id(model, args.user, "user")
     kwargs = {"exclude_seen": not args.include_seen}
     if args.cold_start is not None:
         if "cold_start" not in inspect.signature(recommend).parameters:
@@ -942,20 +983,34 @@ def build_parser() -> argparse.ArgumentParser:
         "recommend",
         "top-N recommendations for a user from a saved model",
         "The N items with the highest estimates for USER, excluding the items the user "
-        "rated in training (unless --include-seen). Titles are shown when a titles file is "
-        "given or found next to the model or its training file (MovieLens u.item, "
-        "movies.csv, movies.dat).",
+        "rated in training (unless --include-seen). With --ratings FILE, the users of FILE "
+        "(a ratings file in any format fit reads) are folded into the model first, without "
+        "retraining and without changing the model file, so USER may be new; USER may be "
+        "omitted when FILE holds one user. Titles are shown when a titles file is given or "
+        "found next to the model or its training file (MovieLens u.item, movies.csv, "
+        "movies.dat).",
         "  turbosvd recommend model.tsvd 196\n"
-        "  turbosvd recommend model.tsvd 196 -n 20 --titles ml-100k/u.item\n",
+        "  turbosvd recommend model.tsvd 196 -n 20 --titles ml-100k/u.item\n"
+        "  turbosvd recommend model.tsvd --ratings new_user.csv\n",
         _cmd_recommend,
     )
     p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
-    p.add_argument("user", metavar="USER", help="user id, as written in the ratings file")
+    p.add_argument(
+        "user",
+        metavar="USER",
+        nargs="?",
+        help="user id, as written in the ratings file (optional with --ratings for one user)",
+    )
     p.add_argument(
         "-n", type=_int_at_least(1), default=10, metavar="N", help="number of items (default 10)"
     )
     p.add_argument(
         "--include-seen", action="store_true", help="also rank the items the user rated in training"
+    )
+    p.add_argument(
+        "--ratings",
+        metavar="FILE",
+        help="ratings of users to fold into the model before recommending (new users welcome)",
     )
     p.add_argument(
         "--cold-start",

@@ -123,8 +123,10 @@ def _group(users: list) -> tuple[list, np.ndarray, np.ndarray]:
 class FoldInMixin:
     """``partial_fit_users`` for models with a user bias (and user factors).
 
-    The model provides ``trainset``, ``bu``, ``bi``, ``biased`` and ``_n_threads()``,
-    optionally ``pu`` and ``qi`` (without them, only the bias is folded in), and
+    The model provides ``trainset``, ``bu``, ``bi`` and ``_n_threads()``, optionally
+    ``biased`` (True when absent), ``pu`` and ``qi`` (without them, only the bias is folded
+    in) and ``_foldin_offsets`` (a fixed part of each rating's estimate, e.g. SVD++'s
+    implicit-feedback term), and
     ``_foldin_reg()``: ``(lam_p0, lam_p1, lam_b0, lam_b1)`` so that a user with ``n``
     ratings gets ``lam_p0 + lam_p1 * n`` on its factors and ``lam_b0 + lam_b1 * n`` on its
     bias, or None when training would leave users at their initial values (no epochs).
@@ -132,6 +134,10 @@ class FoldInMixin:
 
     def _foldin_reg(self) -> tuple[float, float, float, float] | None:
         raise NotImplementedError
+
+    def _foldin_offsets(self, indptr, items) -> np.ndarray | None:
+        """Per rating, a part of the estimate the fold-in does not fit (None: nothing)."""
+        return None
 
     def partial_fit_users(self, ratings):
         """Fold users in: fit their biases and factors with the items fixed; returns ``self``.
@@ -218,9 +224,12 @@ class FoldInMixin:
         dtype = bi.dtype if bi.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         bi = bi.astype(dtype, copy=False)
         qi = np.zeros((len(bi), 0), dtype=dtype) if qi is None else np.ascontiguousarray(qi)
-        biased = bool(self.biased)
+        biased = bool(getattr(self, "biased", True))
         reg = self._foldin_reg()
         n_users = len(indptr) - 1
+        offsets = self._foldin_offsets(indptr, items)
+        if offsets is not None:  # a fixed part of each estimate (SVD++'s implicit term)
+            ratings = ratings - offsets
         if reg is None:
             pu = np.zeros((n_users, qi.shape[1]), dtype=dtype)
             bu = np.zeros(n_users, dtype=dtype)

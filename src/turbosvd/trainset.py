@@ -383,6 +383,37 @@ class Trainset:
         """Inner ids (int32) of a sequence of raw item ids, -1 where unknown."""
         return self._inner_iids(raw_ids)
 
+    def subset(self, rows) -> Trainset:
+        """A trainset of some of these ratings, in the same id space.
+
+        Parameters
+        ----------
+        rows : array of int
+            Indices into ``rating_arrays()`` (storage order), in the order to keep.
+
+        Returns
+        -------
+        Trainset
+            The ratings at ``rows`` with this trainset's users, items, id maps (so inner ids
+            agree: ``n_users`` and ``n_items`` are unchanged even if some users or items keep
+            no rating) and ``global_mean``.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.ndim != 1 or (len(rows) and (rows.min() < 0 or rows.max() >= self.n_ratings)):
+            raise ValueError(
+                f"rows must be a 1-d array of indices below n_ratings={self.n_ratings}"
+            )
+        out = Trainset._from_arrays(
+            self._users[rows],
+            self._items[rows],
+            self._ratings[rows],
+            self._user_ids,
+            self._item_ids,
+            self.rating_scale,
+        )
+        out._global_mean = self.global_mean
+        return out
+
     # ------------------------------------------------------------- in-place changes
     @property
     def revision(self) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _mf, _sgd
 from .._validation import check_alloc, check_int, check_real
+from ..foldin import FoldInMixin, foldin_reg
 from ..train import svdpp as _loops
 from ..train.common import check_trainset, draw, training_threads
 from ..train.schedule import default_schedule, resolve_dtype
@@ -38,7 +39,7 @@ _RATES = (
 )
 
 
-class SVDpp(AlgoBase):
+class SVDpp(FoldInMixin, AlgoBase):
     """The *SVD++* algorithm, an extension of ``SVD`` taking implicit ratings into account.
 
     An implicit rating is the fact that a user rated an item, whatever the value. Unknown
@@ -220,15 +221,34 @@ class SVDpp(AlgoBase):
             )
         return bu, bi, pu, qi, yj
 
+    # ---------------------------------------------------------------------- fold-in
+    def _foldin_reg(self):
+        """Ridge penalties of fold-in consistent with this training (see turbosvd.foldin)."""
+        rates = dict(zip(_RATES, self._rates(), strict=True))
+        return foldin_reg(
+            self.n_epochs, rates["lr_pu"], rates["reg_pu"], rates["lr_bu"], rates["reg_bu"]
+        )
+
+    def _foldin_offsets(self, indptr, items):
+        """``qi[i] . |I_u|^-1/2 sum_{j in I_u} yj[j]``: the implicit term, fixed by the items
+        the user rated (those given to ``partial_fit_users``), is not refitted."""
+        yj = np.ascontiguousarray(self.yj)
+        z = _mf.user_vectors(
+            indptr, items, np.zeros((len(indptr) - 1, yj.shape[1]), yj.dtype), yj, self._n_threads()
+        ).astype(np.float64, copy=False)
+        rows = np.repeat(z, np.diff(indptr), axis=0)
+        return np.einsum("ij,ij->i", np.asarray(self.qi, dtype=np.float64)[items], rows)
+
     # ------------------------------------------------------------------- prediction
     def _user_csr(self):
-        """``(indptr, items)`` of the trainset grouped by user (cached per fit)."""
+        """``(indptr, items)`` of the trainset grouped by user (cached per trainset revision)."""
         cached = self.__dict__.get("_user_items")
-        if cached is None or cached[0] is not self.trainset:
+        revision = self.trainset.revision
+        if cached is None or cached[0] is not self.trainset or cached[1] != revision:
             indptr, items, _ = self.trainset.user_csr()
-            cached = (self.trainset, indptr, items)
+            cached = (self.trainset, revision, indptr, items)
             self.__dict__["_user_items"] = cached
-        return cached[1], cached[2]
+        return cached[2], cached[3]
 
     def user_vectors(self, users=None) -> np.ndarray:
         """The users' effective factors ``pu[u] + |I_u|^-1/2 sum_{j in I_u} yj[j]``.
