@@ -26,7 +26,6 @@ term, and below the RMSE of retraining with those ratings included.
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 
@@ -66,7 +65,8 @@ def read_user_ratings(ratings, rating_scale) -> tuple[list, list, np.ndarray]:
 
     A DataFrame's first three columns are user, item and rating (as in
     ``Dataset.load_from_df``). Raises ``ValueError`` for no ratings, a missing user id, a
-    rating that is not a finite number, or one outside ``rating_scale``.
+    rating that is not a finite number, or one outside ``rating_scale``. Checks are
+    vectorised: a million ratings take a fraction of a second.
     """
     if isinstance(ratings, pd.DataFrame):
         if ratings.shape[1] < 3:
@@ -76,48 +76,65 @@ def read_user_ratings(ratings, rating_scale) -> tuple[list, list, np.ndarray]:
             )
         users = ratings.iloc[:, 0].tolist()
         items = ratings.iloc[:, 1].tolist()
-        values = ratings.iloc[:, 2].tolist()
+        column = ratings.iloc[:, 2]
+        values = column.tolist()
+        numeric = column.dtype.kind in "iuf"
     elif isinstance(ratings, (str, bytes, dict)) or not hasattr(ratings, "__iter__"):
         raise TypeError(
             "ratings must be a DataFrame (user, item, rating columns) or an iterable of "
             f"(raw_uid, raw_iid, rating) triples, got {type(ratings).__name__}"
         )
     else:
-        users, items, values = [], [], []
-        for k, t in enumerate(ratings):
+        triples = ratings if isinstance(ratings, list) else list(ratings)
+        for k, t in enumerate(triples):
             if isinstance(t, (str, bytes)) or not hasattr(t, "__len__") or len(t) != 3:
                 raise ValueError(f"ratings[{k}] = {t!r} is not a (raw_uid, raw_iid, rating) triple")
-            users.append(t[0])
-            items.append(t[1])
-            values.append(t[2])
+        users, items, values = (
+            (list(c) for c in zip(*triples, strict=True)) if triples else ([],) * 3
+        )
+        numeric = False
     if not users:
         raise ValueError("ratings is empty: fold-in needs at least one rating")
-    out = np.empty(len(values), dtype=np.float64)
+    missing = pd.isna(np.array(users, dtype=object))
+    if missing.any():
+        k = int(np.flatnonzero(missing)[0])
+        raise ValueError(f"rating {k} (item {items[k]!r}) has no user id ({users[k]!r})")
+    if not numeric:
+        kinds = set(map(type, values))
+        for kind in kinds:
+            if issubclass(kind, (bool, np.bool_)) or not issubclass(
+                kind, (numbers.Real, np.number)
+            ):
+                k = next(j for j, r in enumerate(values) if type(r) is kind)
+                raise ValueError(
+                    f"rating {k} of user {users[k]!r} on item {items[k]!r} is not a number: "
+                    f"{values[k]!r}"
+                )
+    out = np.asarray(values, dtype=np.float64)
     lo, hi = rating_scale
-    for k, (u, i, r) in enumerate(zip(users, items, values, strict=True)):
-        if u is None or (isinstance(u, float) and math.isnan(u)):
-            raise ValueError(f"rating {k} (item {i!r}) has no user id ({u!r})")
-        if isinstance(r, (bool, np.bool_)) or not isinstance(r, (numbers.Real, np.number)):
-            raise ValueError(f"rating {k} of user {u!r} on item {i!r} is not a number: {r!r}")
-        out[k] = r
-        if not math.isfinite(out[k]):
-            raise ValueError(f"rating {k} of user {u!r} on item {i!r} is not finite: {r!r}")
-        if not lo <= out[k] <= hi:
-            raise ValueError(
-                f"rating {k} of user {u!r} on item {i!r} is {r!r}, outside the model's rating "
-                f"scale {tuple(rating_scale)}"
-            )
+    bad = ~np.isfinite(out)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"rating {k} of user {users[k]!r} on item {items[k]!r} is not finite: {values[k]!r}"
+        )
+    bad = (out < lo) | (out > hi)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"rating {k} of user {users[k]!r} on item {items[k]!r} is {values[k]!r}, outside the "
+            f"model's rating scale {tuple(rating_scale)}"
+        )
     return users, items, out
 
 
 def _group(users: list) -> tuple[list, np.ndarray, np.ndarray]:
     """Distinct users in order of first appearance, each rating's user index, a stable order."""
-    index: dict = {}
-    codes = np.fromiter(
-        (index.setdefault(u, len(index)) for u in users), dtype=np.int64, count=len(users)
-    )
+    ids = np.empty(len(users), dtype=object)
+    ids[:] = users
+    codes, uniques = pd.factorize(ids)  # hash equality, as a dict's keys
     order = np.argsort(codes, kind="stable")
-    return list(index), codes, order
+    return uniques.tolist(), codes.astype(np.int64, copy=False), order
 
 
 class FoldInMixin:

@@ -424,9 +424,29 @@ class Trainset:
         return self._revision
 
     def copy(self) -> Trainset:
-        """An independent copy: arrays and id maps are copied, the global mean is kept."""
+        """An independent copy: arrays and id maps are copied, the global mean is kept.
+
+        Raw ids themselves (hashable, treated as immutable) are shared.
+        """
         self.global_mean  # noqa: B018 - computed once, so the copy need not recompute it
-        return _copy.deepcopy(self)
+        if self._keep_dicts:  # Surprise's dicts are the truth: copy them deeply
+            return _copy.deepcopy(self)
+        out = Trainset.__new__(Trainset)
+        out._init_arrays(
+            self._users.copy(),
+            self._items.copy(),
+            self._ratings.copy(),
+            self._user_ids.copy(),
+            self._item_ids.copy(),
+            self.rating_scale,
+        )
+        out.n_ratings = self.n_ratings
+        out._global_mean = self._global_mean
+        if self._r2i_users is not None:
+            out._r2i_users = dict(self._r2i_users)
+        if self._r2i_items is not None:
+            out._r2i_items = dict(self._r2i_items)
+        return out
 
     def set_user_ratings(self, raw_uids, indptr, items, ratings) -> np.ndarray:
         """Give some users exactly these ratings, in place (what fold-in records).
