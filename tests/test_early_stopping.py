@@ -7,10 +7,10 @@ import pickle
 
 import numpy as np
 import pytest
+from turbosvd._early_stopping import EarlyStopping, holdout_split
 
 import turbosvd
 from turbosvd import SVD, Dataset, Reader
-from turbosvd._early_stopping import EarlyStopping, holdout_split
 from turbosvd.datasets import make_ratings
 
 # Over-fits quickly (k=40 factors, no regularisation, a large rate) so stops are early.

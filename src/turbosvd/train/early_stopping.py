@@ -21,7 +21,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_int, check_real
+from .._validation import check_int, check_real
 
 __all__ = ["EarlyStopping", "check_early_stopping", "holdout_split"]
 
