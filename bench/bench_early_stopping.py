@@ -55,7 +55,7 @@ def _timed_fit(trainset, testset, repeat, **params):
 def bold_driver(trainset, testset, n_epochs=60):
     """Constant rate vs bold driver: (seconds, test RMSE) after every epoch, same init."""
     from turbosvd import SVD
-    from turbosvd._monitor import fitted_rmse
+    from turbosvd.train.monitor import fitted_rmse
 
     curves = {}
     for name in ("constant", "bold driver"):
