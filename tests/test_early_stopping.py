@@ -7,7 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
-from turbosvd._early_stopping import EarlyStopping, holdout_split
+from turbosvd.train.early_stopping import EarlyStopping, holdout_split
 
 import turbosvd
 from turbosvd import SVD, Dataset, Reader
