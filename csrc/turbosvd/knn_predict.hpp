@@ -52,16 +52,16 @@ struct KnnParams {
 
 namespace knn_detail {
 
+// 16 bytes: the rating and its x are read back from yr at `pos` for the k kept.
 struct Candidate {
     double s;
     std::int64_t pos;
-    double r;
-    std::int32_t x2;
 };
 
-TURBOSVD_INLINE bool before(const Candidate& a, const Candidate& b) {
+// A lambda (not a function pointer), so that std::nth_element / std::sort inline it.
+constexpr auto before = [](const Candidate& a, const Candidate& b) {
     return a.s > b.s || (a.s == b.s && a.pos < b.pos);
-}
+};
 
 // One pair (x, y); `sim_of(x2)` gives sim(x, x2).
 template <typename SimOf>
@@ -72,7 +72,7 @@ inline void predict_pair(const SimInput& in, const KnnParams& p, std::int64_t x,
     for (std::int64_t q = in.y_indptr[y]; q < in.y_indptr[y + 1]; ++q) {
         const std::int32_t x2 = in.y_x[q];
         const double s = sim_of(x2);
-        if (s > 0.0) cand.push_back(Candidate{s, q, in.y_r[q], x2});
+        if (s > 0.0) cand.push_back(Candidate{s, q});
     }
     auto first = cand.begin(), last = cand.end();
     if (static_cast<std::int64_t>(cand.size()) > p.k) {
@@ -83,20 +83,21 @@ inline void predict_pair(const SimInput& in, const KnnParams& p, std::int64_t x,
     double sum_sim = 0.0, sum_r = 0.0;
     std::int64_t n = 0;
     for (auto it = first; it != last; ++it, ++n) {
-        const Candidate& c = *it;
-        sum_sim += c.s;
+        const double s = it->s, r = in.y_r[it->pos];
+        const std::int32_t x2 = in.y_x[it->pos];
+        sum_sim += s;
         switch (p.kind) {
             case kKnnBasic:
-                sum_r += c.s * c.r;
+                sum_r += s * r;
                 break;
             case kKnnMeans:
-                sum_r += c.s * (c.r - p.means[c.x2]);
+                sum_r += s * (r - p.means[x2]);
                 break;
             case kKnnZScore:
-                sum_r += c.s * (c.r - p.means[c.x2]) / p.sigmas[c.x2];
+                sum_r += s * (r - p.means[x2]) / p.sigmas[x2];
                 break;
             default:
-                sum_r += c.s * (c.r - ((p.global_mean + p.bx[c.x2]) + p.by[y]));
+                sum_r += s * (r - ((p.global_mean + p.bx[x2]) + p.by[y]));
         }
     }
     *actual_k = static_cast<std::int32_t>(n);

@@ -45,6 +45,9 @@ struct SimInput {
     const std::int64_t* y_indptr = nullptr;
     const std::int32_t* y_x = nullptr;
     const double* y_r = nullptr;
+    // Optional, for upper-triangle rows: yr with each y's ratings sorted by x (stable).
+    const std::int32_t* ys_x = nullptr;
+    const double* ys_r = nullptr;
     // xr: the ratings of x, by increasing y (stable: duplicates in yr order).
     const std::int64_t* x_indptr = nullptr;
     const std::int32_t* x_y = nullptr;
@@ -83,64 +86,21 @@ class SimWorkspace {
                                                     : in.min_support;
     }
 
-    // Add the co-ratings of row x (its accumulators must be clear).
-    void accumulate(std::int64_t x) {
+    // Add the co-ratings of row x (its accumulators must be clear). With `upper`, only
+    // those of x2 > x, read from the x-sorted copy of yr (each y's ratings of x2 > x are
+    // a suffix found by binary search): half the work when the whole matrix is built.
+    void accumulate(std::int64_t x, bool upper = false) {
         row_ = x;
         const SimInput& in = in_;
-        const int nsum = n_sums_;
-        double* TURBOSVD_RESTRICT sums = sums_.data();
-        std::int64_t* TURBOSVD_RESTRICT freq = freq_.data();
+        const std::int32_t* yx = upper ? in.ys_x : in.y_x;
+        const double* yr = upper ? in.ys_r : in.y_r;
         for (std::int64_t p = in.x_indptr[x]; p < in.x_indptr[x + 1]; ++p) {
             const std::int64_t y = in.x_y[p];
-            const double ri = in.x_r[p];
-            const std::int64_t lo = in.y_indptr[y], hi = in.y_indptr[y + 1];
-            switch (in.kind) {
-                case kSimCosine:
-                    for (std::int64_t q = lo; q < hi; ++q) {
-                        const std::int32_t x2 = in.y_x[q];
-                        const double rj = in.y_r[q];
-                        if (freq[x2]++ == 0) touched_.push_back(x2);
-                        double* s = sums + static_cast<std::int64_t>(x2) * nsum;
-                        s[0] += ri * rj;
-                        s[1] += ri * ri;
-                        s[2] += rj * rj;
-                    }
-                    break;
-                case kSimMsd:
-                    for (std::int64_t q = lo; q < hi; ++q) {
-                        const std::int32_t x2 = in.y_x[q];
-                        if (freq[x2]++ == 0) touched_.push_back(x2);
-                        const double d = ri - in.y_r[q];
-                        sums[x2] += d * d;
-                    }
-                    break;
-                case kSimPearson:
-                    for (std::int64_t q = lo; q < hi; ++q) {
-                        const std::int32_t x2 = in.y_x[q];
-                        const double rj = in.y_r[q];
-                        if (freq[x2]++ == 0) touched_.push_back(x2);
-                        double* s = sums + static_cast<std::int64_t>(x2) * nsum;
-                        s[0] += ri * rj;
-                        s[1] += ri * ri;
-                        s[2] += rj * rj;
-                        s[3] += ri;
-                        s[4] += rj;
-                    }
-                    break;
-                default: {  // pearson_baseline
-                    const double partial = in.global_mean + in.y_bias[y];
-                    const double di = ri - (partial + in.x_bias[x]);
-                    for (std::int64_t q = lo; q < hi; ++q) {
-                        const std::int32_t x2 = in.y_x[q];
-                        if (freq[x2]++ == 0) touched_.push_back(x2);
-                        const double dj = in.y_r[q] - (partial + in.x_bias[x2]);
-                        double* s = sums + static_cast<std::int64_t>(x2) * nsum;
-                        s[0] += di * dj;
-                        s[1] += di * di;
-                        s[2] += dj * dj;
-                    }
-                }
-            }
+            std::int64_t lo = in.y_indptr[y];
+            const std::int64_t hi = in.y_indptr[y + 1];
+            if (upper)
+                lo = std::upper_bound(yx + lo, yx + hi, static_cast<std::int32_t>(x)) - yx;
+            add_terms(x, y, in.x_r[p], yx, yr, lo, hi);
         }
     }
 
@@ -173,9 +133,10 @@ class SimWorkspace {
         }
     }
 
-    // The whole row: out[x2] = sim(row, x2) for every x2.
-    void fill_row(double* TURBOSVD_RESTRICT out) const {
-        for (std::int64_t x2 = 0; x2 < in_.n_x; ++x2) out[x2] = 0.0;
+    // The whole row: out[x2] = sim(row, x2) for every x2 (with `upper`, for x2 >= row
+    // only, after accumulate(row, true); the rest of `out` is left as it is).
+    void fill_row(double* TURBOSVD_RESTRICT out, bool upper = false) const {
+        for (std::int64_t x2 = upper ? row_ : 0; x2 < in_.n_x; ++x2) out[x2] = 0.0;
         for (const std::int32_t x2 : touched_) out[x2] = sim(x2);
         if (row_ >= 0 && row_ < in_.n_x) out[row_] = 1.0;
     }
@@ -192,6 +153,62 @@ class SimWorkspace {
     }
 
   private:
+    // The terms of the ratings yx/yr[lo, hi) of y against x's rating ri.
+    void add_terms(std::int64_t x, std::int64_t y, double ri, const std::int32_t* yx,
+                   const double* yr, std::int64_t lo, std::int64_t hi) {
+        const SimInput& in = in_;
+        const int nsum = n_sums_;
+        double* TURBOSVD_RESTRICT sums = sums_.data();
+        std::int64_t* TURBOSVD_RESTRICT freq = freq_.data();
+        switch (in.kind) {
+            case kSimCosine:
+                for (std::int64_t q = lo; q < hi; ++q) {
+                    const std::int32_t x2 = yx[q];
+                    const double rj = yr[q];
+                    if (freq[x2]++ == 0) touched_.push_back(x2);
+                    double* s = sums + static_cast<std::int64_t>(x2) * nsum;
+                    s[0] += ri * rj;
+                    s[1] += ri * ri;
+                    s[2] += rj * rj;
+                }
+                break;
+            case kSimMsd:
+                for (std::int64_t q = lo; q < hi; ++q) {
+                    const std::int32_t x2 = yx[q];
+                    if (freq[x2]++ == 0) touched_.push_back(x2);
+                    const double d = ri - yr[q];
+                    sums[x2] += d * d;
+                }
+                break;
+            case kSimPearson:
+                for (std::int64_t q = lo; q < hi; ++q) {
+                    const std::int32_t x2 = yx[q];
+                    const double rj = yr[q];
+                    if (freq[x2]++ == 0) touched_.push_back(x2);
+                    double* s = sums + static_cast<std::int64_t>(x2) * nsum;
+                    s[0] += ri * rj;
+                    s[1] += ri * ri;
+                    s[2] += rj * rj;
+                    s[3] += ri;
+                    s[4] += rj;
+                }
+                break;
+            default: {  // pearson_baseline
+                const double partial = in.global_mean + in.y_bias[y];
+                const double di = ri - (partial + in.x_bias[x]);
+                for (std::int64_t q = lo; q < hi; ++q) {
+                    const std::int32_t x2 = yx[q];
+                    if (freq[x2]++ == 0) touched_.push_back(x2);
+                    const double dj = yr[q] - (partial + in.x_bias[x2]);
+                    double* s = sums + static_cast<std::int64_t>(x2) * nsum;
+                    s[0] += di * dj;
+                    s[1] += di * di;
+                    s[2] += dj * dj;
+                }
+            }
+        }
+    }
+
     const SimInput& in_;
     std::vector<std::int64_t> freq_;
     int n_sums_;
@@ -202,9 +219,13 @@ class SimWorkspace {
 };
 
 // Similarity rows rows[0 .. n_rows) into out (n_rows x n_x, row-major).
+// With `upper`, only the entries x2 >= rows[k] of each row are written (see
+// mirror_upper); it needs the x-sorted copy of yr.
 inline void similarity_rows(const SimInput& in, const std::int64_t* rows, std::int64_t n_rows,
-                            double* out, int n_threads) {
+                            double* out, bool upper, int n_threads) {
     check_sim_input(in);
+    require(!upper || in.n_x == 0 || in.y_indptr[in.n_y] == 0 || in.ys_x != nullptr,
+            "similarity_rows: upper rows need the x-sorted ratings");
     for (std::int64_t k = 0; k < n_rows; ++k)
         require(rows[k] >= 0 && rows[k] < in.n_x, "similarity_rows: row out of range");
     if (n_rows == 0 || in.n_x == 0) return;
@@ -220,11 +241,30 @@ inline void similarity_rows(const SimInput& in, const std::int64_t* rows, std::i
 #endif
     for (std::int64_t k = 0; k < n_rows; ++k) {
         SimWorkspace& ws = spaces[static_cast<std::size_t>(thread_id())];
-        ws.accumulate(rows[k]);
-        ws.fill_row(out + k * in.n_x);
+        ws.accumulate(rows[k], upper);
+        ws.fill_row(out + k * in.n_x, upper);
         ws.clear();
     }
     (void)threads;
+}
+
+// Copy the upper triangle of the n x n matrix `m` onto its lower triangle, by tiles
+// (parallel over tile rows; every entry is written once: any thread count, same matrix).
+inline void mirror_upper(double* m, std::int64_t n, int n_threads) {
+    constexpr std::int64_t kTile = 64;
+    const std::int64_t n_tiles = (n + kTile - 1) / kTile;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads < 1 ? 1 : n_threads)
+#endif
+    for (std::int64_t ti = 0; ti < n_tiles; ++ti) {
+        const std::int64_t i0 = ti * kTile, i1 = std::min(n, i0 + kTile);
+        for (std::int64_t j0 = 0; j0 <= i0; j0 += kTile) {
+            const std::int64_t j1 = std::min(n, j0 + kTile);
+            for (std::int64_t i = i0; i < i1; ++i)
+                for (std::int64_t j = j0; j < std::min(j1, i); ++j) m[i * n + j] = m[j * n + i];
+        }
+    }
+    (void)n_threads;
 }
 
 }  // namespace turbosvd

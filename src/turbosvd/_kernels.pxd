@@ -91,6 +91,8 @@ cdef extern from "turbosvd/similarities.hpp" namespace "turbosvd" nogil:
         const int64_t* y_indptr
         const int32_t* y_x
         const double* y_r
+        const int32_t* ys_x
+        const double* ys_r
         const int64_t* x_indptr
         const int32_t* x_y
         const double* x_r
@@ -102,8 +104,10 @@ cdef extern from "turbosvd/similarities.hpp" namespace "turbosvd" nogil:
         const double* y_bias
 
     void similarity_rows(
-        const SimInput& sim_in, const int64_t* rows, int64_t n_rows, double* out, int n_threads,
+        const SimInput& sim_in, const int64_t* rows, int64_t n_rows, double* out, bool upper,
+        int n_threads,
     ) except +
+    void mirror_upper(double* m, int64_t n, int n_threads) except +
 
 
 cdef extern from "turbosvd/knn_predict.hpp" namespace "turbosvd" nogil:

@@ -19,7 +19,10 @@ def sim_rows(
     rows: NDArray[np.int64],
     out: NDArray[np.float64],
     n_threads: int,
+    ys_x: NDArray[np.int32] | None = None,
+    ys_r: NDArray[np.float64] | None = None,
 ) -> None: ...
+def mirror(m: NDArray[np.float64], n_threads: int) -> None: ...
 def predict(
     n_x: int,
     n_y: int,

@@ -9,7 +9,13 @@ import numpy as np
 
 from libc.stdint cimport int8_t, int32_t, int64_t
 
-from turbosvd._kernels cimport KnnParams, SimInput, knn_predict, similarity_rows
+from turbosvd._kernels cimport (
+    KnnParams,
+    SimInput,
+    knn_predict,
+    mirror_upper,
+    similarity_rows,
+)
 
 
 cdef const double* dptr(const double[::1] a) noexcept nogil:
@@ -59,11 +65,23 @@ def sim_rows(
     int kind, int64_t min_support, double shrinkage, double global_mean,
     const double[::1] x_bias, const double[::1] y_bias,
     const int64_t[::1] rows, double[:, ::1] out, int n_threads,
+    const int32_t[::1] ys_x=None, const double[::1] ys_r=None,
 ):
-    """Write the similarity rows ``rows`` into ``out`` (shape ``(len(rows), n_x)``)."""
+    """Write the similarity rows ``rows`` into ``out`` (shape ``(len(rows), n_x)``).
+
+    With ``ys_x``/``ys_r`` (yr with each y's ratings sorted by x), only the entries
+    ``x2 >= rows[k]`` of row ``k`` are written (see ``mirror``).
+    """
     cdef SimInput s
     _fill(&s, n_x, n_y, y_indptr, y_x, y_r, x_indptr, x_y, x_r, kind, min_support, shrinkage,
           global_mean, x_bias, y_bias)
+    cdef bint upper = ys_x is not None
+    if upper:
+        if ys_r is None or ys_x.shape[0] != y_x.shape[0] or ys_r.shape[0] != y_x.shape[0]:
+            raise ValueError("ys_x and ys_r must both be given, one entry per rating")
+        if ys_x.shape[0] > 0:
+            s.ys_x = &ys_x[0]
+            s.ys_r = &ys_r[0]
     cdef int64_t n_rows = rows.shape[0]
     if out.shape[0] != n_rows or out.shape[1] != n_x:
         raise ValueError(
@@ -72,7 +90,18 @@ def sim_rows(
     cdef const int64_t* r_ptr = &rows[0] if n_rows > 0 else NULL
     cdef double* o_ptr = &out[0, 0] if n_rows > 0 and n_x > 0 else NULL
     with nogil:
-        similarity_rows(s, r_ptr, n_rows, o_ptr, n_threads)
+        similarity_rows(s, r_ptr, n_rows, o_ptr, upper, n_threads)
+
+
+def mirror(double[:, ::1] m, int n_threads):
+    """Copy the upper triangle of the square matrix ``m`` onto its lower triangle."""
+    if m.shape[0] != m.shape[1]:
+        raise ValueError("mirror needs a square matrix")
+    cdef int64_t n = m.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        mirror_upper(&m[0, 0], n, n_threads)
 
 
 def predict(

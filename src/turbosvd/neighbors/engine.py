@@ -163,11 +163,33 @@ def sim_row(groups: Groups, spec: SimSpec, x: int, n_threads: int = 1) -> np.nda
 
 
 def full_matrix(groups: Groups, spec: SimSpec, n_threads: int) -> np.ndarray:
-    """The ``n_x x n_x`` similarity matrix (refused by ``check_alloc`` if it cannot fit)."""
+    """The ``n_x x n_x`` similarity matrix (refused by ``check_alloc`` if it cannot fit).
+
+    Only the upper triangle is computed (each pair once, from its smaller x: the same
+    sums in the same order), then mirrored.
+    """
     n = groups.n_x
     check_alloc(f"the {n:,} x {n:,} similarity matrix", 8 * n * n)
     out = np.empty((n, n))
-    _fill_rows(groups, spec, np.arange(n, dtype=np.int64), out, n_threads)
+    perm, _ = _sgd.group_rows(groups.y_x, n)  # entries by x, stable
+    y_of_entry = np.repeat(np.arange(groups.n_y, dtype=np.int32), np.diff(groups.y_indptr))
+    # yr with each y's ratings sorted by x: a stable sort of the entries by (y, x)
+    order = perm[np.argsort(y_of_entry[perm], kind="stable")]
+    ys_x = np.ascontiguousarray(groups.y_x[order])
+    ys_r = np.ascontiguousarray(groups.y_r[order])
+    rows = np.arange(n, dtype=np.int64)
+    costs = groups.row_costs() // 2 + (n - rows)
+    for start, stop in _blocks(costs, BLOCK_COST):
+        _neighbors.sim_rows(
+            *groups.arrays(),
+            *spec.arrays(),
+            rows[start:stop],
+            out[start:stop],
+            n_threads,
+            ys_x,
+            ys_r,
+        )
+    _neighbors.mirror(out, n_threads)
     return out
 
 
