@@ -91,17 +91,15 @@ cdef extern from "turbosvd/similarities.hpp" namespace "turbosvd" nogil:
         const int64_t* y_indptr
         const int32_t* y_x
         const double* y_r
+        const double* y_v
         const int32_t* ys_x
-        const double* ys_r
+        const double* ys_v
         const int64_t* x_indptr
         const int32_t* x_y
-        const double* x_r
+        const double* x_v
         int kind
         int64_t min_support
         double shrinkage
-        double global_mean
-        const double* x_bias
-        const double* y_bias
 
     void similarity_rows(
         const SimInput& sim_in, const int64_t* rows, int64_t n_rows, double* out, bool upper,
