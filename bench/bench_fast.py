@@ -148,7 +148,7 @@ def peak_fit(size_key: str, n_jobs: int) -> dict:
     """Peak RSS through turbosvd's fit (data loaded through load_from_df, as a user would)."""
     import turbosvd
     from _common import rss
-    from turbosvd._blocked import choose_n_bins
+    from turbosvd.train.blocked import choose_n_bins
 
     if size_key == "netflix":
         from turbosvd.datasets import make_ratings
@@ -182,7 +182,8 @@ def peak_fit(size_key: str, n_jobs: int) -> dict:
 def kernel_rate(size: str, n_jobs: int, epochs: int = 5) -> dict:
     """Rating updates per second per core of the float32 k=100 blocked kernel."""
     import turbosvd
-    from turbosvd import _blocked, _sgd
+    from turbosvd import _sgd
+    from turbosvd.train import blocked as _blocked
 
     full, _, _ = _frames(*SIZES[size])
     trainset = turbosvd.Dataset.load_from_df(

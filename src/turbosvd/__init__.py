@@ -17,6 +17,7 @@ serves models from rating files (``turbosvd --help``).
 
 from . import accuracy, datasets, dump, metrics, model_selection, similarities, topn
 from ._threads import openmp_enabled
+from ._version import __version__ as __version__
 from .builtin_datasets import get_dataset_dir
 from .dataset import Dataset
 from .exceptions import ModelFitError, NotFittedError
@@ -26,6 +27,7 @@ from .prediction_algorithms import (
     SVD,
     AlgoBase,
     BaselineOnly,
+    CoClustering,
     KNNBaseline,
     KNNBasic,
     KNNWithMeans,
@@ -33,18 +35,18 @@ from .prediction_algorithms import (
     NormalPredictor,
     Prediction,
     PredictionImpossible,
+    SlopeOne,
     SVDpp,
 )
 from .reader import Reader
 from .trainset import Trainset
-
-__version__ = "0.1.0"
 
 __all__ = [
     "NMF",
     "SVD",
     "AlgoBase",
     "BaselineOnly",
+    "CoClustering",
     "Dataset",
     "KNNBaseline",
     "KNNBasic",
@@ -56,6 +58,7 @@ __all__ = [
     "Prediction",
     "PredictionImpossible",
     "Reader",
+    "SlopeOne",
     "SVDpp",
     "Trainset",
     "accuracy",

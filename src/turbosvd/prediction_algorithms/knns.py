@@ -81,6 +81,9 @@ class SymmetricAlgo(AlgoBase):
         if trainset.n_ratings == 0:
             raise ValueError("the trainset is empty: k-NN needs at least one rating")
         AlgoBase.fit(self, trainset)
+        # A refit (cross_validate reuses the object) must not reuse the previous
+        # trainset's groups.
+        self.__dict__.pop(_ENGINE_CACHE, None)
         ub = opts.user_based
         self.n_x = trainset.n_users if ub else trainset.n_items
         self.n_y = trainset.n_items if ub else trainset.n_users
@@ -229,9 +232,7 @@ class SymmetricAlgo(AlgoBase):
             return []
         trainset = self.trainset
         with _gc_paused():
-            users, items = _objects.inner_ids(
-                triples, trainset._raw2inner_id_users, trainset._raw2inner_id_items
-            )
+            users, items = trainset.testset_inner_ids(triples)
             est, codes, table = self._batch_details(users, items)
             lo, hi = trainset.rating_scale
             preds = _objects.predictions_table(Prediction, triples, est, lo, hi, table, codes)
