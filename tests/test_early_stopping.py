@@ -7,11 +7,11 @@ import pickle
 
 import numpy as np
 import pytest
-from turbosvd.train.early_stopping import EarlyStopping, holdout_split
 
 import turbosvd
 from turbosvd import SVD, Dataset, Reader
 from turbosvd.datasets import make_ratings
+from turbosvd.train.early_stopping import EarlyStopping, holdout_split
 
 # Over-fits quickly (k=40 factors, no regularisation, a large rate) so stops are early.
 FAST_OVERFIT = dict(n_factors=40, lr_all=0.02, reg_all=0.0, n_epochs=200, random_state=7)
