@@ -42,19 +42,17 @@ untouched. Bytes are deterministic: saving the same model twice gives identical 
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 import math
 import numbers
 import os
-import stat
-import tempfile
 import zipfile
-from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
+
+from ._files import UntrustedZip, atomic_write, json_depth
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ModelFileMixin", "load", "read_metadata", "save"]
 
@@ -71,8 +69,16 @@ _MEMBERS = (*_FACTORS, *_IDS, *_TRAIN)
 _RESOLVED_PARAMS = frozenset({"lr_all", "reg_all"})
 # Fixed timestamp of the ZIP entries, so identical models give identical files.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-# Bytes a .npy header may add to the data (numpy pads headers to 64 bytes; allow slack).
-_NPY_HEADER_MAX = 1 << 16
+# Deepest nesting of lists and dicts the metadata may have (the format itself needs 4;
+# ``extra`` is free-form). Deeper files are refused before any recursive walk.
+_MAX_DEPTH = 32
+# Largest metadata member read (history and extra included).
+_META_MAX_BYTES = 64 << 20
+# Scalar types a ``{"__dtype__": ...}`` parameter may name.
+_PARAM_DTYPES = frozenset(
+    {"bool", "float16", "float32", "float64"}
+    | {f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)}
+)
 
 
 def _model_classes() -> dict[str, type]:
@@ -134,6 +140,7 @@ def save(model, path, *, compress: bool = False, extra: dict | None = None) -> s
     if not isinstance(compress, bool):
         raise TypeError(f"compress must be a bool, got {compress!r}")
     arrays, meta = _serialise(model, extra)
+    _check_loadable(arrays, meta)
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
 
     def write(f: IO[bytes]) -> None:
@@ -147,7 +154,7 @@ def save(model, path, *, compress: bool = False, extra: dict | None = None) -> s
                 with zf.open(info, "w", force_zip64=True) as out:
                     np.lib.format.write_array(out, array, allow_pickle=False)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     return path
 
 
@@ -205,6 +212,21 @@ def _serialise(model, extra) -> tuple[dict[str, np.ndarray], dict]:
             raise ValueError(f"extra is not JSON-serialisable: {e}") from None
         meta["extra"] = extra
     return arrays, meta
+
+
+def _check_loadable(arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Refuse to write what ``load`` would refuse: never an unloadable file."""
+    for member, array in arrays.items():
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            raise ValueError(
+                f"cannot save: {member} holds NaN or infinite values (training diverged, or "
+                "init_std_dev is too large for the model's dtype); such a model cannot be used"
+            )
+    if json_depth(meta, _MAX_DEPTH) > _MAX_DEPTH:
+        raise ValueError(
+            f"cannot save: the metadata (with extra) is nested more than {_MAX_DEPTH} levels "
+            "deep, the most a model file may hold"
+        )
 
 
 def _package_version() -> str:
@@ -273,27 +295,57 @@ def _encode_param(name: str, value):
 
 
 def _decode_param(value):
+    """A parameter value from its JSON form; ``ValueError`` for an invalid tagged value."""
     if isinstance(value, list):
         return [_decode_param(v) for v in value]
     if not isinstance(value, dict):
         return value
     if "__random_state__" in value:
-        s = value["__random_state__"]
-        rs = np.random.RandomState()
-        rs.set_state(
-            (
-                s["kind"],
-                np.asarray(s["keys"], dtype=np.uint32),
-                s["pos"],
-                s["has_gauss"],
-                s["cached_gaussian"],
-            )
-        )
-        return rs
+        return _decode_random_state(value["__random_state__"])
     if "__dtype__" in value:
-        dt = np.dtype(value["__dtype__"])
+        name = value["__dtype__"]
+        if (
+            not isinstance(name, str)
+            or name not in _PARAM_DTYPES
+            or value.get("as", "type") not in ("dtype", "type")
+        ):
+            raise ValueError(f"unsupported dtype entry {value!r}")
+        dt = np.dtype(name)
         return dt if value.get("as") == "dtype" else dt.type
     return {k: _decode_param(v) for k, v in value.items()}
+
+
+def _decode_random_state(s) -> np.random.RandomState:
+    def integer(x, lo, hi):
+        return isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi
+
+    keys = s.get("keys") if isinstance(s, dict) else None
+    if not (
+        isinstance(s, dict)
+        and s.get("kind") == "MT19937"
+        and isinstance(keys, list)
+        and len(keys) == 624
+        and all(integer(k, 0, 2**32 - 1) for k in keys)
+        and integer(s.get("pos"), 0, 624)
+        and s.get("has_gauss") in (0, 1)
+        and not isinstance(s.get("has_gauss"), bool)
+        and _is_number(s.get("cached_gaussian"))
+    ):
+        raise ValueError(
+            "invalid random_state entry (expected an MT19937 state: kind, 624 keys, pos, "
+            "has_gauss, cached_gaussian)"
+        )
+    rs = np.random.RandomState()
+    rs.set_state(
+        (
+            "MT19937",
+            np.asarray(keys, dtype=np.uint32),
+            s["pos"],
+            s["has_gauss"],
+            float(s["cached_gaussian"]),
+        )
+    )
+    return rs
 
 
 def _encode_ids(ids: np.ndarray, what: str) -> tuple[np.ndarray, dict]:
@@ -345,58 +397,6 @@ def _id_kind(v) -> str:
     return type(v).__name__
 
 
-def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
-    """Write through ``write(f)`` to a temporary file, fsync, then rename over ``path``."""
-    target = os.path.realpath(path)  # saving through a symlink updates its target
-    directory = os.path.dirname(target)
-    if os.path.isdir(target):
-        raise IsADirectoryError(f"cannot save the model to {path!r}: it is a directory")
-    try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
-
-
-def _umask() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)  # no portable way to read it without setting it
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(directory: str) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 # -------------------------------------------------------------------------- loading
 def load(path):
     """Load a model saved with ``SVD.save``: a fitted model, without the training data.
@@ -425,6 +425,7 @@ def load(path):
     path = os.fspath(path)
     with _Reader(path) as reader:
         meta = reader.metadata()
+        reader.check_sizes(_MEMBERS)
         arrays = {k: reader.array(k) for k in _MEMBERS}
     return _build(path, meta, arrays)
 
@@ -439,59 +440,27 @@ def read_metadata(path) -> dict:
         return reader.metadata()
 
 
-class _Reader:
+class _Reader(UntrustedZip):
     """Opens a model file and validates it member by member, with errors naming the file."""
 
     def __init__(self, path: str):
-        self.path = path
+        super().__init__(path)
         self._meta: dict | None = None
-
-    def __enter__(self):
-        if not os.path.exists(self.path):
-            raise FileNotFoundError(f"model file not found: {self.path!r}")
-        try:
-            self.zf = zipfile.ZipFile(self.path)
-        except zipfile.BadZipFile:
-            with open(self.path, "rb") as f:
-                head = f.read(4)
-            if head.startswith(b"PK"):
-                self.fail("the file is truncated or corrupted (its ZIP directory is unreadable)")
-            self.fail("not a turbosvd model file (not a ZIP archive)")
-        except OSError as e:
-            if isinstance(e, FileNotFoundError):
-                raise
-            self.fail(f"cannot read the file ({e})")
-        return self
-
-    def __exit__(self, *exc):
-        self.zf.close()
-
-    def fail(self, problem: str):
-        raise ValueError(f"{self.path}: {problem}")
-
-    def _read(self, name: str, reader):
-        try:
-            info = self.zf.getinfo(name)
-        except KeyError:
-            self.fail(f"corrupted model file: member {name!r} is missing")
-        try:
-            with self.zf.open(info) as f:
-                return info, reader(f)
-        except zipfile.BadZipFile as e:
-            self.fail(f"the file is corrupted ({e})")
-        except (EOFError, OSError, NotImplementedError, RuntimeError) as e:
-            self.fail(f"the file is truncated or corrupted (reading {name!r}: {e})")
 
     def metadata(self) -> dict:
         if self._meta is not None:
             return self._meta
-        if _META not in self.zf.namelist():
+        if not self.has(_META):
             self.fail(f"not a turbosvd model file (no {_META} member)")
-        _, raw = self._read(_META, lambda f: f.read())
+        raw = self.read_bytes(_META, _META_MAX_BYTES)
         try:
             meta = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             self.fail(f"corrupted model file: {_META} is not valid JSON ({e})")
+        except RecursionError:
+            self.fail(f"{_META} is nested too deeply (at most {_MAX_DEPTH} levels)")
+        if json_depth(meta, _MAX_DEPTH) > _MAX_DEPTH:
+            self.fail(f"{_META} is nested more than {_MAX_DEPTH} levels deep")
         if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
             found = meta.get("format") if isinstance(meta, dict) else None
             self.fail(f"not a turbosvd model file (format {found!r}, expected {FORMAT_NAME!r})")
@@ -522,8 +491,11 @@ class _Reader:
             if need(ts, key, (int,), "trainset.") < 0:
                 self.fail(f"corrupted model file: trainset.{key} is negative")
         scale = need(ts, "rating_scale", (list,), "trainset.")
-        if len(scale) != 2 or not all(_is_number(x) for x in scale):
-            self.fail(f"corrupted model file: trainset.rating_scale is invalid ({scale!r})")
+        if len(scale) != 2 or not all(_is_number(x) for x in scale) or scale[0] > scale[1]:
+            self.fail(
+                f"corrupted model file: trainset.rating_scale is invalid ({scale!r}; two "
+                "finite numbers, lowest first)"
+            )
         if not _is_number(ts.get("global_mean")):
             self.fail("corrupted model file: trainset.global_mean is missing or invalid")
         for key in _IDS:
@@ -544,39 +516,26 @@ class _Reader:
         ):
             self.fail("corrupted model file: history is invalid")
 
+    def _spec_dtype(self, key: str) -> np.dtype:
+        return self.check_dtype(f"arrays.{key}", self.metadata()["arrays"][key]["dtype"])
+
+    def check_sizes(self, keys) -> None:
+        """Refuse, before reading, arrays whose declared sizes exceed the machine's memory."""
+        from ._validation import check_alloc
+
+        total = 0
+        for key in keys:
+            spec = self.metadata()["arrays"][key]
+            total += self._spec_dtype(key).itemsize * math.prod(spec["shape"])
+        try:
+            check_alloc(f"the model's arrays ({', '.join(keys)})", total)
+        except ValueError as e:
+            self.fail(str(e))
+
     def array(self, key: str) -> np.ndarray:
+        """Read one array member: header checked against the metadata before allocating."""
         spec = self.metadata()["arrays"][key]
-        try:
-            dtype = np.dtype(spec["dtype"])
-        except TypeError:
-            self.fail(f"corrupted model file: arrays.{key} has an invalid dtype {spec['dtype']!r}")
-        if dtype.hasobject:
-            self.fail(f"corrupted model file: arrays.{key} declares an object dtype")
-        name = key + ".npy"
-        expected = dtype.itemsize * math.prod(spec["shape"])
-        try:
-            size = self.zf.getinfo(name).file_size
-        except KeyError:
-            self.fail(f"corrupted model file: member {name!r} is missing")
-        if not expected <= size <= expected + _NPY_HEADER_MAX:
-            self.fail(
-                f"corrupted model file: member {name!r} has {size} bytes, but its declared "
-                f"shape {tuple(spec['shape'])} and dtype {dtype} need {expected}"
-            )
-
-        def read(f):
-            try:
-                return np.lib.format.read_array(f, allow_pickle=False)
-            except ValueError as e:
-                self.fail(f"corrupted model file: member {name!r} is not a valid array ({e})")
-
-        _, arr = self._read(name, read)
-        if arr.dtype != dtype or list(arr.shape) != spec["shape"]:
-            self.fail(
-                f"corrupted model file: member {name!r} holds {arr.dtype} {arr.shape}, "
-                f"expected {dtype} {tuple(spec['shape'])}"
-            )
-        return np.ascontiguousarray(arr)
+        return self.read_npy(key + ".npy", self._spec_dtype(key), tuple(spec["shape"]))
 
 
 def _is_number(x) -> bool:
@@ -584,6 +543,7 @@ def _is_number(x) -> bool:
 
 
 def _build(path: str, meta: dict, arrays: dict[str, np.ndarray]):
+    from ._threads import cpu_count
     from .prediction_algorithms.algo_base import AlgoBase
     from .trainset import Trainset
 
@@ -640,7 +600,15 @@ def _build(path: str, meta: dict, arrays: dict[str, np.ndarray]):
             f"know: {', '.join(unknown)} (written by turbosvd {meta.get('turbosvd_version')}); "
             "upgrade turbosvd"
         )
-    params = {k: _decode_param(v) for k, v in meta["params"].items()}
+    try:
+        params = {k: _decode_param(v) for k, v in meta["params"].items()}
+    except ValueError as e:
+        fail(f"invalid parameters ({e})")
+    n_jobs = params.get("n_jobs")
+    if isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs > cpu_count():
+        # Thread counts belong to the machine that saved the model (results do not depend
+        # on them): never ask this one for more threads than it has CPUs.
+        params["n_jobs"] = cpu_count()
     try:
         model = cls(**params)
     except (TypeError, ValueError) as e:

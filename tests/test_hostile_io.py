@@ -1,0 +1,406 @@
+"""Files, pipes and the command line under abuse (issue 16): nothing lost, nothing hangs,
+nothing trusted.
+
+Device cases use FIFOs in a temporary folder, never real devices; every subprocess has a
+timeout, and every in-process FIFO open that could block is released by a watchdog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import turbosvd
+from conftest import small_ratings
+from turbosvd import SVD, Dataset, Reader, persist
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+
+TIMEOUT = 120
+
+
+def _trainset():
+    return Dataset.load_from_df(small_ratings(), Reader(rating_scale=(1, 5))).build_full_trainset()
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return SVD(n_factors=4, n_epochs=2, random_state=0).fit(_trainset())
+
+
+@pytest.fixture
+def saved(fitted, tmp_path) -> Path:
+    return Path(fitted.save(tmp_path / "model.tsvd"))
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    """A FIFO; afterwards, anything left blocked on it (reader or writer) is released."""
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    yield path
+    _release(path)
+
+
+def _release(path: Path) -> None:
+    """Unblock a thread stuck opening ``path`` for reading or writing."""
+    for flags in (os.O_WRONLY | os.O_NONBLOCK, os.O_RDONLY | os.O_NONBLOCK):
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, flags))
+
+
+class _watchdog:  # noqa: N801 - used like a function
+    """From ``seconds`` on, keep releasing blocked opens of ``path`` until cancelled: a test
+    that would block on the FIFO fails instead of hanging."""
+
+    def __init__(self, path: Path, seconds: float = 20.0):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(path, seconds), daemon=True)
+        self._thread.start()
+
+    def _run(self, path, seconds):
+        if self._stop.wait(seconds):
+            return
+        while not self._stop.wait(0.2):
+            _release(path)
+
+    def cancel(self):
+        self._stop.set()
+        self._thread.join(5)
+
+
+def run_cli(*args, input=None, stdout=subprocess.PIPE, preexec_fn=None, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "turbosvd", *map(str, args)],
+        input=input, stdout=stdout, stderr=subprocess.PIPE, timeout=TIMEOUT,
+        preexec_fn=preexec_fn, cwd=cwd,
+    )  # fmt: skip
+
+
+def assert_one_line(stderr: bytes | str, *fragments):
+    text = stderr.decode() if isinstance(stderr, bytes) else stderr
+    lines = text.splitlines()
+    assert len(lines) == 1, text
+    assert lines[0].startswith("turbosvd: error:"), text
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+
+
+def _ratings_text(n_users=400, n_items=200, density=0.3, seed=1) -> str:
+    df = small_ratings(n_users=n_users, n_items=n_items, density=density, seed=seed)
+    return "".join(f"{u}\t{i}\t{r}\n" for u, i, r in df.itertuples(index=False))
+
+
+# --------------------------------------------------------------------------- saving
+def test_save_refuses_a_fifo_and_leaves_it(fitted, fifo):
+    with pytest.raises(ValueError, match="FIFO") as e:
+        fitted.save(fifo)
+    assert str(fifo) in str(e.value)
+    assert fifo.is_fifo()
+    link = fifo.parent / "link"
+    link.symlink_to(fifo)
+    with pytest.raises(ValueError, match="FIFO"):
+        fitted.save(link)
+    assert fifo.is_fifo() and link.is_symlink()
+    assert sorted(p.name for p in fifo.parent.iterdir()) == ["fifo", "link"]  # no temp file
+
+
+def test_save_over_a_regular_file_or_a_new_path_still_works(fitted, saved, tmp_path):
+    fitted.save(saved)  # replace
+    fitted.save(tmp_path / "new.tsvd")
+    assert turbosvd.load(tmp_path / "new.tsvd").trainset.n_ratings == fitted.trainset.n_ratings
+
+
+def test_save_with_a_trailing_slash_names_a_folder(fitted, tmp_path):
+    for target in (f"{tmp_path}/newdir/", f"{tmp_path}/"):
+        with pytest.raises(IsADirectoryError, match="names a folder"):
+            fitted.save(target)
+    assert not (tmp_path / "newdir").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_non_finite_factors_are_refused_at_save(tmp_path):
+    algo = SVD(init_std_dev=1e39, n_epochs=0, random_state=0).fit(_trainset())  # float32: inf
+    assert not np.isfinite(algo.pu).all()
+    with pytest.raises(ValueError, match="pu holds NaN or infinite"):
+        algo.save(tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary file
+
+
+def test_saving_deeper_metadata_than_load_accepts_is_refused(fitted, tmp_path):
+    deep: list = []
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested more than"):
+        fitted.save(tmp_path / "m", extra={"x": deep})
+    shallow: list = []
+    for _ in range(20):
+        shallow = [shallow]
+    fitted.save(tmp_path / "m", extra={"x": shallow})
+    assert persist.read_metadata(tmp_path / "m")["extra"] == {"x": shallow}
+
+
+# --------------------------------------------------------------------------- loading
+def test_load_refuses_a_fifo_without_blocking(fifo):
+    timer = _watchdog(fifo)
+    try:
+        start = time.monotonic()
+        with pytest.raises(ValueError, match="FIFO") as e:
+            turbosvd.load(fifo)
+        assert str(fifo) in str(e.value)
+        with pytest.raises(ValueError, match="only from a regular file"):
+            persist.read_metadata(fifo)
+        assert time.monotonic() - start < 20  # not released by the watchdog
+    finally:
+        timer.cancel()
+
+
+def test_load_refuses_an_endless_stream(fifo):
+    """The zero device's case, with a FIFO fed zeros forever: refused, no growth, no hang."""
+    stop = threading.Event()
+
+    def feed():
+        try:
+            with open(fifo, "wb") as f:
+                while not stop.is_set():
+                    f.write(bytes(1 << 16))
+        except OSError:  # the reader went away
+            pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    timer = _watchdog(fifo)
+    try:
+        with pytest.raises(ValueError, match="only from a regular file"):
+            turbosvd.load(fifo)
+    finally:
+        stop.set()
+        timer.cancel()
+        _release(fifo)
+        writer.join(10)
+
+
+def test_cli_predict_on_a_fifo_is_one_line(fifo):
+    proc = run_cli("predict", fifo, "u1", "i1")
+    assert proc.returncode == 1
+    assert_one_line(proc.stderr, str(fifo), "FIFO")
+
+
+def test_load_through_a_symlink_to_a_regular_file(saved, tmp_path):
+    link = tmp_path / "link.tsvd"
+    link.symlink_to(saved)
+    assert turbosvd.load(link).trainset.n_ratings > 0
+
+
+# ------------------------------------------------------------------- crafted model files
+def _rewrite(src: Path, dst: Path, *, meta=None, members=None, info=None) -> Path:
+    """Copy a model file, editing its metadata, member bytes or ZIP entries."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for zi in zin.infolist():
+            data = zin.read(zi)
+            if zi.filename == "metadata.json" and meta is not None:
+                m = json.loads(data)
+                meta(m)
+                data = json.dumps(m).encode()
+            data = (members or {}).get(zi.filename, data)
+            zout.writestr(zi.filename, data)
+        if info is not None:  # edit the central directory written at close
+            for zi in zout.infolist():
+                info(zi)
+    return dst
+
+
+def _expect_value_error(path: Path, *fragments):
+    with pytest.raises(ValueError) as e:
+        turbosvd.load(path)
+    msg = str(e.value)
+    assert str(path) in msg, msg
+    for f in fragments:
+        assert f in msg, (f, msg)
+    return msg
+
+
+def test_reversed_rating_scale_is_refused(saved, tmp_path):
+    def edit(m):
+        m["trainset"]["rating_scale"] = [5, 1]
+
+    _expect_value_error(_rewrite(saved, tmp_path / "bad", meta=edit), "rating_scale")
+
+
+def _rs_entry(**change):
+    state = np.random.RandomState(3).get_state(legacy=True)
+    entry = {
+        "kind": "MT19937",
+        "keys": state[1].tolist(),
+        "pos": int(state[2]),
+        "has_gauss": 0,
+        "cached_gaussian": 0.0,
+    }
+    entry.update(change)
+    return {"__random_state__": {k: v for k, v in entry.items() if v is not None}}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        _rs_entry(keys=[1, 2, 3]),
+        _rs_entry(keys=[-1] * 624),
+        _rs_entry(keys=None),
+        _rs_entry(pos=700),
+        _rs_entry(pos="x"),
+        _rs_entry(kind="PCG64"),
+        _rs_entry(has_gauss=2),
+        {"__random_state__": [1, 2]},
+    ],
+    ids=["short", "negative", "missing", "pos", "pos-type", "kind", "gauss", "list"],
+)
+def test_bad_random_state_entry_is_refused(saved, tmp_path, entry):
+    def edit(m):
+        m["params"]["random_state"] = entry
+
+    _expect_value_error(_rewrite(saved, tmp_path / "bad", meta=edit), "random_state")
+
+
+def test_valid_random_state_entry_still_loads(saved, tmp_path):
+    def edit(m):
+        m["params"]["random_state"] = _rs_entry()
+
+    loaded = turbosvd.load(_rewrite(saved, tmp_path / "ok", meta=edit))
+    assert loaded.random_state.randint(1 << 30) == np.random.RandomState(3).randint(1 << 30)
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("param", {"__dtype__": "foo"}),
+        ("param", {"__dtype__": "object"}),
+        ("param", {"__dtype__": ["float32"]}),
+        ("array", "foo"),
+        ("array", "|O"),
+        ("array", "<M8[s]"),
+        ("array", [["a", "<f8"]]),
+    ],
+)
+def test_unknown_dtype_is_refused(saved, tmp_path, where, value):
+    def edit(m):
+        if where == "param":
+            m["params"]["dtype"] = value
+        else:
+            m["arrays"]["pu"]["dtype"] = value
+
+    _expect_value_error(_rewrite(saved, tmp_path / "bad", meta=edit))
+
+
+def test_deeply_nested_metadata_is_refused(saved, tmp_path):
+    with zipfile.ZipFile(saved) as z:
+        text = z.read("metadata.json").decode()
+    deep = "[" * 100_000 + "]" * 100_000
+    for depth_text in (deep, "[" * 40 + "]" * 40):
+        crafted = text[:-1].rstrip() + f', "extra": {depth_text}}}'
+        path = _rewrite(saved, tmp_path / "bad", members={"metadata.json": crafted.encode()})
+        _expect_value_error(path, "nested")
+
+
+def _forge(zi, **fields):
+    for k, v in fields.items():
+        setattr(zi, k, v)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"file_size": 1 << 40},  # stored: more than its stored bytes
+        {"file_size": 1 << 40, "compress_size": 1 << 40},  # beyond the end of the file
+        {"file_size": (1 << 62) + 5},
+    ],
+    ids=["file_size", "both", "huge"],
+)
+@pytest.mark.parametrize("member", ["metadata.json", "pu.npy"])
+def test_forged_zip64_sizes_are_refused(saved, tmp_path, fields, member):
+    def info(zi):
+        if zi.filename == member:
+            _forge(zi, **fields)
+
+    path = _rewrite(saved, tmp_path / "bad", info=info)
+    with zipfile.ZipFile(path) as z:  # the forged sizes really are in the file (ZIP64)
+        assert z.getinfo(member).file_size == fields["file_size"]
+    _expect_value_error(path, member)
+
+
+def test_sizes_beyond_memory_are_refused_before_reading(saved, tmp_path):
+    """Metadata and a deflated member both claim a huge array: refused by the memory check."""
+    n = 1 << 42
+
+    def edit(m):
+        m["arrays"]["pu"]["shape"] = [n, 1]
+
+    def info(zi):
+        if zi.filename == "pu.npy":
+            _forge(zi, file_size=4 * n + 128, compress_type=zipfile.ZIP_DEFLATED)
+            zi.compress_size = zi.file_size // 1000
+
+    path = _rewrite(saved, tmp_path / "bad", meta=edit, info=info)
+    msg = _expect_value_error(path)
+    assert "pu" in msg
+
+
+def test_array_header_disagreeing_with_metadata_is_refused_before_allocating(
+    saved, tmp_path, monkeypatch
+):
+    """A small member whose .npy header claims a huge shape never reaches np.empty."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<f4", "fortran_order": False, "shape": (1 << 40, 4)}
+    )
+    path = _rewrite(saved, tmp_path / "bad", members={"pu.npy": buf.getvalue() + bytes(64)})
+    _expect_value_error(path, "pu.npy")
+
+
+@pytest.mark.parametrize(
+    "fields", [{"extract_version": 70, "create_version": 70}, {"extract_version": 70}]
+)
+def test_unsupported_zip_version_is_refused(saved, tmp_path, fields):
+    def info(zi):
+        if zi.filename == "pu.npy":
+            _forge(zi, **fields)
+
+    _expect_value_error(_rewrite(saved, tmp_path / "bad", info=info), "unsupported ZIP version")
+
+
+def test_unsupported_compression_is_refused(saved, tmp_path):
+    bad = _rewrite(saved, tmp_path / "bad")
+    data = bytearray(bad.read_bytes())
+    # Method 14 (LZMA) in the central directory entry of the first member.
+    cd = data.rindex(b"PK\x01\x02", 0, data.rindex(b"PK\x05\x06"))
+    while data.rfind(b"PK\x01\x02", 0, cd) != -1:
+        cd = data.rfind(b"PK\x01\x02", 0, cd)
+    data[cd + 10 : cd + 12] = (14).to_bytes(2, "little")
+    bad.write_bytes(bytes(data))
+    _expect_value_error(bad, "compression")
+
+
+def test_model_saved_with_many_threads_loads_and_predicts_on_this_machine(fitted, tmp_path):
+    from turbosvd._threads import cpu_count
+
+    algo = SVD(n_factors=4, n_epochs=2, random_state=0, n_jobs=1).fit(_trainset())
+    algo.n_jobs = 300  # as saved on a big machine
+    algo.save(tmp_path / "m")
+    assert persist.read_metadata(tmp_path / "m")["params"]["n_jobs"] == 300
+    loaded = turbosvd.load(tmp_path / "m")
+    assert loaded.n_jobs == cpu_count()
+    pairs = [(u, i, r) for u, i, r in small_ratings().itertuples(index=False)][:50]
+    algo.n_jobs = 1
+    assert loaded.test(pairs) == algo.test(pairs)
+    assert loaded.predict("u1", "i2") == algo.predict("u1", "i2")
