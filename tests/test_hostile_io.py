@@ -8,6 +8,7 @@ timeout, and every in-process FIFO open that could block is released by a watchd
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -23,7 +24,8 @@ import pytest
 
 import turbosvd
 from conftest import small_ratings
-from turbosvd import SVD, Dataset, Reader, persist
+from turbosvd import SVD, Dataset, Reader, cli, persist
+from turbosvd.formats import detect_format, load_dataset
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
 
@@ -404,3 +406,164 @@ def test_model_saved_with_many_threads_loads_and_predicts_on_this_machine(fitted
     algo.n_jobs = 1
     assert loaded.test(pairs) == algo.test(pairs)
     assert loaded.predict("u1", "i2") == algo.predict("u1", "i2")
+
+
+# ------------------------------------------------------------------ command line: files
+@pytest.fixture
+def ratings_file(tmp_path) -> Path:
+    path = tmp_path / "ratings.tsv"
+    path.write_text(_ratings_text())
+    return path
+
+
+def test_fit_refuses_output_equal_to_input(ratings_file, tmp_path):
+    original = ratings_file.read_bytes()
+    link = tmp_path / "link.tsv"
+    link.symlink_to(ratings_file)
+    hard = tmp_path / "hard.tsv"
+    os.link(ratings_file, hard)
+    for output in (ratings_file, link, hard, tmp_path / "." / "ratings.tsv"):
+        proc = run_cli("fit", ratings_file, "-o", output, "--n-epochs", "1")
+        assert proc.returncode == 1, proc.stderr
+        assert_one_line(proc.stderr, "the same file")
+        assert proc.stdout == b""  # refused before reading or training
+    proc = run_cli("fit", link, "-o", ratings_file, "--n-epochs", "1")
+    assert_one_line(proc.stderr, "the same file")
+    assert ratings_file.read_bytes() == original
+
+
+def test_fit_refuses_a_fifo_or_a_folder_as_output_before_training(capsys, ratings_file, fifo):
+    for output, fragment in ((fifo, "FIFO"), (f"{fifo.parent}/newdir/", "names a folder")):
+        status = cli.main(["fit", str(ratings_file), "-o", str(output), "--n-epochs", "1"])
+        out, err = capsys.readouterr()
+        assert status == 1 and out == ""
+        assert_one_line(err, fragment)
+    assert fifo.is_fifo() and not (fifo.parent / "newdir").exists()
+
+
+# ------------------------------------------------------------------ command line: pipes
+def _n_ratings(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line.strip())
+
+
+@pytest.mark.parametrize("how", ["dash", "dev-stdin"])
+def test_ratings_from_standard_input_all_arrive(tmp_path, how):
+    text = _ratings_text()
+    assert len(text.encode()) > 3 * (1 << 16)  # well past the detection sample
+    source = "-" if how == "dash" else "/dev/stdin"
+    if how == "dev-stdin" and not os.path.exists("/dev/stdin"):
+        pytest.skip("no /dev/stdin")
+    proc = run_cli("fit", source, "-o", tmp_path / "m", "--n-epochs", "1", input=text.encode())
+    assert proc.returncode == 0, proc.stderr
+    assert turbosvd.load(tmp_path / "m").trainset.n_ratings == _n_ratings(text)
+
+
+def test_ratings_from_a_fifo_are_read_once(fifo):
+    """A process substitution ``<(...)`` is a pipe: detection must not eat its start."""
+    text = _ratings_text()
+
+    def feed():
+        try:
+            with open(fifo, "w") as f:
+                f.write(text)
+        except OSError:
+            pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    timer = _watchdog(fifo)
+    try:
+        data, fmt, _ = load_dataset(fifo)
+    finally:
+        timer.cancel()
+        writer.join(10)
+    assert fmt.sep == "\t"
+    assert len(data.df) == _n_ratings(text)
+    assert data.df.iloc[0].tolist()[:2] == text.split("\t")[:2]
+
+
+def test_closed_stdout_does_not_cost_the_model(ratings_file, tmp_path):
+    """``turbosvd fit ... | head -1``: the reader is gone before the first line."""
+    model = tmp_path / "m"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "turbosvd", "fit", str(ratings_file), "-o", str(model)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    proc.stdout.close()  # every write to stdout now fails with EPIPE
+    try:
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+    assert err == b"", err.decode()  # quiet, as Unix tools on SIGPIPE
+    assert proc.returncode == 1
+    assert turbosvd.load(model).trainset.n_ratings == _n_ratings(ratings_file.read_text())
+
+
+def test_predict_on_a_full_output_is_one_line(saved, tmp_path):
+    """A full device, simulated by a file-size limit on a regular file (EFBIG)."""
+    resource = pytest.importorskip("resource")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+    with open(tmp_path / "out", "wb") as out:
+        proc = run_cli("predict", saved, "u1", "i1", "i2", stdout=out, preexec_fn=limit)
+    assert proc.returncode == 1
+    assert_one_line(proc.stderr, "cannot write the output")
+    assert b"Traceback" not in proc.stderr
+
+
+def test_no_space_left_is_one_line_in_process(saved, capsys, monkeypatch):
+    class Full(io.StringIO):
+        def write(self, text):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(sys, "stdout", Full())
+    status = cli.main(["predict", str(saved), "u1", "i1"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert_one_line(err, "cannot write the output", "No space left on device")
+
+
+# ------------------------------------------------------------------ format detection
+def test_detection_reads_a_first_line_longer_than_the_sample(tmp_path):
+    long_id = "u" * 100_000
+    text = f"{long_id}\ti1\t4\n" + _ratings_text()
+    path = tmp_path / "long.tsv"
+    path.write_text(text)
+    fmt = detect_format(path)
+    assert fmt.sep == "\t" and fmt.header is None
+    data, _, _ = load_dataset(path)
+    assert len(data.df) == _n_ratings(text)
+    assert data.df["user"].iloc[0] == long_id
+
+
+def test_detection_reads_a_header_longer_than_the_sample(tmp_path):
+    header = "userId,movieId,rating," + "note_" + "x" * 70_000
+    rows = [f"{u},{i},{r},n" for u, i, r in small_ratings().itertuples(index=False)]
+    path = tmp_path / "long.csv"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    fmt = detect_format(path)
+    assert (
+        fmt.sep == ","
+        and fmt.header is not None
+        and fmt.header[:3]
+        == (
+            "userId",
+            "movieId",
+            "rating",
+        )
+    )
+    data, _, _ = load_dataset(path)
+    assert len(data.df) == len(rows)
+
+
+def test_detection_gives_up_on_absurd_lines(tmp_path, monkeypatch):
+    from turbosvd import formats
+
+    monkeypatch.setattr(formats, "_SAMPLE_MAX_BYTES", 1 << 18)
+    path = tmp_path / "one-line"
+    path.write_bytes(b"a" * (1 << 20))
+    with pytest.raises(ValueError, match="first lines are longer"):
+        detect_format(path)
