@@ -567,3 +567,59 @@ def test_detection_gives_up_on_absurd_lines(tmp_path, monkeypatch):
     path.write_bytes(b"a" * (1 << 20))
     with pytest.raises(ValueError, match="first lines are longer"):
         detect_format(path)
+
+
+# ------------------------------------------------------------------ baseline options
+@pytest.mark.parametrize(
+    ("options", "error", "fragment"),
+    [
+        ({"method": "als", "reg_i": -1, "reg_u": -1}, ValueError, "bsl_options['reg_u']=-1"),
+        ({"method": "als", "reg_i": -1}, ValueError, "bsl_options['reg_i']=-1"),
+        ({"method": "als", "reg_u": float("nan")}, ValueError, "not a finite number"),
+        ({"method": "sgd", "reg": -0.1}, ValueError, "bsl_options['reg']=-0.1"),
+        ({"method": "sgd", "learning_rate": float("inf")}, ValueError, "learning_rate"),
+        ({"method": "sgd", "learning_rate": "fast"}, TypeError, "learning_rate"),
+        ({"n_epochs": -1}, ValueError, "bsl_options['n_epochs']=-1"),
+        ({"n_epochs": 2.5}, TypeError, "n_epochs"),
+        ({"method": "als", "reg_user": 3}, ValueError, "unknown keys ['reg_user']"),
+        ({"method": None}, ValueError, "Invalid method None"),
+        ([("method", "als")], TypeError, "bsl_options must be a dict"),
+    ],
+)
+def test_bsl_options_are_validated_before_training(options, error, fragment):
+    with pytest.raises(error) as e:
+        turbosvd.BaselineOnly(bsl_options=options, verbose=False).fit(_trainset())
+    assert fragment in str(e.value)
+
+
+def test_bsl_options_are_validated_in_the_shared_place(capsys):
+    """compute_baselines (used by BaselineOnly and the KNN family) validates, then prints."""
+    from turbosvd.prediction_algorithms.algo_base import AlgoBase
+
+    algo = AlgoBase(bsl_options={"method": "als", "reg_i": -1, "reg_u": -1})
+    algo.verbose = True
+    AlgoBase.fit(algo, _trainset())
+    with pytest.raises(ValueError, match=r"bsl_options\['reg_u'\]=-1"):
+        algo.compute_baselines()
+    assert capsys.readouterr().out == ""  # refused before "Estimating biases using als..."
+    assert algo.bu is None
+
+
+def test_bsl_options_of_the_other_method_are_accepted_as_in_surprise():
+    """A grid over both methods passes both sets of options; each method reads its own."""
+    trainset = _trainset()
+    plain = turbosvd.BaselineOnly(bsl_options={"method": "als"}, verbose=False).fit(trainset)
+    mixed = turbosvd.BaselineOnly(
+        bsl_options={"method": "als", "reg": 0.5, "learning_rate": 0.01}, verbose=False
+    ).fit(trainset)
+    assert np.array_equal(plain.bu, mixed.bu) and np.array_equal(plain.bi, mixed.bi)
+
+
+def test_diverging_sgd_baselines_raise_instead_of_predicting_nan():
+    from turbosvd import ModelFitError
+
+    algo = turbosvd.BaselineOnly(
+        bsl_options={"method": "sgd", "learning_rate": 1e6, "n_epochs": 30}, verbose=False
+    )
+    with pytest.raises(ModelFitError, match="diverged"):
+        algo.fit(_trainset())
