@@ -605,6 +605,20 @@ def test_bsl_options_are_validated_in_the_shared_place(capsys):
     assert algo.bu is None
 
 
+@pytest.mark.parametrize(
+    ("cls", "sim_options"),
+    [("KNNBaseline", {}), ("KNNBasic", {"name": "pearson_baseline"})],
+)
+def test_bsl_options_of_the_knn_family_are_validated(cls, sim_options):
+    algo = getattr(turbosvd, cls)(
+        sim_options=sim_options,
+        bsl_options={"method": "als", "reg_i": -1, "reg_u": -1},
+        verbose=False,
+    )
+    with pytest.raises(ValueError, match=r"bsl_options\['reg_u'\]=-1"):
+        algo.fit(_trainset())
+
+
 def test_bsl_options_of_the_other_method_are_accepted_as_in_surprise():
     """A grid over both methods passes both sets of options; each method reads its own."""
     trainset = _trainset()

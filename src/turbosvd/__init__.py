@@ -15,7 +15,7 @@ Models can be saved without pickle (``algo.save("model.tsvd")``, then
 serves models from rating files (``turbosvd --help``).
 """
 
-from . import accuracy, datasets, dump, metrics, model_selection, topn
+from . import accuracy, datasets, dump, metrics, model_selection, similarities, topn
 from ._threads import openmp_enabled
 from .builtin_datasets import get_dataset_dir
 from .dataset import Dataset
@@ -25,6 +25,10 @@ from .prediction_algorithms import (
     SVD,
     AlgoBase,
     BaselineOnly,
+    KNNBaseline,
+    KNNBasic,
+    KNNWithMeans,
+    KNNWithZScore,
     NormalPredictor,
     Prediction,
     PredictionImpossible,
@@ -39,6 +43,10 @@ __all__ = [
     "AlgoBase",
     "BaselineOnly",
     "Dataset",
+    "KNNBaseline",
+    "KNNBasic",
+    "KNNWithMeans",
+    "KNNWithZScore",
     "ModelFitError",
     "NormalPredictor",
     "NotFittedError",
@@ -54,5 +62,6 @@ __all__ = [
     "metrics",
     "model_selection",
     "openmp_enabled",
+    "similarities",
     "topn",
 ]

@@ -1,5 +1,5 @@
 # Declarations of the C++ kernels in csrc/turbosvd. No logic here.
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t
 from libcpp cimport bool
 
 
@@ -82,3 +82,44 @@ cdef extern from "turbosvd/cosine_topn.hpp" namespace "turbosvd" nogil:
         int n_threads, int strategy, Real* out_scores, int64_t* out_indices,
     ) except +
     void topk_kernel_shape(bool is_double, int* mq, int* nv)
+
+
+cdef extern from "turbosvd/similarities.hpp" namespace "turbosvd" nogil:
+    cdef cppclass SimInput:
+        int64_t n_x
+        int64_t n_y
+        const int64_t* y_indptr
+        const int32_t* y_x
+        const double* y_r
+        const int64_t* x_indptr
+        const int32_t* x_y
+        const double* x_r
+        int kind
+        int64_t min_support
+        double shrinkage
+        double global_mean
+        const double* x_bias
+        const double* y_bias
+
+    void similarity_rows(
+        const SimInput& sim_in, const int64_t* rows, int64_t n_rows, double* out, int n_threads,
+    ) except +
+
+
+cdef extern from "turbosvd/knn_predict.hpp" namespace "turbosvd" nogil:
+    cdef cppclass KnnParams:
+        int kind
+        int64_t k
+        int64_t min_k
+        bool user_based
+        const double* means
+        const double* sigmas
+        double global_mean
+        const double* bx
+        const double* by
+
+    void knn_predict(
+        const SimInput& sim_in, const double* sim_matrix, const KnnParams& params,
+        const int32_t* xs, const int32_t* ys, const int64_t* order, const int64_t* group_ptr,
+        int64_t n_groups, double* est, int32_t* actual_k, int8_t* code, int n_threads,
+    ) except +

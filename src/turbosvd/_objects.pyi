@@ -16,3 +16,12 @@ def predictions(
     details_failed: dict[str, Any],
     impossible: NDArray[np.uint8],
 ) -> list[Any]: ...
+def predictions_table(
+    cls: type,
+    triples: list[Any],
+    est: NDArray[np.float64],
+    lo: Any,
+    hi: Any,
+    table: tuple[dict[str, Any], ...],
+    which: NDArray[np.int32],
+) -> list[Any]: ...

@@ -64,11 +64,24 @@ def predictions(type cls, list triples, const double[::1] est, lo, hi, details_o
 
     ``cls`` is a 5-field tuple subclass (``Prediction``). Clipping is Surprise's
     ``max(lo, min(hi, est))``: a clipped estimate is the bound object itself; other
-    estimates are ``numpy.float64``.
+    estimates are ``numpy.float64``. ``details`` is ``details_failed`` where
+    ``impossible`` is set, else ``details_ok``.
     """
-    cdef Py_ssize_t n = len(triples), k
-    if est.shape[0] != n or impossible.shape[0] != n:
+    if impossible.shape[0] != len(triples):
         raise ValueError("est and impossible must have one entry per triple")
+    which = np.asarray(impossible, dtype=np.int32)
+    return predictions_table(cls, triples, est, lo, hi, (details_ok, details_failed), which)
+
+
+def predictions_table(type cls, list triples, const double[::1] est, lo, hi, tuple table,
+                      const int32_t[::1] which):
+    """As ``predictions``, with ``details = table[which[k]]`` for prediction ``k``."""
+    cdef Py_ssize_t n = len(triples), k, n_table = len(table)
+    if est.shape[0] != n or which.shape[0] != n:
+        raise ValueError("est and which must have one entry per triple")
+    for k in range(n):
+        if which[k] < 0 or which[k] >= n_table:
+            raise ValueError(f"which[{k}]={which[k]} is not an index of the details table")
     cdef list out = [None] * n
     cdef double e
     cdef double hi_f = hi, lo_f = lo
@@ -90,7 +103,7 @@ def predictions(type cls, list triples, const double[::1] est, lo, hi, details_o
             value = lo
         else:
             value = f64(e)
-        details = details_failed if impossible[k] else details_ok
+        details = table[which[k]]
         pred = PyType_GenericAlloc(<PyTypeObject*>cls, 5)
         _set(pred, 0, uid)
         _set(pred, 1, iid)

@@ -1,9 +1,9 @@
 """``dump`` / ``load``: pickle predictions and algorithms, as ``surprise.dump``.
 
 ``load`` also reads pickles written by scikit-surprise: Surprise's ``SVD``,
-``BaselineOnly``, ``NormalPredictor``, ``Trainset`` and ``Prediction`` are mapped to
-turbosvd's classes, so a model trained with Surprise can be served by turbosvd. For a
-format that does not execute code on load, see ``SVD.save``.
+``BaselineOnly``, ``NormalPredictor``, the four k-NN classes, ``Trainset`` and
+``Prediction`` are mapped to turbosvd's classes, so a model trained with Surprise can be
+served by turbosvd. For a format that does not execute code on load, see ``SVD.save``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,15 @@ _LEGACY = {
     ),
     ("surprise.trainset", "Trainset"): ("turbosvd.trainset", "Trainset"),
 }
+_LEGACY.update(
+    {
+        ("surprise.prediction_algorithms.knns", name): (
+            "turbosvd.prediction_algorithms.knns",
+            name,
+        )
+        for name in ("KNNBasic", "KNNWithMeans", "KNNWithZScore", "KNNBaseline")
+    }
+)
 
 
 class _Unpickler(pickle.Unpickler):

@@ -1,7 +1,9 @@
-"""Prediction algorithms: ``SVD`` (the compiled core), ``BaselineOnly``, ``NormalPredictor``."""
+"""Prediction algorithms: ``SVD`` (the compiled core), ``BaselineOnly``, ``NormalPredictor``,
+the k-NN family (``knns``)."""
 
 from .algo_base import AlgoBase
 from .baseline_only import BaselineOnly
+from .knns import KNNBaseline, KNNBasic, KNNWithMeans, KNNWithZScore
 from .matrix_factorization import SVD
 from .predictions import Prediction, PredictionImpossible
 from .random_pred import NormalPredictor
@@ -9,6 +11,10 @@ from .random_pred import NormalPredictor
 __all__ = [
     "AlgoBase",
     "BaselineOnly",
+    "KNNBaseline",
+    "KNNBasic",
+    "KNNWithMeans",
+    "KNNWithZScore",
     "NormalPredictor",
     "Prediction",
     "PredictionImpossible",

@@ -17,6 +17,8 @@ import numpy as np
 from .. import _objects
 from .._threads import effective_n_threads
 from ..exceptions import NotFittedError
+from ..neighbors import engine as _nb
+from ..neighbors.options import parse_sim_options
 from .predictions import POSSIBLE, Prediction, PredictionImpossible, impossible_details
 
 __all__ = ["AlgoBase"]
@@ -200,3 +202,58 @@ class AlgoBase:
             )
         self.bu, self.bi = bu, bi
         return self.bu, self.bi
+
+    # -------------------------------------------------------------- similarities
+    def _sim_spec(self, options=None):
+        """The similarity measure of ``sim_options`` (computes baselines for pearson_baseline)."""
+        opts = parse_sim_options(self.sim_options) if options is None else options
+        if opts.name != "pearson_baseline":
+            return _nb.SimSpec(opts.name, opts.min_support)
+        bu, bi = self.compute_baselines()
+        bx, by = (bu, bi) if opts.user_based else (bi, bu)
+        return _nb.SimSpec(
+            opts.name,
+            opts.min_support,
+            opts.shrinkage,
+            float(self.trainset.global_mean),
+            np.ascontiguousarray(bx, dtype=np.float64),
+            np.ascontiguousarray(by, dtype=np.float64),
+        )
+
+    def compute_similarities(self):
+        """Build the similarity matrix of ``sim_options`` (Surprise's method).
+
+        Returns
+        -------
+        numpy.ndarray of shape (n, n)
+            ``n`` users (``user_based``) or items. It is refused with a ``ValueError``
+            when it cannot fit in memory; the k-NN algorithms never need it.
+
+        Raises
+        ------
+        NameError
+            For an unknown similarity name (Surprise's type and message).
+        """
+        opts = parse_sim_options(self.sim_options)
+        spec = self._sim_spec(opts)
+        verbose = getattr(self, "verbose", False)
+        if verbose:
+            print(f"Computing the {opts.name} similarity matrix...")
+        groups = _nb.Groups.from_trainset(self.trainset, opts.user_based)
+        sim = _nb.full_matrix(groups, spec, self._n_threads())
+        if verbose:
+            print("Done computing similarity matrix.")
+        return sim
+
+    def get_neighbors(self, iid, k):
+        """The ``k`` nearest neighbours of the user (or item) of inner id ``iid``.
+
+        Reads the similarities of ``self.sim`` (``user_based`` decides whether ``iid`` is a
+        user or an item). Ties go to the smaller inner id, as in Surprise.
+
+        Returns
+        -------
+        list of int
+            Inner ids, most similar first.
+        """
+        return _nb.top_neighbors(np.asarray(self.sim[iid], dtype=np.float64), iid, k)

@@ -1,0 +1,230 @@
+// similarities.hpp: Surprise's four similarity measures (cosine, msd, pearson,
+// pearson_baseline) between "x" rows (users, or items when item-based), one row at a time.
+//
+// Algorithm: sparse co-rating accumulation. To get row x, walk x's ratings (y, r_xy) in
+// increasing y, and for each of them every rating (x2, r_x2y) of y; add the measure's
+// terms into dense per-x2 accumulators (the co-rating count and up to five float64 sums),
+// remembering which x2 were touched. A similarity is then finalised from the
+// accumulators of one x2 only when it is asked for (a full row, or the few candidates of
+// a prediction), and the touched entries are cleared. The n x n matrix is never needed:
+// a caller materialises the rows it wants, one block at a time.
+// Exactness: Surprise adds the terms of a pair (x, x2) while iterating `yr` by increasing
+// y, in float64; walking x's ratings in increasing y adds the same terms in the same
+// order (duplicate ratings included), so every sum has Surprise's bits. The finalising
+// formulas are Surprise's, with the operands in an order whose result does not depend on
+// which of x and x2 is the row (products and sums of two terms commute exactly), so the
+// matrix is symmetric bit for bit. Where Surprise divides by zero (it raises
+// ZeroDivisionError: cosine of all-zero co-ratings, pearson_baseline when every
+// co-rating equals its baseline, msd/cosine with min_support = 0 and no co-rating) the
+// similarity is 0, pearson's own convention.
+// Parallel strategy: OpenMP over rows (dynamic schedule, the rows' costs vary a lot);
+// each thread owns one accumulator workspace. Rows are independent, so results are
+// bit-identical for any thread count.
+// Cost: row x costs sum over y rated by x of |ratings of y|, plus the touched entries;
+// workspace memory per thread: n_x * (8 + 8 * sums) bytes (sums: msd 1, cosine and
+// pearson_baseline 3, pearson 5).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "common.hpp"
+
+namespace turbosvd {
+
+enum SimKind : int { kSimCosine = 0, kSimMsd = 1, kSimPearson = 2, kSimPearsonBaseline = 3 };
+
+// The ratings in both groupings, plus the measure's settings. Ratings are float64 (the
+// exactness needs Surprise's float64 sums); ids are int32, offsets int64.
+struct SimInput {
+    std::int64_t n_x = 0;
+    std::int64_t n_y = 0;
+    // yr: the ratings of y are entries y_indptr[y] .. y_indptr[y + 1] (x id, rating).
+    const std::int64_t* y_indptr = nullptr;
+    const std::int32_t* y_x = nullptr;
+    const double* y_r = nullptr;
+    // xr: the ratings of x, by increasing y (stable: duplicates in yr order).
+    const std::int64_t* x_indptr = nullptr;
+    const std::int32_t* x_y = nullptr;
+    const double* x_r = nullptr;
+    int kind = kSimMsd;
+    std::int64_t min_support = 1;
+    double shrinkage = 100.0;
+    // pearson_baseline only: baseline of (x, y) = (global_mean + y_bias[y]) + x_bias[x].
+    double global_mean = 0.0;
+    const double* x_bias = nullptr;
+    const double* y_bias = nullptr;
+};
+
+inline void check_sim_input(const SimInput& in) {
+    require(in.n_x >= 0 && in.n_y >= 0, "similarities: negative size");
+    require(in.kind >= kSimCosine && in.kind <= kSimPearsonBaseline,
+            "similarities: unknown similarity kind");
+    require(in.min_support >= 0, "similarities: min_support must be >= 0");
+    require(in.shrinkage >= 0, "similarities: shrinkage must be >= 0");
+    if (in.kind == kSimPearsonBaseline)
+        require(in.n_x == 0 || (in.x_bias != nullptr && in.y_bias != nullptr),
+                "similarities: pearson_baseline needs the biases");
+}
+
+// One thread's accumulators over all x2 of one row x.
+class SimWorkspace {
+  public:
+    explicit SimWorkspace(const SimInput& in)
+        : in_(in),
+          freq_(static_cast<std::size_t>(in.n_x), 0),
+          n_sums_(in.kind == kSimMsd ? 1 : (in.kind == kSimPearson ? 5 : 3)),
+          sums_(static_cast<std::size_t>(in.n_x) * n_sums_, 0.0) {
+        // Every x2 is touched at most once per row: no reallocation inside parallel loops.
+        touched_.reserve(static_cast<std::size_t>(in.n_x));
+        min_sprt_ = in.kind == kSimPearsonBaseline ? std::max<std::int64_t>(2, in.min_support)
+                                                    : in.min_support;
+    }
+
+    // Add the co-ratings of row x (its accumulators must be clear).
+    void accumulate(std::int64_t x) {
+        row_ = x;
+        const SimInput& in = in_;
+        const int nsum = n_sums_;
+        double* TURBOSVD_RESTRICT sums = sums_.data();
+        std::int64_t* TURBOSVD_RESTRICT freq = freq_.data();
+        for (std::int64_t p = in.x_indptr[x]; p < in.x_indptr[x + 1]; ++p) {
+            const std::int64_t y = in.x_y[p];
+            const double ri = in.x_r[p];
+            const std::int64_t lo = in.y_indptr[y], hi = in.y_indptr[y + 1];
+            switch (in.kind) {
+                case kSimCosine:
+                    for (std::int64_t q = lo; q < hi; ++q) {
+                        const std::int32_t x2 = in.y_x[q];
+                        const double rj = in.y_r[q];
+                        if (freq[x2]++ == 0) touched_.push_back(x2);
+                        double* s = sums + static_cast<std::int64_t>(x2) * nsum;
+                        s[0] += ri * rj;
+                        s[1] += ri * ri;
+                        s[2] += rj * rj;
+                    }
+                    break;
+                case kSimMsd:
+                    for (std::int64_t q = lo; q < hi; ++q) {
+                        const std::int32_t x2 = in.y_x[q];
+                        if (freq[x2]++ == 0) touched_.push_back(x2);
+                        const double d = ri - in.y_r[q];
+                        sums[x2] += d * d;
+                    }
+                    break;
+                case kSimPearson:
+                    for (std::int64_t q = lo; q < hi; ++q) {
+                        const std::int32_t x2 = in.y_x[q];
+                        const double rj = in.y_r[q];
+                        if (freq[x2]++ == 0) touched_.push_back(x2);
+                        double* s = sums + static_cast<std::int64_t>(x2) * nsum;
+                        s[0] += ri * rj;
+                        s[1] += ri * ri;
+                        s[2] += rj * rj;
+                        s[3] += ri;
+                        s[4] += rj;
+                    }
+                    break;
+                default: {  // pearson_baseline
+                    const double partial = in.global_mean + in.y_bias[y];
+                    const double di = ri - (partial + in.x_bias[x]);
+                    for (std::int64_t q = lo; q < hi; ++q) {
+                        const std::int32_t x2 = in.y_x[q];
+                        if (freq[x2]++ == 0) touched_.push_back(x2);
+                        const double dj = in.y_r[q] - (partial + in.x_bias[x2]);
+                        double* s = sums + static_cast<std::int64_t>(x2) * nsum;
+                        s[0] += di * dj;
+                        s[1] += di * di;
+                        s[2] += dj * dj;
+                    }
+                }
+            }
+        }
+    }
+
+    // sim(row, x2) from the accumulators (the row given to accumulate()).
+    double sim(std::int64_t x2) const {
+        if (x2 == row_) return 1.0;
+        const std::int64_t f = freq_[x2];
+        if (f == 0 || f < min_sprt_) return 0.0;
+        const double* s = sums_.data() + x2 * n_sums_;
+        switch (in_.kind) {
+            case kSimCosine: {
+                const double den = std::sqrt(s[1] * s[2]);
+                return den == 0.0 ? 0.0 : s[0] / den;
+            }
+            case kSimMsd:
+                return 1.0 / (s[0] / static_cast<double>(f) + 1.0);
+            case kSimPearson: {
+                const double n = static_cast<double>(f);
+                const double num = n * s[0] - s[3] * s[4];
+                const double den = std::sqrt((n * s[1] - s[3] * s[3]) * (n * s[2] - s[4] * s[4]));
+                return den == 0.0 ? 0.0 : num / den;
+            }
+            default: {
+                const double den = std::sqrt(s[1] * s[2]);
+                double v = den == 0.0 ? 0.0 : s[0] / den;
+                const double fm1 = static_cast<double>(f - 1);
+                v *= fm1 / (fm1 + in_.shrinkage);
+                return v;
+            }
+        }
+    }
+
+    // The whole row: out[x2] = sim(row, x2) for every x2.
+    void fill_row(double* TURBOSVD_RESTRICT out) const {
+        for (std::int64_t x2 = 0; x2 < in_.n_x; ++x2) out[x2] = 0.0;
+        for (const std::int32_t x2 : touched_) out[x2] = sim(x2);
+        if (row_ >= 0 && row_ < in_.n_x) out[row_] = 1.0;
+    }
+
+    // Reset the touched accumulators (cost proportional to the row, not to n_x).
+    void clear() {
+        for (const std::int32_t x2 : touched_) {
+            freq_[x2] = 0;
+            double* s = sums_.data() + static_cast<std::int64_t>(x2) * n_sums_;
+            for (int t = 0; t < n_sums_; ++t) s[t] = 0.0;
+        }
+        touched_.clear();
+        row_ = -1;
+    }
+
+  private:
+    const SimInput& in_;
+    std::vector<std::int64_t> freq_;
+    int n_sums_;
+    std::vector<double> sums_;
+    std::vector<std::int32_t> touched_;
+    std::int64_t min_sprt_ = 1;
+    std::int64_t row_ = -1;
+};
+
+// Similarity rows rows[0 .. n_rows) into out (n_rows x n_x, row-major).
+inline void similarity_rows(const SimInput& in, const std::int64_t* rows, std::int64_t n_rows,
+                            double* out, int n_threads) {
+    check_sim_input(in);
+    for (std::int64_t k = 0; k < n_rows; ++k)
+        require(rows[k] >= 0 && rows[k] < in.n_x, "similarity_rows: row out of range");
+    if (n_rows == 0 || in.n_x == 0) return;
+    const int threads = static_cast<int>(std::max<std::int64_t>(
+        1, std::min<std::int64_t>(n_threads < 1 ? 1 : n_threads, n_rows)));
+    // Workspaces are allocated here, outside the parallel region (an allocation failure
+    // then surfaces as std::bad_alloc -> MemoryError instead of terminating).
+    std::vector<SimWorkspace> spaces;
+    spaces.reserve(static_cast<std::size_t>(threads));
+    for (int t = 0; t < threads; ++t) spaces.emplace_back(in);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (std::int64_t k = 0; k < n_rows; ++k) {
+        SimWorkspace& ws = spaces[static_cast<std::size_t>(thread_id())];
+        ws.accumulate(rows[k]);
+        ws.fill_row(out + k * in.n_x);
+        ws.clear();
+    }
+    (void)threads;
+}
+
+}  // namespace turbosvd

@@ -1,0 +1,276 @@
+"""The neighbourhood engine: rating groupings, similarity rows in blocks, k-NN estimates.
+
+Everything heavy happens in ``turbosvd._neighbors`` (C++ with OpenMP, GIL released). This
+module cuts the work into blocks of bounded cost, one compiled call per block, so that
+Ctrl-C (``KeyboardInterrupt``) is seen within a fraction of a second, and so that the
+n x n similarity matrix is never required: rows are computed for the block of users (or
+items) that needs them, and a full matrix is only built when asked for and when
+``check_alloc`` accepts its size.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _neighbors, _sgd
+from .._validation import check_alloc
+
+__all__ = [
+    "SIM_KINDS",
+    "BLOCK_COST",
+    "Groups",
+    "SimSpec",
+    "full_matrix",
+    "group_means",
+    "group_stds",
+    "knn_estimates",
+    "sim_row",
+    "top_neighbors",
+]
+
+# Surprise's names, in its order (its NameError message lists them so).
+SIM_KINDS = {"cosine": 0, "msd": 1, "pearson": 2, "pearson_baseline": 3}
+KNN_KINDS = {"basic": 0, "means": 1, "zscore": 2, "baseline": 3}
+
+# Accumulations (co-rating terms) per compiled call: about 20-100 ms of work, so an
+# interrupt is handled well within a second while the call overhead stays negligible.
+BLOCK_COST = 20_000_000
+
+
+@dataclass(frozen=True)
+class Groups:
+    """The ratings grouped by y (Surprise's ``yr``) and by x (sorted by y).
+
+    ``x`` is the user when the similarities are user-based, the item otherwise.
+    """
+
+    n_x: int
+    n_y: int
+    y_indptr: np.ndarray
+    y_x: np.ndarray
+    y_r: np.ndarray
+    x_indptr: np.ndarray
+    x_y: np.ndarray
+    x_r: np.ndarray
+
+    @classmethod
+    def from_csr(cls, n_x: int, y_indptr, y_x, y_r) -> Groups:
+        """From the ``yr`` grouping; the ``xr`` grouping is its stable transpose."""
+        y_indptr = np.ascontiguousarray(y_indptr, dtype=np.int64)
+        y_x = np.ascontiguousarray(y_x, dtype=np.int32)
+        y_r = np.ascontiguousarray(y_r, dtype=np.float64)
+        n_y = len(y_indptr) - 1
+        perm, x_indptr = _sgd.group_rows(y_x, n_x)
+        y_of_entry = np.repeat(np.arange(n_y, dtype=np.int32), np.diff(y_indptr))
+        return cls(
+            n_x,
+            n_y,
+            y_indptr,
+            y_x,
+            y_r,
+            x_indptr,
+            y_of_entry[perm],
+            np.ascontiguousarray(y_r[perm]),
+        )
+
+    @classmethod
+    def from_trainset(cls, trainset, user_based: bool) -> Groups:
+        """``yr`` is the trainset's ``ir`` (user-based) or ``ur`` (item-based)."""
+        if user_based:
+            indptr, others, ratings = trainset.item_csr()
+            return cls.from_csr(trainset.n_users, indptr, others, ratings)
+        indptr, others, ratings = trainset.user_csr()
+        return cls.from_csr(trainset.n_items, indptr, others, ratings)
+
+    def arrays(self) -> tuple:
+        return (
+            self.n_x,
+            self.n_y,
+            self.y_indptr,
+            self.y_x,
+            self.y_r,
+            self.x_indptr,
+            self.x_y,
+            self.x_r,
+        )
+
+    def row_costs(self) -> np.ndarray:
+        """Accumulations needed by each row: sum over x's ratings of |ratings of y|."""
+        per_entry = np.diff(self.y_indptr)[self.x_y]
+        csum = np.concatenate(([0], np.cumsum(per_entry, dtype=np.int64)))
+        return csum[self.x_indptr[1:]] - csum[self.x_indptr[:-1]]
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    """A similarity measure and its options (biases for pearson_baseline only)."""
+
+    name: str
+    min_support: int = 1
+    shrinkage: float = 100.0
+    global_mean: float = 0.0
+    x_bias: np.ndarray | None = None
+    y_bias: np.ndarray | None = None
+
+    def arrays(self) -> tuple:
+        return (
+            SIM_KINDS[self.name],
+            self.min_support,
+            self.shrinkage,
+            self.global_mean,
+            self.x_bias,
+            self.y_bias,
+        )
+
+
+def _blocks(costs: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Split consecutive items into runs whose summed cost stays near ``budget``."""
+    if len(costs) == 0:
+        return []
+    csum = np.cumsum(costs, dtype=np.int64)
+    bounds = [0]
+    while bounds[-1] < len(costs):
+        start = bounds[-1]
+        base = csum[start - 1] if start > 0 else 0
+        stop = int(np.searchsorted(csum, base + budget, side="right"))
+        bounds.append(max(stop, start + 1))
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def sim_rows(groups: Groups, spec: SimSpec, rows, n_threads: int) -> np.ndarray:
+    """Similarity rows ``rows`` as a ``(len(rows), n_x)`` float64 array."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    check_alloc("the similarity rows", 8 * len(rows) * groups.n_x)
+    out = np.empty((len(rows), groups.n_x))
+    _fill_rows(groups, spec, rows, out, n_threads)
+    return out
+
+
+def _fill_rows(groups: Groups, spec: SimSpec, rows: np.ndarray, out, n_threads: int) -> None:
+    costs = groups.row_costs()[rows] + groups.n_x
+    for start, stop in _blocks(costs, BLOCK_COST):
+        _neighbors.sim_rows(
+            *groups.arrays(), *spec.arrays(), rows[start:stop], out[start:stop], n_threads
+        )
+
+
+def sim_row(groups: Groups, spec: SimSpec, x: int, n_threads: int = 1) -> np.ndarray:
+    """One similarity row (``n_x`` float64)."""
+    return sim_rows(groups, spec, [x], n_threads)[0]
+
+
+def full_matrix(groups: Groups, spec: SimSpec, n_threads: int) -> np.ndarray:
+    """The ``n_x x n_x`` similarity matrix (refused by ``check_alloc`` if it cannot fit)."""
+    n = groups.n_x
+    check_alloc(f"the {n:,} x {n:,} similarity matrix", 8 * n * n)
+    out = np.empty((n, n))
+    _fill_rows(groups, spec, np.arange(n, dtype=np.int64), out, n_threads)
+    return out
+
+
+def group_means(indptr: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.mean`` of every group, bit for bit.
+
+    numpy sums a contiguous array pairwise (8-way unrolled blocks); ``np.add.reduceat``
+    does not, so each group is reduced on its own slice (about a microsecond per group).
+    """
+    bounds = np.asarray(indptr).tolist()
+    add = np.add.reduce
+    sums = np.fromiter(
+        (add(values[a:b]) if b > a else 0.0 for a, b in zip(bounds[:-1], bounds[1:])),
+        dtype=np.float64,
+        count=len(bounds) - 1,
+    )
+    counts = np.diff(indptr)
+    return np.divide(sums, counts, out=np.zeros(len(counts)), where=counts > 0)
+
+
+def group_stds(indptr: np.ndarray, values: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """``np.std`` of every group (numpy's two-pass formula and summation)."""
+    counts = np.diff(indptr)
+    dev = values - np.repeat(means, counts)
+    dev = dev * dev
+    return np.sqrt(group_means(indptr, dev))
+
+
+def knn_estimates(
+    groups: Groups,
+    spec: SimSpec,
+    sim_matrix: np.ndarray | None,
+    *,
+    kind: str,
+    k: int,
+    min_k: int,
+    user_based: bool,
+    means=None,
+    sigmas=None,
+    global_mean: float = 0.0,
+    bx=None,
+    by=None,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    n_threads: int,
+):
+    """Estimates, ``actual_k`` and codes (0 ok, 2 not enough neighbours) of known pairs.
+
+    The pairs are grouped by x; each block of groups is one compiled call (the rows of
+    the block are computed on demand when ``sim_matrix`` is None).
+    """
+    xs = np.ascontiguousarray(xs, dtype=np.int32)
+    ys = np.ascontiguousarray(ys, dtype=np.int32)
+    n = len(xs)
+    est = np.zeros(n)
+    actual_k = np.zeros(n, dtype=np.int32)
+    code = np.zeros(n, dtype=np.int8)
+    if n == 0:
+        return est, actual_k, code
+    order = np.argsort(xs, kind="stable")
+    sorted_x = xs[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_x[1:] != sorted_x[:-1])))
+    group_ptr = np.append(starts, n).astype(np.int64)
+    pair_cost = np.diff(groups.y_indptr)[ys[order]] + 64
+    csum = np.concatenate(([0], np.cumsum(pair_cost, dtype=np.int64)))
+    costs = csum[group_ptr[1:]] - csum[group_ptr[:-1]]
+    if sim_matrix is None:
+        costs = costs + groups.row_costs()[sorted_x[starts]]
+    for g0, g1 in _blocks(costs, BLOCK_COST):
+        p0, p1 = group_ptr[g0], group_ptr[g1]
+        idx = order[p0:p1]
+        b_est, b_k, b_code = _neighbors.predict(
+            *groups.arrays(),
+            *spec.arrays(),
+            sim_matrix,
+            KNN_KINDS[kind],
+            k,
+            min_k,
+            user_based,
+            means,
+            sigmas,
+            global_mean,
+            bx,
+            by,
+            xs[idx],
+            ys[idx],
+            np.arange(p1 - p0, dtype=np.int64),
+            group_ptr[g0 : g1 + 1] - p0,
+            n_threads,
+        )
+        est[idx], actual_k[idx], code[idx] = b_est, b_k, b_code
+    return est, actual_k, code
+
+
+def top_neighbors(row: np.ndarray, x: int, k: int) -> list[int]:
+    """The ``k`` largest entries of ``row`` other than ``x`` (ties: smaller index first)."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be an integer, got {k!r}")
+    n = len(row)
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or not 0 <= x < n:
+        raise ValueError(f"iid={x!r} is not an inner id (0 <= iid < {n})")
+    if k <= 0:
+        return []
+    others = np.delete(np.arange(n), x)
+    order = np.argsort(-row[others], kind="stable")[:k]
+    return others[order].tolist()
