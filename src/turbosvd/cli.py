@@ -1159,6 +1159,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         status = 130
+    except BrokenPipeError as e:  # written around the guard (e.g. to sys.stdout.buffer)
+        out._lost(e)
+        status = 1
     finally:
         if sys.stdout is out:
             sys.stdout = out._stream
