@@ -198,3 +198,79 @@ def list_metrics_ref(lists, k):
     ap = np.mean([ap_ref(lists[u][0], lists[u][1], k) for u in users])
     hit = np.mean([1.0 if any(lists[u][0][:k]) else 0.0 for u in users])
     return ndcg, ap, hit
+
+
+# =====================================================================================
+# SVD++ and NMF (issue 12): the fast schedules, written from their definitions
+# =====================================================================================
+
+
+def svdpp_epoch_batched(
+    users, items, ratings, user_bin, item_bin, n_bins, pu, qi, yj, bu, bi, mu, rates
+):
+    """One epoch of the user-batched SVD++ schedule, in place, serially (float64).
+
+    The definition: Surprise's per-rating update, visiting the ratings in the blocked
+    order, except that while a user's ratings are processed the y rows of its items are a
+    private copy taken at the epoch's start (its implicit sum is recomputed from that copy
+    at every rating, literally). At the end of the epoch every user's net change of each
+    of those rows, an affine map ``y -> (1 - lr_yj reg_yj)^|I_u| y + delta``, is applied to
+    the shared rows, users in increasing id. Assumes distinct (user, item) pairs.
+    """
+    lr_bu, lr_bi, lr_pu, lr_qi, lr_yj, reg_bu, reg_bi, reg_pu, reg_qi, reg_yj = rates
+    users, items = np.asarray(users), np.asarray(items)
+    start = yj.copy()
+    rated = defaultdict(list)
+    for u, i in zip(users.tolist(), items.tolist(), strict=True):
+        rated[u].append(i)
+    local = {u: {j: start[j].copy() for j in js} for u, js in rated.items()}
+    for r in blocked_order(users, items, user_bin, item_bin, n_bins):
+        u, i, rating = int(users[r]), int(items[r]), float(ratings[r])
+        n = len(rated[u])
+        z = sum(local[u][j] for j in rated[u]) / np.sqrt(n)
+        err = rating - (mu + bu[u] + bi[i] + qi[i] @ (pu[u] + z))
+        bu[u] += lr_bu * (err - reg_bu * bu[u])
+        bi[i] += lr_bi * (err - reg_bi * bi[i])
+        p, q = pu[u].copy(), qi[i].copy()
+        pu[u] = p + lr_pu * (err * q - reg_pu * p)
+        qi[i] = q + lr_qi * (err * (p + z) - reg_qi * q)
+        for j in rated[u]:
+            local[u][j] = local[u][j] + lr_yj * (err * q / np.sqrt(n) - reg_yj * local[u][j])
+    decay = 1.0 - lr_yj * reg_yj
+    for u in sorted(rated):
+        alpha = decay ** len(rated[u])
+        for j in rated[u]:
+            yj[j] = alpha * yj[j] + (local[u][j] - alpha * start[j])
+
+
+def nmf_epoch(users, items, ratings, pu, qi, bu, bi, mu, biased, rates):
+    """One NMF epoch (Surprise's definition), in place, float64, ratings grouped by user.
+
+    ``users``, ``items``, ``ratings`` must be in Surprise's order (grouped by user).
+    ``rates`` = (lr_bu, lr_bi, reg_bu, reg_bi, reg_pu, reg_qi).
+    """
+    lr_bu, lr_bi, reg_bu, reg_bi, reg_pu, reg_qi = rates
+    mu = mu if biased else 0.0
+    user_num, user_den = np.zeros_like(pu), np.zeros_like(pu)
+    item_num, item_den = np.zeros_like(qi), np.zeros_like(qi)
+    for u, i, r in zip(
+        np.asarray(users).tolist(), np.asarray(items).tolist(), ratings, strict=True
+    ):
+        est = mu + bu[u] + bi[i] + qi[i] @ pu[u]
+        err = r - est
+        if biased:
+            bu[u] += lr_bu * (err - reg_bu * bu[u])
+            bi[i] += lr_bi * (err - reg_bi * bi[i])
+        user_num[u] += qi[i] * r
+        user_den[u] += qi[i] * est
+        item_num[i] += pu[u] * r
+        item_den[i] += pu[u] * est
+    for x, num, den, counts, reg in (
+        (pu, user_num, user_den, np.bincount(users, minlength=len(pu)), reg_pu),
+        (qi, item_num, item_den, np.bincount(items, minlength=len(qi)), reg_qi),
+    ):
+        nz = x != 0
+        step = np.ones_like(x)
+        full = den + counts[:, None] * reg * x
+        step[nz] = num[nz] / full[nz]
+        x *= step

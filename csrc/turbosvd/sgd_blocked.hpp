@@ -198,24 +198,28 @@ Job<Real> make_job(const std::int64_t* block_ptr, index_t n_bins, const std::int
     return j;
 }
 
-// For every wave, the user bins in decreasing order of block size (ties by bin), so the
-// dynamic schedule hands out the big blocks first. Any order gives the same result.
-template <typename Real>
-std::vector<index_t> wave_order(const Job<Real>& j) {
-    const index_t B = j.n_bins;
+// For every wave, the user bins in decreasing order of block size (ratings; ties by bin),
+// so the dynamic schedule hands out the big blocks first. Any order gives the same result.
+inline std::vector<index_t> wave_order_by_size(const std::int64_t* block_ptr, index_t n_bins,
+                                               const std::int64_t* run_ptr) {
+    const index_t B = n_bins;
     std::vector<index_t> order(B * B);
     std::vector<std::int64_t> size(B);
     for (index_t w = 0; w < B; ++w) {
         index_t* o = order.data() + w * B;
         for (index_t b = 0; b < B; ++b) {
             const index_t blk = b * B + (b + w) % B;
-            const std::int64_t r0 = j.block_ptr[blk], r1 = j.block_ptr[blk + 1];
-            size[b] = j.run_ptr[r1] - j.run_ptr[r0];
+            size[b] = run_ptr[block_ptr[blk + 1]] - run_ptr[block_ptr[blk]];
             o[b] = b;
         }
         std::stable_sort(o, o + B, [&](index_t a, index_t b) { return size[a] > size[b]; });
     }
     return order;
+}
+
+template <typename Real>
+std::vector<index_t> wave_order(const Job<Real>& j) {
+    return wave_order_by_size(j.block_ptr, j.n_bins, j.run_ptr);
 }
 
 // Dot products are summed in a fixed set of lanes (128 bytes: 32 floats or 16 doubles, two
@@ -389,9 +393,8 @@ struct Progress {
 // blocks that need its rows (it matters on shared machines). Tickets are taken in wave
 // order, so a block's dependencies always hold smaller tickets and the team cannot
 // deadlock. Inlined into each dispatch clone's outlined region.
-template <typename Real>
-TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order, Progress* p) {
-    const index_t B = j.n_bins;
+template <typename Block>
+TURBOSVD_INLINE void run_waves(index_t B, const index_t* order, Progress* p, Block&& block) {
     for (;;) {
         const index_t t = p->ticket.fetch_add(1, std::memory_order_relaxed);
         if (t >= p->end_ticket) return;
@@ -402,10 +405,15 @@ TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order, Progress* p
                             p->item_waves[ib].load(std::memory_order_acquire) != w;) {
             if (++spins > 64) std::this_thread::yield();  // let a preempted owner run
         }
-        if (!block(j, b * B + ib)) p->bad.store(1, std::memory_order_relaxed);
+        if (!block(b * B + ib)) p->bad.store(1, std::memory_order_relaxed);
         p->user_waves[b].store(w + 1, std::memory_order_release);
         p->item_waves[ib].store(w + 1, std::memory_order_release);
     }
+}
+
+template <typename Real>
+TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order, Progress* p) {
+    run_waves(j.n_bins, order, p, [&](index_t blk) { return block(j, blk); });
 }
 
 }  // namespace blocked_detail

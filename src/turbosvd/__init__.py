@@ -22,6 +22,7 @@ from .dataset import Dataset
 from .exceptions import ModelFitError, NotFittedError
 from .persist import load
 from .prediction_algorithms import (
+    NMF,
     SVD,
     AlgoBase,
     BaselineOnly,
@@ -32,6 +33,7 @@ from .prediction_algorithms import (
     NormalPredictor,
     Prediction,
     PredictionImpossible,
+    SVDpp,
 )
 from .reader import Reader
 from .trainset import Trainset
@@ -39,6 +41,7 @@ from .trainset import Trainset
 __version__ = "0.1.0"
 
 __all__ = [
+    "NMF",
     "SVD",
     "AlgoBase",
     "BaselineOnly",
@@ -53,6 +56,7 @@ __all__ = [
     "Prediction",
     "PredictionImpossible",
     "Reader",
+    "SVDpp",
     "Trainset",
     "accuracy",
     "datasets",

@@ -84,6 +84,97 @@ cdef extern from "turbosvd/cosine_topn.hpp" namespace "turbosvd" nogil:
     void topk_kernel_shape(bool is_double, int* mq, int* nv)
 
 
+cdef extern from "turbosvd/svdpp.hpp" namespace "turbosvd" nogil:
+    cdef struct SvdppRates:
+        double lr_bu
+        double lr_bi
+        double lr_pu
+        double lr_qi
+        double lr_yj
+        double reg_bu
+        double reg_bi
+        double reg_pu
+        double reg_qi
+        double reg_yj
+
+    void svdpp_epoch_exact(
+        const int64_t* indptr, const int32_t* items, const double* ratings, int64_t n_users,
+        int64_t n_items, int64_t n_factors, double* pu, double* qi, double* yj, double* bu,
+        double* bi, double global_mean, const SvdppRates& rates, int64_t user_begin,
+        int64_t user_end, double* impl, double* coef,
+    ) except +
+
+    void svdpp_user_vectors[Real](
+        const int64_t* indptr, const int32_t* items, int64_t n_users, int64_t n_items,
+        int64_t n_factors, const Real* pu, const Real* yj, double* out, int n_threads,
+    ) except +
+
+    void svdpp_implicit_sums[Real](
+        const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
+        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, int64_t n_ratings,
+        const int64_t* user_ptr, int64_t n_users, int64_t n_items, int64_t n_factors,
+        const Real* yj, const Real* inv_sqrt, Real* z, int n_threads,
+    ) except +
+
+    void svdpp_epoch_batched[Real](
+        const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
+        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, const Real* ratings,
+        int64_t n_ratings, const int64_t* user_ptr, int64_t n_users, int64_t n_items,
+        int64_t n_factors, Real* pu, Real* qi, Real* bu, Real* bi, Real* z, Real* beta,
+        Real* alpha, const Real* inv_sqrt, double global_mean, const SvdppRates& rates,
+        int n_threads, int64_t first_wave, int64_t last_wave,
+    ) except +
+
+    void svdpp_apply_y[Real](
+        const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
+        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, int64_t n_ratings,
+        const int64_t* user_ptr, int64_t n_users, int64_t n_items, int64_t n_factors, Real* yj,
+        const Real* alpha, const Real* beta, int n_threads,
+    ) except +
+
+
+cdef extern from "turbosvd/nmf.hpp" namespace "turbosvd" nogil:
+    cdef struct NmfRates:
+        double lr_bu
+        double lr_bi
+        double reg_bu
+        double reg_bi
+        double reg_pu
+        double reg_qi
+
+    void nmf_accumulate_exact(
+        const int64_t* indptr, const int32_t* items, const double* ratings, int64_t n_users,
+        int64_t n_items, int64_t n_factors, const double* pu, const double* qi, double* bu,
+        double* bi, double global_mean, bool biased, const NmfRates& rates, int64_t user_begin,
+        int64_t user_end, double* user_num, double* user_den, double* item_num,
+        double* item_den,
+    ) except +
+
+    void nmf_update_exact(
+        const int64_t* counts, int64_t n_rows, int64_t n_factors, double reg, double* x,
+        const double* num, double* den,
+    ) except +
+
+    void nmf_fast_estimates[Real](
+        const int64_t* indptr, const int32_t* items, const Real* ratings, int64_t n_users,
+        int64_t n_items, int64_t n_factors, const Real* pu, const Real* qi, Real* bu, Real* bi,
+        double global_mean, bool biased, const NmfRates& rates, Real* est, int n_threads,
+    ) except +
+
+    void nmf_fast_users[Real](
+        const int64_t* indptr, const int32_t* items, const Real* ratings, const Real* est,
+        int64_t n_users, int64_t n_items, int64_t n_factors, const Real* pu, const Real* qi,
+        double reg_pu, Real* pu_new, Real* scratch, int n_threads,
+    ) except +
+
+    void nmf_fast_items[Real](
+        const int64_t* item_ptr, const int64_t* item_pos, const int32_t* users,
+        int64_t n_ratings, const Real* ratings, const Real* est, int64_t n_users,
+        int64_t n_items, int64_t n_factors, const Real* pu, Real* qi, double reg_qi,
+        Real* scratch, int n_threads,
+    ) except +
+
+
 cdef extern from "turbosvd/similarities.hpp" namespace "turbosvd" nogil:
     cdef cppclass SimInput:
         int64_t n_x

@@ -1,7 +1,7 @@
 """``dump`` / ``load``: pickle predictions and algorithms, as ``surprise.dump``.
 
-``load`` also reads pickles written by scikit-surprise: Surprise's ``SVD``,
-``BaselineOnly``, ``NormalPredictor``, the four k-NN classes, ``Trainset`` and
+``load`` also reads pickles written by scikit-surprise: Surprise's ``SVD``, ``SVDpp``,
+``NMF``, ``BaselineOnly``, ``NormalPredictor``, the four k-NN classes, ``Trainset`` and
 ``Prediction`` are mapped to turbosvd's classes, so a model trained with Surprise can be
 served by turbosvd. For a format that does not execute code on load, see ``SVD.save``.
 """
@@ -16,6 +16,14 @@ _LEGACY = {
     ("surprise.prediction_algorithms.matrix_factorization", "SVD"): (
         "turbosvd.prediction_algorithms.matrix_factorization",
         "SVD",
+    ),
+    ("surprise.prediction_algorithms.matrix_factorization", "SVDpp"): (
+        "turbosvd.prediction_algorithms.svdpp",
+        "SVDpp",
+    ),
+    ("surprise.prediction_algorithms.matrix_factorization", "NMF"): (
+        "turbosvd.prediction_algorithms.nmf",
+        "NMF",
     ),
     ("surprise.prediction_algorithms.baseline_only", "BaselineOnly"): (
         "turbosvd.prediction_algorithms.baseline_only",

@@ -1,14 +1,15 @@
-"""Prediction algorithms: ``SVD`` (the compiled core), ``BaselineOnly``, ``NormalPredictor``,
-the k-NN family (``knns``)."""
+"""Prediction algorithms: ``SVD``, ``SVDpp``, ``NMF`` (the compiled core), ``BaselineOnly``,
+``NormalPredictor``, the k-NN family (``knns``)."""
 
 from .algo_base import AlgoBase
 from .baseline_only import BaselineOnly
 from .knns import KNNBaseline, KNNBasic, KNNWithMeans, KNNWithZScore
-from .matrix_factorization import SVD
+from .matrix_factorization import NMF, SVD, SVDpp
 from .predictions import Prediction, PredictionImpossible
 from .random_pred import NormalPredictor
 
 __all__ = [
+    "NMF",
     "AlgoBase",
     "BaselineOnly",
     "KNNBaseline",
@@ -19,4 +20,5 @@ __all__ = [
     "Prediction",
     "PredictionImpossible",
     "SVD",
+    "SVDpp",
 ]

@@ -1,5 +1,8 @@
 """``SVD``: biased matrix factorisation trained by SGD (Funk, Koren), Surprise-compatible.
 
+``SVDpp`` and ``NMF`` (defined in ``svdpp.py`` and ``nmf.py``) are importable from here too,
+as from Surprise's ``surprise.prediction_algorithms.matrix_factorization``.
+
 The epoch loop runs here in Python (verbose output, divergence checks and Ctrl-C work
 between epochs); each epoch's body is one compiled call with the GIL released.
 
@@ -18,8 +21,6 @@ default, so a drop-in user can get Surprise's exact numbers without touching cod
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .. import _blocked, _sgd
@@ -28,32 +29,21 @@ from .._validation import check_alloc, check_int, check_real
 from ..exceptions import ModelFitError
 from ..persist import ModelFileMixin
 from ..recommend import RecommendMixin
+from ..train.schedule import SCHEDULES as _SCHEDULES
+from ..train.schedule import default_schedule
 from ..trainset import Trainset
 from ..utils import get_rng
 from .algo_base import AlgoBase
+from .nmf import NMF
 from .predictions import PredictionImpossible
+from .svdpp import SVDpp
 
-__all__ = ["SVD"]
+__all__ = ["NMF", "SVD", "SVDpp"]
 
-_SCHEDULES = ("exact", "blocked")
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-SCHEDULE_ENV = "TURBOSVD_SCHEDULE"
 # Rows of factors drawn per call on the blocked path (the draws are identical to one big
 # draw; chunks only bound the float64 temporary).
 _DRAW_CHUNK = 1 << 20
-
-
-def default_schedule() -> str:
-    """The schedule used when ``SVD(schedule=None)``: ``$TURBOSVD_SCHEDULE`` or ``'blocked'``."""
-    value = os.environ.get(SCHEDULE_ENV, "").strip()
-    if not value:
-        return "blocked"
-    if value not in _SCHEDULES:
-        raise ValueError(
-            f"{SCHEDULE_ENV}={value!r} is not a valid schedule: use one of {_SCHEDULES} "
-            "(or leave it unset for 'blocked')"
-        )
-    return value
 
 
 class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):

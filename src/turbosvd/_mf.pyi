@@ -1,0 +1,121 @@
+import numpy as np
+from numpy.typing import NDArray
+
+_I32 = NDArray[np.int32]
+_I64 = NDArray[np.int64]
+_F64 = NDArray[np.float64]
+_F = NDArray[np.floating]
+
+def svdpp_epoch_exact_f64(
+    indptr: _I64,
+    items: _I32,
+    ratings: _F64,
+    pu: _F64,
+    qi: _F64,
+    yj: _F64,
+    bu: _F64,
+    bi: _F64,
+    global_mean: float,
+    rates: tuple[float, ...],
+    user_begin: int,
+    user_end: int,
+) -> None: ...
+def user_vectors(indptr: _I64, items: _I32, pu: _F, yj: _F, n_threads: int) -> _F64: ...
+def implicit_sums(
+    block_ptr: _I64,
+    run_user: _I32,
+    run_ptr: _I64,
+    items: _I32,
+    user_ptr: _I64,
+    yj: _F,
+    inv_sqrt: _F,
+    z: _F,
+    n_threads: int,
+) -> None: ...
+def svdpp_epoch_fast(
+    block_ptr: _I64,
+    run_user: _I32,
+    run_ptr: _I64,
+    items: _I32,
+    ratings: _F,
+    user_ptr: _I64,
+    pu: _F,
+    qi: _F,
+    bu: _F,
+    bi: _F,
+    z: _F,
+    beta: _F,
+    alpha: _F,
+    inv_sqrt: _F,
+    global_mean: float,
+    rates: tuple[float, ...],
+    n_threads: int,
+    first_wave: int = 0,
+    last_wave: int = -1,
+) -> None: ...
+def apply_y(
+    block_ptr: _I64,
+    run_user: _I32,
+    run_ptr: _I64,
+    items: _I32,
+    user_ptr: _I64,
+    yj: _F,
+    alpha: _F,
+    beta: _F,
+    n_threads: int,
+) -> None: ...
+def nmf_accumulate_exact_f64(
+    indptr: _I64,
+    items: _I32,
+    ratings: _F64,
+    pu: _F64,
+    qi: _F64,
+    bu: _F64,
+    bi: _F64,
+    global_mean: float,
+    biased: bool,
+    rates: tuple[float, ...],
+    user_begin: int,
+    user_end: int,
+    user_num: _F64,
+    user_den: _F64,
+    item_num: _F64,
+    item_den: _F64,
+) -> None: ...
+def nmf_update_exact_f64(counts: _I64, reg: float, x: _F64, num: _F64, den: _F64) -> None: ...
+def nmf_estimates(
+    indptr: _I64,
+    items: _I32,
+    ratings: _F,
+    pu: _F,
+    qi: _F,
+    bu: _F,
+    bi: _F,
+    global_mean: float,
+    biased: bool,
+    rates: tuple[float, ...],
+    est: _F,
+    n_threads: int,
+) -> None: ...
+def nmf_users(
+    indptr: _I64,
+    items: _I32,
+    ratings: _F,
+    est: _F,
+    pu: _F,
+    qi: _F,
+    reg_pu: float,
+    pu_new: _F,
+    n_threads: int,
+) -> None: ...
+def nmf_items(
+    item_ptr: _I64,
+    item_pos: _I64,
+    users: _I32,
+    ratings: _F,
+    est: _F,
+    pu: _F,
+    qi: _F,
+    reg_qi: float,
+    n_threads: int,
+) -> None: ...

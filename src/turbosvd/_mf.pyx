@@ -1,0 +1,378 @@
+"""Shims over the SVD++ and NMF kernels (csrc/turbosvd/svdpp.hpp, nmf.hpp).
+
+Each function checks shapes, allocates scratch with numpy, and makes one C++ call with
+the GIL released. Validation of user-facing parameters lives in the Python modules
+(turbosvd/train/svdpp.py, nmf.py and the model classes).
+"""
+import numpy as np
+
+from libc.stdint cimport int32_t, int64_t
+
+from turbosvd._kernels cimport (
+    NmfRates,
+    SvdppRates,
+    nmf_accumulate_exact,
+    nmf_fast_estimates,
+    nmf_fast_items,
+    nmf_fast_users,
+    nmf_update_exact,
+    svdpp_apply_y,
+    svdpp_epoch_batched,
+    svdpp_epoch_exact,
+    svdpp_implicit_sums,
+    svdpp_user_vectors,
+)
+
+ctypedef fused real_t:
+    float
+    double
+
+
+cdef inline real_t* p2(real_t[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
+
+cdef inline const real_t* cp2(const real_t[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
+
+cdef inline real_t* p1(real_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline const real_t* cp1(const real_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline const int32_t* ip(const int32_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline const int64_t* lp(const int64_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef _check_csr(const int64_t[::1] indptr, Py_ssize_t n_rows, Py_ssize_t n_entries):
+    if indptr.shape[0] != n_rows + 1:
+        raise ValueError(f"indptr has {indptr.shape[0]} entries, expected {n_rows + 1}")
+    if indptr[0] != 0 or indptr[n_rows] != n_entries:
+        raise ValueError("indptr does not span the ratings")
+
+
+cdef _check_model(Py_ssize_t nu, Py_ssize_t ni, Py_ssize_t k, tuple arrays):
+    """Every array is (n_users or n_items) x k or a bias vector of the right length."""
+    for name, a, rows, cols in arrays:
+        if a.shape[0] != rows or (cols >= 0 and a.shape[1] != cols):
+            raise ValueError(f"{name} has shape {tuple(a.shape)}, expected ({rows}, {cols})"
+                             if cols >= 0 else f"{name} has length {a.shape[0]}, expected {rows}")
+
+
+# ----------------------------------------------------------------------------- SVD++
+
+def svdpp_epoch_exact_f64(
+    const int64_t[::1] indptr,
+    const int32_t[::1] items,
+    const double[::1] ratings,
+    double[:, ::1] pu,
+    double[:, ::1] qi,
+    double[:, ::1] yj,
+    double[::1] bu,
+    double[::1] bi,
+    double global_mean,
+    tuple rates,
+    int64_t user_begin,
+    int64_t user_end,
+):
+    """Users ``user_begin:user_end`` of one Surprise SVD++ epoch, in place (bit-exact).
+
+    ``indptr``/``items``/``ratings``: the trainset grouped by user, Surprise's order.
+    ``rates``: (lr_bu, lr_bi, lr_pu, lr_qi, lr_yj, reg_bu, reg_bi, reg_pu, reg_qi, reg_yj).
+    """
+    cdef Py_ssize_t nu = pu.shape[0], ni = qi.shape[0], k = pu.shape[1]
+    if items.shape[0] != ratings.shape[0]:
+        raise ValueError("items and ratings must have the same length")
+    _check_csr(indptr, nu, items.shape[0])
+    _check_model(nu, ni, k, (("qi", qi, ni, k), ("yj", yj, ni, k), ("bu", bu, nu, -1),
+                             ("bi", bi, ni, -1)))
+    cdef SvdppRates r
+    (r.lr_bu, r.lr_bi, r.lr_pu, r.lr_qi, r.lr_yj,
+     r.reg_bu, r.reg_bi, r.reg_pu, r.reg_qi, r.reg_yj) = rates
+    scratch = np.empty(2 * k + 1, dtype=np.float64)
+    cdef double[::1] s = scratch
+    with nogil:
+        svdpp_epoch_exact(
+            &indptr[0], ip(items), cp1(ratings), nu, ni, k, p2(pu), p2(qi), p2(yj), p1(bu),
+            p1(bi), global_mean, r, user_begin, user_end, &s[0], &s[k],
+        )
+
+
+def user_vectors(
+    const int64_t[::1] indptr,
+    const int32_t[::1] items,
+    const real_t[:, ::1] pu,
+    const real_t[:, ::1] yj,
+    int n_threads,
+):
+    """``pu[u] + sum_{j in I_u} yj[j] / sqrt|I_u|`` for every user, float64 (n_users, k)."""
+    cdef Py_ssize_t nu = pu.shape[0], ni = yj.shape[0], k = pu.shape[1]
+    _check_csr(indptr, nu, items.shape[0])
+    if yj.shape[1] != k:
+        raise ValueError("pu and yj must have the same number of columns")
+    out = np.empty((nu, k), dtype=np.float64)
+    cdef double[:, ::1] o = out
+    with nogil:
+        svdpp_user_vectors(&indptr[0], ip(items), nu, ni, k, cp2(pu), cp2(yj), p2(o), n_threads)
+    return out
+
+
+cdef _check_layout(const int64_t[::1] block_ptr, const int32_t[::1] run_user,
+                   const int64_t[::1] run_ptr, const int32_t[::1] items,
+                   const int64_t[::1] user_ptr):
+    cdef int64_t n_bins = user_ptr.shape[0] - 1
+    if n_bins < 1 or block_ptr.shape[0] != n_bins * n_bins + 1:
+        raise ValueError("block_ptr must have B * B + 1 entries for B = len(user_ptr) - 1")
+    if run_ptr.shape[0] != run_user.shape[0] + 1:
+        raise ValueError("run_ptr must have one entry more than run_user")
+    return n_bins
+
+
+def implicit_sums(
+    const int64_t[::1] block_ptr,
+    const int32_t[::1] run_user,
+    const int64_t[::1] run_ptr,
+    const int32_t[::1] items,
+    const int64_t[::1] user_ptr,
+    const real_t[:, ::1] yj,
+    const real_t[::1] inv_sqrt,
+    real_t[:, ::1] z,
+    int n_threads,
+):
+    """``z[u] = inv_sqrt[u] * sum of yj over u's ratings`` on the blocked layout."""
+    cdef int64_t n_bins = _check_layout(block_ptr, run_user, run_ptr, items, user_ptr)
+    cdef Py_ssize_t nu = z.shape[0], ni = yj.shape[0], k = z.shape[1]
+    if yj.shape[1] != k or inv_sqrt.shape[0] != nu:
+        raise ValueError("yj, inv_sqrt and z disagree on the shape")
+    with nogil:
+        svdpp_implicit_sums(
+            &block_ptr[0], n_bins, ip(run_user), &run_ptr[0], run_user.shape[0], ip(items),
+            items.shape[0], &user_ptr[0], nu, ni, k, cp2(yj), cp1(inv_sqrt), p2(z), n_threads,
+        )
+
+
+def svdpp_epoch_fast(
+    const int64_t[::1] block_ptr,
+    const int32_t[::1] run_user,
+    const int64_t[::1] run_ptr,
+    const int32_t[::1] items,
+    const real_t[::1] ratings,
+    const int64_t[::1] user_ptr,
+    real_t[:, ::1] pu,
+    real_t[:, ::1] qi,
+    real_t[::1] bu,
+    real_t[::1] bi,
+    real_t[:, ::1] z,
+    real_t[:, ::1] beta,
+    real_t[::1] alpha,
+    const real_t[::1] inv_sqrt,
+    double global_mean,
+    tuple rates,
+    int n_threads,
+    int64_t first_wave=0,
+    int64_t last_wave=-1,
+):
+    """Waves ``first_wave:last_wave`` of one batched SVD++ SGD epoch, in place."""
+    cdef int64_t n_bins = _check_layout(block_ptr, run_user, run_ptr, items, user_ptr)
+    cdef Py_ssize_t nu = pu.shape[0], ni = qi.shape[0], k = pu.shape[1]
+    if ratings.shape[0] != items.shape[0]:
+        raise ValueError("items and ratings must have the same length")
+    _check_model(nu, ni, k, (("qi", qi, ni, k), ("z", z, nu, k), ("beta", beta, nu, k),
+                             ("bu", bu, nu, -1), ("bi", bi, ni, -1), ("alpha", alpha, nu, -1),
+                             ("inv_sqrt", inv_sqrt, nu, -1)))
+    if last_wave < 0:
+        last_wave = n_bins
+    cdef SvdppRates r
+    (r.lr_bu, r.lr_bi, r.lr_pu, r.lr_qi, r.lr_yj,
+     r.reg_bu, r.reg_bi, r.reg_pu, r.reg_qi, r.reg_yj) = rates
+    with nogil:
+        svdpp_epoch_batched(
+            &block_ptr[0], n_bins, ip(run_user), &run_ptr[0], run_user.shape[0], ip(items),
+            cp1(ratings), items.shape[0], &user_ptr[0], nu, ni, k, p2(pu), p2(qi), p1(bu),
+            p1(bi), p2(z), p2(beta), p1(alpha), cp1(inv_sqrt), global_mean, r, n_threads,
+            first_wave, last_wave,
+        )
+
+
+def apply_y(
+    const int64_t[::1] block_ptr,
+    const int32_t[::1] run_user,
+    const int64_t[::1] run_ptr,
+    const int32_t[::1] items,
+    const int64_t[::1] user_ptr,
+    real_t[:, ::1] yj,
+    const real_t[::1] alpha,
+    const real_t[:, ::1] beta,
+    int n_threads,
+):
+    """``yj[j] = alpha[u] * yj[j] + beta[u]`` for every rating (u, j) of the layout."""
+    cdef int64_t n_bins = _check_layout(block_ptr, run_user, run_ptr, items, user_ptr)
+    cdef Py_ssize_t nu = beta.shape[0], ni = yj.shape[0], k = yj.shape[1]
+    if beta.shape[1] != k or alpha.shape[0] != nu:
+        raise ValueError("yj, alpha and beta disagree on the shape")
+    with nogil:
+        svdpp_apply_y(
+            &block_ptr[0], n_bins, ip(run_user), &run_ptr[0], run_user.shape[0], ip(items),
+            items.shape[0], &user_ptr[0], nu, ni, k, p2(yj), cp1(alpha), cp2(beta), n_threads,
+        )
+
+
+# ------------------------------------------------------------------------------- NMF
+
+cdef NmfRates _nmf_rates(tuple rates):
+    cdef NmfRates r
+    r.lr_bu, r.lr_bi, r.reg_bu, r.reg_bi, r.reg_pu, r.reg_qi = rates
+    return r
+
+
+def nmf_accumulate_exact_f64(
+    const int64_t[::1] indptr,
+    const int32_t[::1] items,
+    const double[::1] ratings,
+    const double[:, ::1] pu,
+    const double[:, ::1] qi,
+    double[::1] bu,
+    double[::1] bi,
+    double global_mean,
+    bint biased,
+    tuple rates,
+    int64_t user_begin,
+    int64_t user_end,
+    double[:, ::1] user_num,
+    double[:, ::1] user_den,
+    double[:, ::1] item_num,
+    double[:, ::1] item_den,
+):
+    """Users ``user_begin:user_end`` of Surprise's NMF accumulation pass (bit-exact).
+
+    ``rates``: (lr_bu, lr_bi, reg_bu, reg_bi, reg_pu, reg_qi).
+    """
+    cdef Py_ssize_t nu = pu.shape[0], ni = qi.shape[0], k = pu.shape[1]
+    if items.shape[0] != ratings.shape[0]:
+        raise ValueError("items and ratings must have the same length")
+    _check_csr(indptr, nu, items.shape[0])
+    _check_model(nu, ni, k, (("qi", qi, ni, k), ("bu", bu, nu, -1), ("bi", bi, ni, -1),
+                             ("user_num", user_num, nu, k), ("user_den", user_den, nu, k),
+                             ("item_num", item_num, ni, k), ("item_den", item_den, ni, k)))
+    cdef NmfRates r = _nmf_rates(rates)
+    with nogil:
+        nmf_accumulate_exact(
+            &indptr[0], ip(items), cp1(ratings), nu, ni, k, cp2(pu), cp2(qi), p1(bu), p1(bi),
+            global_mean, biased, r, user_begin, user_end, p2(user_num), p2(user_den),
+            p2(item_num), p2(item_den),
+        )
+
+
+def nmf_update_exact_f64(
+    const int64_t[::1] counts,
+    double reg,
+    double[:, ::1] x,
+    const double[:, ::1] num,
+    double[:, ::1] den,
+):
+    """Surprise's multiplicative step of one side: ``x *= num / (den + count reg x)``."""
+    cdef Py_ssize_t n = x.shape[0], k = x.shape[1]
+    if counts.shape[0] != n or num.shape[0] != n or den.shape[0] != n:
+        raise ValueError("counts, x, num and den disagree on the number of rows")
+    if num.shape[1] != k or den.shape[1] != k:
+        raise ValueError("x, num and den disagree on the number of columns")
+    with nogil:
+        nmf_update_exact(lp(counts), n, k, reg, p2(x), cp2(num), p2(den))
+
+
+def nmf_estimates(
+    const int64_t[::1] indptr,
+    const int32_t[::1] items,
+    const real_t[::1] ratings,
+    const real_t[:, ::1] pu,
+    const real_t[:, ::1] qi,
+    real_t[::1] bu,
+    real_t[::1] bi,
+    double global_mean,
+    bint biased,
+    tuple rates,
+    real_t[::1] est,
+    int n_threads,
+):
+    """Every rating's estimate (biased: after the epoch's serial bias SGD) into ``est``."""
+    cdef Py_ssize_t nu = pu.shape[0], ni = qi.shape[0], k = pu.shape[1]
+    if items.shape[0] != ratings.shape[0] or est.shape[0] != ratings.shape[0]:
+        raise ValueError("items, ratings and est must have the same length")
+    _check_csr(indptr, nu, items.shape[0])
+    _check_model(nu, ni, k, (("qi", qi, ni, k), ("bu", bu, nu, -1), ("bi", bi, ni, -1)))
+    cdef NmfRates r = _nmf_rates(rates)
+    with nogil:
+        nmf_fast_estimates(
+            &indptr[0], ip(items), cp1(ratings), nu, ni, k, cp2(pu), cp2(qi), p1(bu), p1(bi),
+            global_mean, biased, r, p1(est), n_threads,
+        )
+
+
+def nmf_users(
+    const int64_t[::1] indptr,
+    const int32_t[::1] items,
+    const real_t[::1] ratings,
+    const real_t[::1] est,
+    const real_t[:, ::1] pu,
+    const real_t[:, ::1] qi,
+    double reg_pu,
+    real_t[:, ::1] pu_new,
+    int n_threads,
+):
+    """``pu_new[u]``: user u's multiplicative step from its ratings' estimates."""
+    cdef Py_ssize_t nu = pu.shape[0], ni = qi.shape[0], k = pu.shape[1]
+    if items.shape[0] != ratings.shape[0] or est.shape[0] != ratings.shape[0]:
+        raise ValueError("items, ratings and est must have the same length")
+    _check_csr(indptr, nu, items.shape[0])
+    _check_model(nu, ni, k, (("qi", qi, ni, k), ("pu_new", pu_new, nu, k)))
+    if n_threads < 1:
+        raise ValueError(f"n_threads={n_threads} is out of range: must be >= 1")
+    scratch = np.empty(2 * k * n_threads + 1, dtype=np.float32 if real_t is float else np.float64)
+    cdef real_t[::1] s = scratch
+    with nogil:
+        nmf_fast_users(
+            &indptr[0], ip(items), cp1(ratings), cp1(est), nu, ni, k, cp2(pu), cp2(qi), reg_pu,
+            p2(pu_new), &s[0], n_threads,
+        )
+
+
+def nmf_items(
+    const int64_t[::1] item_ptr,
+    const int64_t[::1] item_pos,
+    const int32_t[::1] users,
+    const real_t[::1] ratings,
+    const real_t[::1] est,
+    const real_t[:, ::1] pu,
+    real_t[:, ::1] qi,
+    double reg_qi,
+    int n_threads,
+):
+    """``qi[i]``: item i's multiplicative step, in place (``pu`` still the old factors).
+
+    ``item_pos`` lists the user-grouped rating indices grouped by item (``item_ptr``);
+    ``users``, ``ratings`` and ``est`` are indexed like the user-grouped ratings.
+    """
+    cdef Py_ssize_t nu = pu.shape[0], ni = qi.shape[0], k = pu.shape[1]
+    cdef Py_ssize_t n = users.shape[0]
+    if ratings.shape[0] != n or est.shape[0] != n or item_pos.shape[0] != n:
+        raise ValueError("item_pos, users, ratings and est must have the same length")
+    _check_csr(item_ptr, ni, n)
+    if qi.shape[1] != k:
+        raise ValueError("pu and qi must have the same number of columns")
+    if n_threads < 1:
+        raise ValueError(f"n_threads={n_threads} is out of range: must be >= 1")
+    scratch = np.empty(2 * k * n_threads + 1, dtype=np.float32 if real_t is float else np.float64)
+    cdef real_t[::1] s = scratch
+    with nogil:
+        nmf_fast_items(
+            &item_ptr[0], lp(item_pos), ip(users), n, cp1(ratings), cp1(est), nu, ni, k,
+            cp2(pu), p2(qi), reg_qi, &s[0], n_threads,
+        )

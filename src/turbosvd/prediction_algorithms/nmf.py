@@ -1,0 +1,209 @@
+"""``NMF``: non-negative matrix factorisation by multiplicative updates, Surprise-compatible.
+
+The prediction is ``qi[i] . pu[u]`` (``mu + bu[u] + bi[i] + qi[i] . pu[u]`` when
+``biased``). The epoch loops live in ``turbosvd.train.nmf``, the kernels in
+``csrc/turbosvd/nmf.hpp``:
+
+- ``schedule="exact"`` (or ``TURBOSVD_SCHEDULE=exact``) is Surprise's epoch, operation for
+  operation, in float64: the factors are scikit-surprise's bit for bit.
+- ``schedule="blocked"`` (the default; the name is shared with the other models so one
+  environment variable switches them all) gathers the same sums per user and per item in
+  parallel, SIMD over the factors, float32 by default: the same algorithm and accuracy,
+  results independent of ``n_jobs``, not the same bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _sgd
+from .._validation import check_alloc, check_int, check_real
+from ..train import nmf as _loops
+from ..train.common import check_trainset, draw, training_threads
+from ..train.schedule import default_schedule, resolve_dtype
+from ..utils import get_rng
+from .algo_base import AlgoBase
+from .predictions import PredictionImpossible
+
+__all__ = ["NMF"]
+
+_RATES = ("lr_bu", "lr_bi", "reg_bu", "reg_bi", "reg_pu", "reg_qi")
+
+
+class NMF(AlgoBase):
+    """A collaborative filtering algorithm based on Non-negative Matrix Factorization.
+
+    User and item factors stay non-negative (provided their initial values are): each
+    epoch multiplies every factor by the ratio of two sums over the factor's ratings,
+    ``sum(other * r) / (sum(other * est) + reg * count * factor)``. With ``biased=True``
+    the biases are learned by SGD during the epoch, as in ``SVD``. Without biases, a
+    prediction for an unknown user or item is impossible (``PredictionImpossible``; the
+    estimate falls back to the global mean).
+
+    Parameters
+    ----------
+    n_factors : int, default 15
+    n_epochs : int, default 50
+    biased : bool, default False
+        Whether to use baselines (``mu + bu + bi``).
+    reg_pu, reg_qi : float, default 0.06
+        Regularisation of the user and item factors.
+    reg_bu, reg_bi : float, default 0.02
+        Regularisation of the biases (biased only).
+    lr_bu, lr_bi : float, default 0.005
+        Learning rates of the biases (biased only).
+    init_low, init_high : float, default 0 and 1
+        Bounds of the uniform initialisation of the factors. ``init_low < 0`` raises
+        ``ValueError`` at construction, as in Surprise.
+    random_state : None, int or numpy.random.RandomState
+        Seed of the initialisation (``pu`` then ``qi``, as Surprise draws them). None uses
+        numpy's global generator.
+    verbose : bool, default False
+        Print ``"Processing epoch k"`` before every epoch.
+    schedule : {'blocked', 'exact'} or None, default None
+        ``'exact'``: Surprise's epoch in float64, bit-identical factors. ``'blocked'``: the
+        parallel schedule. None means ``$TURBOSVD_SCHEDULE`` if set, else ``'blocked'``.
+    dtype : {None, numpy.float32, numpy.float64}, default None
+        Floating type on the parallel schedule (None means float32).
+    n_jobs : int or None
+        Threads for training (parallel schedule) and prediction.
+
+    Attributes
+    ----------
+    pu, qi : numpy.ndarray of shape (n_users, n_factors) and (n_items, n_factors)
+    bu, bi : numpy.ndarray of shape (n_users,) and (n_items,) (zeros unless ``biased``)
+    trainset : Trainset
+    """
+
+    def __init__(
+        self,
+        n_factors=15,
+        n_epochs=50,
+        biased=False,
+        reg_pu=0.06,
+        reg_qi=0.06,
+        reg_bu=0.02,
+        reg_bi=0.02,
+        lr_bu=0.005,
+        lr_bi=0.005,
+        init_low=0,
+        init_high=1,
+        random_state=None,
+        verbose=False,
+        *,
+        schedule=None,
+        dtype=None,
+        n_jobs=None,
+    ):
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.biased = biased
+        self.reg_pu = reg_pu
+        self.reg_qi = reg_qi
+        self.lr_bu = lr_bu
+        self.lr_bi = lr_bi
+        self.reg_bu = reg_bu
+        self.reg_bi = reg_bi
+        self.init_low = init_low
+        self.init_high = init_high
+        self.random_state = random_state
+        self.verbose = verbose
+        self.schedule = default_schedule() if schedule is None else schedule
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+        if self.init_low < 0:
+            raise ValueError("init_low should be greater than zero")
+        AlgoBase.__init__(self)
+
+    def __setstate__(self, state):
+        state.setdefault("schedule", "exact")
+        state.setdefault("dtype", None)
+        state.setdefault("n_jobs", None)
+        self.__dict__.update(state)
+
+    # --------------------------------------------------------------------- training
+    def fit(self, trainset):
+        """Learn the factors (and biases) from ``trainset``; returns ``self``.
+
+        On error or ``KeyboardInterrupt`` the model keeps its previous state.
+        """
+        params = self._train(trainset)
+        AlgoBase.fit(self, trainset)
+        self.bu, self.bi, self.pu, self.qi = params
+        return self
+
+    def sgd(self, trainset):
+        """Run the optimisation (Surprise's name for the training step) and set the parameters."""
+        self.bu, self.bi, self.pu, self.qi = self._train(trainset)
+
+    def _validate(self, trainset) -> np.dtype:
+        check_trainset(trainset)
+        if not isinstance(self.biased, (bool, np.bool_)):
+            raise TypeError(f"biased must be True or False, got {self.biased!r}")
+        check_int("n_factors", self.n_factors, min_value=0)
+        check_int("n_epochs", self.n_epochs, min_value=0)
+        check_real("init_low", self.init_low, min_value=0)
+        check_real("init_high", self.init_high)
+        for name in _RATES:
+            check_real(name, getattr(self, name))
+        dtype = resolve_dtype(self.schedule, self.dtype)
+        check_alloc(
+            f"n_factors={self.n_factors} on {trainset.n_users} users and {trainset.n_items} items",
+            3 * dtype.itemsize * self.n_factors * (trainset.n_users + trainset.n_items),
+        )
+        return dtype
+
+    def _train(self, trainset):
+        """Initialise (Surprise's draws, in Surprise's order) and run the epochs."""
+        dtype = self._validate(trainset)
+        n_threads = self._n_threads()  # validates n_jobs before the RNG moves
+        rng = get_rng(self.random_state)
+        k, low, high = self.n_factors, self.init_low, self.init_high
+        pu = draw(rng, "uniform", low, high, trainset.n_users, k, dtype)
+        qi = draw(rng, "uniform", low, high, trainset.n_items, k, dtype)
+        bu = np.zeros(trainset.n_users, dtype=dtype)
+        bi = np.zeros(trainset.n_items, dtype=dtype)
+        rates = tuple(float(getattr(self, name)) for name in _RATES)
+        biased, verbose = bool(self.biased), bool(self.verbose)
+        if self.schedule == "exact":
+            _loops.fit_exact(trainset, pu, qi, bu, bi, biased, rates, self.n_epochs, verbose)
+        else:
+            n_threads = training_threads(n_threads, trainset.n_ratings)
+            pu, qi, bu, bi = _loops.fit_parallel(
+                trainset, pu, qi, bu, bi, biased, rates, self.n_epochs, verbose, n_threads
+            )
+        return bu, bi, pu, qi
+
+    # ------------------------------------------------------------------- prediction
+    def estimate(self, u, i):
+        """Estimate for inner ids ``u`` and ``i`` (or unknown-id strings), unclipped.
+
+        Raises ``PredictionImpossible`` for an unknown user or item when not ``biased``.
+        """
+        known_user = self.trainset.knows_user(u)
+        known_item = self.trainset.knows_item(i)
+        users = np.array([u if known_user else -1], dtype=np.int32)
+        items = np.array([i if known_item else -1], dtype=np.int32)
+        est, impossible = self._estimate_batch(users, items)
+        if impossible[0]:
+            raise PredictionImpossible("User and item are unknown.")
+        return est[0]
+
+    def _estimate_batch(self, users, items):
+        c = np.ascontiguousarray
+        pu = c(self.pu)
+        dtype = pu.dtype
+        return _sgd.predict(
+            users,
+            items,
+            pu,
+            c(self.qi, dtype=dtype),
+            c(self.bu, dtype=dtype),
+            c(self.bi, dtype=dtype),
+            float(self.trainset.global_mean),
+            bool(self.biased),
+            self._n_threads(),
+        )
+
+
+NMF._batch_impl = NMF

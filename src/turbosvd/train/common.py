@@ -1,0 +1,97 @@
+"""Pieces shared by the epoch loops of SVD++ and NMF.
+
+- ``draw``: Surprise's initial factors from a legacy ``RandomState``, stored as the model's
+  dtype without an n-sized float64 temporary (row chunks of one stream are the same draws).
+- ``check_finite``: the divergence check run after every epoch (``ModelFitError`` naming
+  the epoch and what to change).
+- ``user_chunks`` / ``ratings_per_call``: how long one compiled call may run, so Ctrl-C
+  (handled by Python between calls) is prompt.
+- ``training_threads``: threads worth using for a data size (results never depend on it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..exceptions import ModelFitError
+from ..trainset import Trainset
+
+__all__ = [
+    "check_finite",
+    "check_trainset",
+    "draw",
+    "ratings_per_call",
+    "training_threads",
+    "user_chunks",
+]
+
+# Rows of factors drawn per numpy call (bounds the float64 temporary).
+_DRAW_CHUNK = 1 << 20
+# About 0.1 s of kernel work per compiled call (multiply-adds).
+_WORK_PER_CALL = 1 << 27
+# Below this many ratings per thread, synchronisation costs more than a thread saves.
+RATINGS_PER_THREAD = 100_000
+
+
+def draw(rng, method: str, a: float, b: float, n_rows: int, n_cols: int, dtype) -> np.ndarray:
+    """``getattr(rng, method)(a, b, size=(n_rows, n_cols))`` stored as ``dtype``.
+
+    ``method`` is ``'normal'`` (mean, std) or ``'uniform'`` (low, high). Consecutive calls
+    continue one stream (the legacy generator keeps its spare Gaussian in its state), so
+    drawing row chunks gives exactly the numbers of one big draw.
+    """
+    out = np.empty((n_rows, n_cols), dtype=dtype)
+    fn = getattr(rng, method)
+    step = max(1, _DRAW_CHUNK // max(n_cols, 1))
+    for start in range(0, n_rows, step):
+        stop = min(n_rows, start + step)
+        out[start:stop] = fn(a, b, size=(stop - start, n_cols))
+    return out
+
+
+def check_finite(epoch: int, hint: str, *arrays) -> None:
+    """Raise ``ModelFitError`` naming ``epoch`` if any array holds NaN or infinity."""
+    for a in arrays:
+        if not np.isfinite(a).all():
+            raise ModelFitError(
+                f"training diverged at epoch {epoch}: NaN or infinite values in the model; {hint}"
+            )
+
+
+def user_chunks(cost: np.ndarray, budget: int = _WORK_PER_CALL) -> list[tuple[int, int]]:
+    """Consecutive user ranges ``[(begin, end), ...]`` each costing about ``budget``.
+
+    ``cost[u]`` is user ``u``'s work; a user costing more than the budget is a range alone.
+    """
+    n = len(cost)
+    if n == 0:
+        return []
+    total = np.cumsum(cost, dtype=np.float64)
+    bounds = [0]
+    while bounds[-1] < n:
+        start = bounds[-1]
+        base = total[start - 1] if start else 0.0
+        end = int(np.searchsorted(total, base + budget, side="right"))
+        bounds.append(min(n, max(end, start + 1)))
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def ratings_per_call(n_factors: int) -> int:
+    """Ratings one compiled call may visit (per thread) at O(n_factors) work each."""
+    return max(1 << 14, _WORK_PER_CALL // max(n_factors, 1) // 2)
+
+
+def training_threads(n_threads: int, n_ratings: int) -> int:
+    """``n_threads`` capped so that each thread gets ``RATINGS_PER_THREAD`` ratings."""
+    return max(1, min(n_threads, n_ratings // RATINGS_PER_THREAD))
+
+
+def check_trainset(trainset) -> None:
+    """``TypeError`` unless ``trainset`` is a non-empty ``Trainset`` (``ValueError`` if empty)."""
+    if not isinstance(trainset, Trainset):
+        raise TypeError(
+            "fit() needs a Trainset (from Dataset.build_full_trainset(), "
+            f"train_test_split or a CV iterator), got {type(trainset).__name__}"
+        )
+    if trainset.n_ratings == 0:
+        raise ValueError("the trainset is empty: it has no ratings")
