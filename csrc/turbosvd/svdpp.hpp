@@ -173,7 +173,7 @@ TURBOSVD_INLINE Real dot_sum(const Real* TURBOSVD_RESTRICT q, const Real* TURBOS
     alignas(64) Real acc[W] = {};
     index_t f0 = 0;
     for (; f0 + W <= n; f0 += W) {
-        TURBOSVD_OMP_SIMD
+        TURBOSVD_OMP(simd)
         for (int l = 0; l < W; ++l) acc[l] += q[f0 + l] * (p[f0 + l] + z[f0 + l]);
     }
     Real t = 0;
@@ -208,7 +208,7 @@ TURBOSVD_INLINE bool block(const Job<Real>& j, index_t blk) {
             bu_u += lr_bu * (err - reg_bu * bu_u);
             j.bi[i] += lr_bi * (err - reg_bi * j.bi[i]);
             alpha_u *= decay;
-            TURBOSVD_OMP_SIMD
+            TURBOSVD_OMP(simd)
             for (index_t f = 0; f < k; ++f) {
                 const Real p = pu_u[f];
                 const Real q = qi_i[f];
@@ -231,40 +231,15 @@ TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order,
     blocked_detail::run_waves(j.n_bins, order, p, [&](index_t blk) { return block(j, blk); });
 }
 
-#ifdef _OPENMP
-#define TURBOSVD_OMP_PARALLEL_NT _Pragma("omp parallel num_threads(nt)")
-#else
-#define TURBOSVD_OMP_PARALLEL_NT
-#endif
-
-TURBOSVD_DISPATCH inline int run_epoch_f32(const Job<float>& job, const index_t* order,
-                                            index_t first_wave, index_t last_wave,
-                                            int nt) noexcept {
-    blocked_detail::Progress progress(job.n_bins, first_wave, last_wave);
-    TURBOSVD_OMP_PARALLEL_NT
-    waves(job, order, &progress);
+// One epoch's waves, SIMD-dispatched; never throws (common.hpp): the caller allocates the
+// progress counters and validates; a bad item id is returned as a flag.
+template <typename Real>
+TURBOSVD_DISPATCH int run_epoch(const Job<Real>& job, const index_t* order,
+                                blocked_detail::Progress* progress, int nt) noexcept {
+    TURBOSVD_OMP(parallel num_threads(nt))
+    waves(job, order, progress);
     (void)nt;
-    return progress.bad.load();
-}
-
-TURBOSVD_DISPATCH inline int run_epoch_f64(const Job<double>& job, const index_t* order,
-                                            index_t first_wave, index_t last_wave,
-                                            int nt) noexcept {
-    blocked_detail::Progress progress(job.n_bins, first_wave, last_wave);
-    TURBOSVD_OMP_PARALLEL_NT
-    waves(job, order, &progress);
-    (void)nt;
-    return progress.bad.load();
-}
-
-inline int run_epoch(const Job<float>& job, const index_t* order, index_t first_wave,
-                     index_t last_wave, int nt) {
-    return run_epoch_f32(job, order, first_wave, last_wave, nt);
-}
-
-inline int run_epoch(const Job<double>& job, const index_t* order, index_t first_wave,
-                     index_t last_wave, int nt) {
-    return run_epoch_f64(job, order, first_wave, last_wave, nt);
+    return progress->bad.load();
 }
 
 // z[u] = inv_sqrt[u] * sum of yj over u's ratings (blocks of the user bin in item-bin
@@ -291,7 +266,7 @@ TURBOSVD_INLINE int implicit_sums(const std::int64_t* block_ptr, index_t B,
                         continue;
                     }
                     const Real* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[r]) * k;
-                    TURBOSVD_OMP_SIMD
+                    TURBOSVD_OMP(simd)
                     for (index_t f = 0; f < k; ++f) zu[f] += y[f];
                 }
             }
@@ -299,7 +274,7 @@ TURBOSVD_INLINE int implicit_sums(const std::int64_t* block_ptr, index_t B,
         for (index_t u = user_ptr[ub]; u < user_ptr[ub + 1]; ++u) {
             Real* TURBOSVD_RESTRICT zu = z + u * k;
             const Real s = inv_sqrt[u];
-            TURBOSVD_OMP_SIMD
+            TURBOSVD_OMP(simd)
             for (index_t f = 0; f < k; ++f) zu[f] *= s;
         }
     }
@@ -327,7 +302,7 @@ TURBOSVD_INLINE int apply_y(const std::int64_t* block_ptr, index_t B,
                         continue;
                     }
                     Real* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[r]) * k;
-                    TURBOSVD_OMP_SIMD
+                    TURBOSVD_OMP(simd)
                     for (index_t f = 0; f < k; ++f) y[f] = a * y[f] + b[f];
                 }
             }
@@ -491,7 +466,8 @@ void svdpp_epoch_batched(const std::int64_t* block_ptr, index_t n_bins,
     const std::vector<index_t> order =
         blocked_detail::wave_order_by_size(block_ptr, n_bins, run_ptr);
     const int nt = static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_bins)));
-    if (svdpp_detail::run_epoch(j, order.data(), first_wave, last_wave, nt))
+    blocked_detail::Progress progress(n_bins, first_wave, last_wave);
+    if (svdpp_detail::run_epoch<Real>(j, order.data(), &progress, nt))
         throw std::invalid_argument("svdpp_epoch_batched: item id out of range");
 }
 
