@@ -24,8 +24,9 @@ import pytest
 
 import turbosvd
 from conftest import small_ratings
-from turbosvd import SVD, Dataset, Reader, cli, persist
-from turbosvd.formats import detect_format, load_dataset
+from turbosvd import SVD, Dataset, Reader, persist
+from turbosvd.apps import cli
+from turbosvd.apps.formats import detect_format, load_dataset
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
 
@@ -560,7 +561,7 @@ def test_detection_reads_a_header_longer_than_the_sample(tmp_path):
 
 
 def test_detection_gives_up_on_absurd_lines(tmp_path, monkeypatch):
-    from turbosvd import formats
+    from turbosvd.apps import formats
 
     monkeypatch.setattr(formats, "_SAMPLE_MAX_BYTES", 1 << 18)
     path = tmp_path / "one-line"
@@ -637,3 +638,58 @@ def test_diverging_sgd_baselines_raise_instead_of_predicting_nan():
     )
     with pytest.raises(ModelFitError, match="diverged"):
         algo.fit(_trainset())
+
+
+# ------------------------------------------------------- any registered model class
+class _Toy(turbosvd.AlgoBase):
+    """A minimal model-file class: one array, no checks of its own."""
+
+    _file_arrays = ("w",)
+
+    def __init__(self, scale=1.0):
+        turbosvd.AlgoBase.__init__(self)
+        self.scale = scale
+
+    def fit(self, trainset):
+        turbosvd.AlgoBase.fit(self, trainset)
+        self.w = np.full(trainset.n_items, self.scale)
+        return self
+
+    def estimate(self, u, i):
+        return self.trainset.global_mean + self.w[i]
+
+    def _model_arrays(self):
+        return {"w": self.w}
+
+    @classmethod
+    def _from_arrays(cls, trainset, arrays, params):
+        model = cls(**params)
+        turbosvd.AlgoBase.fit(model, trainset)
+        model.w = arrays["w"]
+        return model
+
+
+@pytest.fixture
+def toy_registered(monkeypatch):
+    monkeypatch.setitem(persist._MODELS, "_Toy", _Toy)
+    return _Toy
+
+
+def test_a_registered_class_gets_the_file_guarantees(toy_registered, tmp_path, fifo):
+    toy = toy_registered(scale=0.5).fit(_trainset())
+    path = Path(persist.save(toy, tmp_path / "toy"))
+    assert np.array_equal(turbosvd.load(path).w, toy.w)
+    with pytest.raises(ValueError, match="FIFO"):
+        persist.save(toy, fifo)
+    toy.w[3] = np.nan
+    with pytest.raises(ValueError, match="w holds NaN"):
+        persist.save(toy, tmp_path / "nan")
+    assert not (tmp_path / "nan").exists()
+    # Its array is read like SVD's: the .npy header must match the metadata first.
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<f8", "fortran_order": False, "shape": (1 << 40,)}
+    )
+    _expect_value_error(
+        _rewrite(path, tmp_path / "bad", members={"w.npy": buf.getvalue()}), "w.npy"
+    )

@@ -15,9 +15,10 @@ import pytest
 
 import reference as ref
 from conftest import LATENCY_SCALE, needs_ml100k
-from turbosvd import NMF, Dataset, ModelFitError, Reader, SVDpp, _blocked, _mf, accuracy
+from turbosvd import NMF, Dataset, ModelFitError, Reader, SVDpp, _mf, accuracy
 from turbosvd.datasets import make_ratings
 from turbosvd.model_selection import PredefinedKFold
+from turbosvd.train import blocked as _blocked
 from turbosvd.train import common
 from turbosvd.train import nmf as nmf_loops
 from turbosvd.train import svdpp as svdpp_loops

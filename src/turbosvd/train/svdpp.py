@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _blocked, _mf
+from .. import _mf
+from . import blocked as _blocked
 from .common import check_finite, ratings_per_call, user_chunks
 
 __all__ = ["DIVERGED_HINT", "fit_blocked", "fit_exact", "verbose_line"]

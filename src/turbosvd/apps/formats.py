@@ -443,8 +443,8 @@ def load_dataset(path, *, rating_scale=None, sep=None, header=None):
     fmt : RatingsFormat
     rating_scale : tuple
     """
-    from .dataset import Dataset
-    from .reader import Reader
+    from ..dataset import Dataset
+    from ..reader import Reader
 
     src = _Source(path)  # read once: a pipe cannot be read again
     fmt = detect_format(src, sep=sep, header=header)

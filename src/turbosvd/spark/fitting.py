@@ -1,4 +1,4 @@
-"""turbosvd on Apache Spark: distributed training (DSGD), converters, distributed top-N.
+"""Distributed training on Spark: ``turbosvd.spark.fit`` (DSGD).
 
 Needs the optional extra ``pip install turbosvd[spark]`` (``pyspark>=3.5`` and ``pyarrow``),
 and turbosvd installed on the executors too (the tasks run its compiled kernels). Only
@@ -6,7 +6,7 @@ the DataFrame API is used (no RDD, no ``SparkContext``, no broadcast variables),
 function works on a classic session and on Spark Connect.
 
 Training (:func:`fit`) is DSGD (Gemulla et al., KDD 2011) over a ``d x d`` grid of user
-blocks x item blocks, see ``turbosvd._dsgd``:
+blocks x item blocks, see ``turbosvd.train.dsgd``:
 
 1. The ratings get inner ids numbered by first appearance (as ``Dataset.load_from_df``
    numbers them) and are cut into the grid. Each block is packed **once** into one row
@@ -40,144 +40,38 @@ and its limits at scale are in ``bench/SPARK.md``.
 from __future__ import annotations
 
 import math
-import time
 import warnings
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from . import _dsgd
-from ._validation import check_int, check_real
-from .exceptions import ModelFitError
-from .prediction_algorithms.algo_base import AlgoBase
-from .prediction_algorithms.matrix_factorization import SVD, _draw_normal
-from .trainset import Trainset
-from .utils import get_rng
+from .._validation import check_int
+from ..exceptions import ModelFitError
+from ..prediction_algorithms.matrix_factorization import SVD
+from ..train import dsgd as _dsgd
+from ..train.sgd import draw_normal
+from ..trainset import Trainset
+from ..utils import get_rng
+from ._common import (
+    _check_columns,
+    _Clock,
+    _col,
+    _default_parallelism,
+    _id_map,
+    _partition_keys,
+    _task_threads,
+    default_n_blocks,
+)
 
-try:  # pyspark is optional: importing this module without it raises a clear error
-    from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-except ImportError as exc:  # pragma: no cover - exercised only without pyspark
-    raise ImportError(
-        "turbosvd.spark needs pyspark and pyarrow: pip install 'turbosvd[spark]'"
-    ) from exc
+__all__ = ["fit"]
 
-__all__ = [
-    "SparkFactors",
-    "fit",
-    "from_als",
-    "recommend_for_all_users",
-    "recommend_for_users",
-    "similar_items_all",
-    "to_spark_factors",
-]
-
-# Blocks are never chosen so small that a task's fixed cost (~0.1 s) dominates its work.
-MIN_BLOCK_RATINGS = 100_000
 # A given n_blocks is lowered so that blocks average at least this many ratings.
 MIN_CAPPED_BLOCK_RATINGS = 100
 _BLOCK_FIELDS = tuple(name for name, _ in _dsgd._LAYOUT_FIELDS)
-
-
-# ----------------------------------------------------------------------------- helpers
-def _col(name: str):
-    """A column by its exact name (dots and spaces are not parsed)."""
-    return F.col("`" + name.replace("`", "``") + "`")
-
-
-def _check_columns(df, **columns) -> None:
-    for param, name in columns.items():
-        if not isinstance(name, str):
-            raise TypeError(f"{param} must be a column name (str), got {name!r}")
-        if name not in df.columns:
-            raise ValueError(
-                f"{param}={name!r} is not a column of df; its columns are {df.columns}"
-            )
-
-
-def _default_parallelism(spark) -> int:
-    """Cores of the cluster when the session says so (classic sessions), else 1."""
-    try:
-        return int(spark.sparkContext.defaultParallelism)
-    except Exception:  # Spark Connect has no SparkContext
-        pass
-    try:
-        value = spark.conf.get("spark.default.parallelism", None)
-        return int(value) if value else 1
-    except Exception:
-        return 1
-
-
-def default_n_blocks(n_ratings: int, parallelism: int) -> int:
-    """``d`` for ``n_blocks=None``: one user block per core, fewer on small data.
-
-    Each sub-epoch runs ``d`` tasks, so ``d`` = the cluster's cores keeps all of them busy;
-    blocks average at least ``MIN_BLOCK_RATINGS`` ratings (``d * d`` blocks in all).
-    """
-    by_size = math.isqrt(max(int(n_ratings), 0) // MIN_BLOCK_RATINGS)
-    return max(1, min(int(parallelism), by_size))
-
-
-def _partition_keys(spark, n_partitions: int) -> list[int]:
-    """Integers ``k[p]`` that Spark's hash partitioning sends to partition ``p``.
-
-    ``repartition(n, col)`` places a row in ``pmod(hash(col), n)`` (Murmur3, as
-    ``functions.hash``), so keying user block ``b`` by ``k[b]`` puts the ``d`` blocks of a
-    stratum in ``d`` different partitions, hence ``d`` parallel tasks. Only parallelism
-    depends on this, never the result.
-    """
-    n_candidates = 64 * n_partitions
-    cand = (
-        spark.range(0, n_candidates)
-        .select(F.col("id").cast("int").alias("k"))
-        .select("k", F.pmod(F.hash("k"), F.lit(n_partitions)).alias("p"))
-        .toPandas()
-    )
-    first = cand.sort_values("k").groupby("p")["k"].first()
-    if len(first) < n_partitions:  # pragma: no cover - probability ~ exp(-64)
-        raise RuntimeError(f"could not find a key for each of {n_partitions} partitions")
-    return [int(first[p]) for p in range(n_partitions)]
-
-
-def _task_threads() -> int:
-    """Cores Spark gives the current task (``spark.task.cpus``)."""
-    from pyspark import TaskContext
-
-    tc = TaskContext.get()
-    try:
-        return max(1, int(tc.cpus())) if tc is not None else 1
-    except Exception:  # pragma: no cover - pyspark without TaskContext.cpus
-        return 1
-
-
-def _id_map(base, column: str, param: str, name: str):
-    """Distinct values of ``column`` numbered by first appearance (``pos``), with counts.
-
-    ``param`` and ``name`` (the user's parameter and column) are for error messages.
-    """
-    pdf = base.groupBy(column).agg(F.min("pos").alias("first"), F.count(F.lit(1)).alias("n"))
-    pdf = pdf.toPandas().sort_values("first", kind="stable")
-    raw = pdf[column]
-    if raw.isna().any():
-        n_null = int(pdf["n"][raw.isna()].sum())
-        raise ValueError(f"{param}={name!r} has {n_null} null ids")
-    if isinstance(raw.dtype, np.dtype) and raw.dtype.kind in "biuf":
-        ids = raw.to_numpy()
-    else:
-        ids = raw.to_numpy(dtype=object)
-    return ids, pdf["n"].to_numpy(dtype=np.int64)
-
-
-class _Clock:
-    def __init__(self):
-        self.t = time.perf_counter()
-
-    def lap(self) -> float:
-        now = time.perf_counter()
-        out, self.t = now - self.t, now
-        return out
 
 
 # ------------------------------------------------------------------------------- fit
@@ -258,7 +152,7 @@ def fit(
     *Initialisation.* ``pu`` then ``qi`` are drawn on the driver from ``random_state``
     exactly as ``SVD`` draws them, so a fit with ``n_blocks=1`` equals
     ``SVD(schedule="blocked", ...).fit`` on the same data bit for bit, and any ``d``
-    equals ``turbosvd._dsgd.fit_local`` with the same ``d``.
+    equals ``turbosvd.train.dsgd.fit_local`` with the same ``d``.
 
     *Divergence.* The tasks check every trained block for NaN or infinite values; the
     driver learns it when it collects the factors after the last epoch and raises
@@ -345,11 +239,10 @@ def fit(
         user_ids, user_counts = _id_map(base, "user", "user_col", user_col)
         item_ids, item_counts = _id_map(base, "item", "item_col", item_col)
         setup("number the ids")
-        trainset = Trainset._from_arrays(
+        trainset = Trainset.from_arrays(
             np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), user_ids, item_ids, scale
         )
-        trainset.n_ratings = n_ratings
-        svd._validate(trainset)
+        svd._validate(trainset, fitting=False)
         if n_blocks is None:
             n_blocks = default_n_blocks(n_ratings, _default_parallelism(spark))
         else:
@@ -358,13 +251,17 @@ def fit(
 
         rated = _rated(spark, base, grid, user_ids, item_ids)
         blocks, mu, present, keys = _pack(spark, rated, grid, svd, dtype, task_bins)
-        trainset._global_mean = mu
+        trainset = Trainset.from_arrays(
+            np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), user_ids, item_ids, scale,
+            global_mean=mu,
+        )  # fmt: skip
+        trainset.n_ratings = n_ratings  # the ratings stay in Spark unless keep_ratings
         setup("pack and cache the blocks")
 
         rng = get_rng(svd.random_state)
         k = svd.n_factors
-        pu = _draw_normal(rng, svd.init_mean, svd.init_std_dev, trainset.n_users, k, dtype)
-        qi = _draw_normal(rng, svd.init_mean, svd.init_std_dev, trainset.n_items, k, dtype)
+        pu = draw_normal(rng, svd.init_mean, svd.init_std_dev, trainset.n_users, k, dtype)
+        qi = draw_normal(rng, svd.init_mean, svd.init_std_dev, trainset.n_items, k, dtype)
         bu = np.zeros(trainset.n_users, dtype=dtype)
         bi = np.zeros(trainset.n_items, dtype=dtype)
         factors, shipped = _ship_factors(spark, grid, (pu, qi, bu, bi))
@@ -397,24 +294,22 @@ def fit(
 
         if keep_ratings:
             full = rated.orderBy("pos").select("u", "i", "rating").toPandas()
-            trainset = Trainset._from_arrays(
+            trainset = Trainset.from_arrays(
                 full["u"].to_numpy(dtype=np.int32),
                 full["i"].to_numpy(dtype=np.int32),
                 full["rating"].to_numpy(dtype=np.float64),
                 user_ids,
                 item_ids,
                 scale,
+                global_mean=mu,
             )
-            trainset._global_mean = mu
             setup("collect the ratings")
     finally:
         factors = None
         if blocks is not None:
             blocks.unpersist()
         base.unpersist()
-    AlgoBase.fit(svd, trainset)
-    svd.bu, svd.bi, svd.pu, svd.qi = bu, bi, pu, qi
-    return svd
+    return SVD._from_factors(trainset, pu, qi, bu, bi, **svd_params)
 
 
 def _cap_n_blocks(n_blocks: int, n_ratings: int) -> int:
@@ -723,476 +618,3 @@ def _sub_epoch_records(jobs, logs, grid, k, itemsize) -> list[dict]:
             }
         )
     return records
-
-
-# ------------------------------------------------------------------------ converters
-class SparkFactors(NamedTuple):
-    """A turbosvd model as Spark DataFrames (see :func:`to_spark_factors`)."""
-
-    users: DataFrame
-    items: DataFrame
-    global_mean: float
-    biased: bool
-
-
-def to_spark_factors(model: SVD, spark: SparkSession) -> SparkFactors:
-    """A fitted turbosvd ``SVD`` as Spark DataFrames of factors and biases.
-
-    Parameters
-    ----------
-    model : SVD
-        A fitted model (turbosvd's or one unpickled from scikit-surprise).
-    spark : SparkSession
-
-    Returns
-    -------
-    SparkFactors
-        ``users`` and ``items`` have the columns of ``ALSModel.userFactors`` /
-        ``itemFactors`` (``id`` — the raw id —, ``features`` array<float>) plus ``bias``
-        (float, 0 when the model is unbiased); rows in inner-id order. The estimate of
-        (u, i) is ``global_mean + bias_u + bias_i + features_u . features_i`` when
-        ``biased``, else the dot product alone (clipped to the rating scale by
-        ``SVD.predict``).
-    """
-    model._check_fitted("to_spark_factors")
-    ts = model.trainset
-    out = []
-    for ids, factors, bias in (
-        (ts._user_ids, model.pu, model.bu),
-        (ts._item_ids, model.qi, model.bi),
-    ):
-        f32 = np.asarray(factors, dtype=np.float32)
-        pdf = pd.DataFrame(
-            {
-                "id": ids,
-                "features": list(f32),
-                "bias": np.asarray(bias, dtype=np.float32),
-            }
-        )
-        out.append(spark.createDataFrame(pdf))
-    return SparkFactors(out[0], out[1], float(ts.global_mean), bool(model.biased))
-
-
-def from_als(
-    als_model,
-    *,
-    ratings: DataFrame | None = None,
-    user_col: str = "user",
-    item_col: str = "item",
-    rating_col: str = "rating",
-    global_mean: float | None = None,
-    rating_scale: tuple[float, float] | None = None,
-) -> SVD:
-    """A turbosvd ``SVD`` serving a fitted ``pyspark.ml.recommendation.ALSModel``.
-
-    Parameters
-    ----------
-    als_model : pyspark.ml.recommendation.ALSModel
-        Its ``userFactors`` and ``itemFactors`` (``id`` int, ``features`` array<float>)
-        are collected to the driver.
-    ratings : pyspark.sql.DataFrame, optional
-        The training ratings (columns ``user_col``, ``item_col``, ``rating_col``). When
-        given they are collected into the trainset (pairs whose user or item has no
-        factors are dropped), so that top-N can exclude seen items and the global mean is
-        theirs.
-    user_col, item_col, rating_col : str
-        Columns of ``ratings``.
-    global_mean : float, optional
-        ``trainset.global_mean`` of the result: the estimate ``predict`` falls back to for
-        an unknown user or item (``details['was_impossible']`` is then True). ALS has no
-        global mean (it predicts NaN there, or drops the row). None means the mean of
-        ``ratings`` when given (Surprise's fallback), else 0.0, what the factor model
-        itself gives an id without factors (a zero vector). It never enters the known
-        estimates (``biased=False``).
-    rating_scale : (float, float), optional
-        Scale to which ``predict`` clips. None means no clipping, as ALS does not clip.
-
-    Returns
-    -------
-    SVD
-        ``biased=False``, ``n_factors=rank``, float32 ``pu``/``qi`` (ALS's own type), zero
-        biases. Inner ids are the raw ids in increasing order. Without ``ratings`` the
-        trainset holds the ids but no ratings (``n_ratings`` is 0). ``predict(u, i).est``
-        equals ALS's prediction ``<userFactor, itemFactor>`` up to float32 rounding.
-    """
-    for attr in ("userFactors", "itemFactors", "rank"):
-        if not hasattr(als_model, attr):
-            raise TypeError(
-                f"als_model must be a fitted pyspark.ml.recommendation.ALSModel, got "
-                f"{type(als_model).__name__} (no {attr!r})"
-            )
-    if rating_scale is None:
-        scale = (-math.inf, math.inf)
-    else:
-        scale = _check_scale(rating_scale)
-    rank = int(als_model.rank)
-    sides = []
-    for frame in (als_model.userFactors, als_model.itemFactors):
-        pdf = frame.select("id", "features").toPandas().sort_values("id", kind="stable")
-        ids = pdf["id"].to_numpy()
-        feats = np.zeros((len(pdf), rank), dtype=np.float32)
-        if len(pdf):
-            feats[:] = np.stack(pdf["features"].to_numpy()).astype(np.float32)
-        sides.append((ids, feats))
-    (user_ids, pu), (item_ids, qi) = sides
-    ts = Trainset._from_arrays(
-        np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), user_ids, item_ids, scale
-    )
-    if global_mean is not None:
-        ts._global_mean = np.float64(check_real("global_mean", global_mean))
-    if ratings is not None:
-        _check_columns(ratings, user_col=user_col, item_col=item_col, rating_col=rating_col)
-        pdf = ratings.select(
-            _col(user_col).alias("u"), _col(item_col).alias("i"), _col(rating_col).cast("double")
-        ).toPandas()
-        u, i = ts._inner_uids(pdf["u"].tolist()), ts._inner_iids(pdf["i"].tolist())
-        keep = (u >= 0) & (i >= 0)
-        mean = ts._global_mean
-        ts = Trainset._from_arrays(
-            u[keep], i[keep], pdf.iloc[:, 2].to_numpy(np.float64)[keep], user_ids, item_ids, scale
-        )
-        ts._global_mean = mean  # None: the mean of the kept ratings, computed when read
-    elif global_mean is None:
-        ts._global_mean = np.float64(0.0)
-    svd = SVD(n_factors=rank, biased=False, schedule="blocked", dtype=np.float32)
-    AlgoBase.fit(svd, ts)
-    svd.pu, svd.qi = np.ascontiguousarray(pu), np.ascontiguousarray(qi)
-    svd.bu = np.zeros(len(user_ids), dtype=np.float32)
-    svd.bi = np.zeros(len(item_ids), dtype=np.float32)
-    return svd
-
-
-# ------------------------------------------------------------------------------ top-N
-def _id_types(ids: np.ndarray) -> tuple[T.DataType, Any]:
-    """The Spark and Arrow types of an array of raw ids."""
-    import pyarrow as pa
-
-    kind = ids.dtype.kind
-    if kind == "i" and ids.dtype.itemsize <= 4:
-        return T.IntegerType(), pa.int32()
-    if kind in "iu":
-        return T.LongType(), pa.int64()
-    if kind == "f":
-        return T.DoubleType(), pa.float64()
-    values = ids.tolist()
-    if all(isinstance(v, str) for v in values):
-        return T.StringType(), pa.string()
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
-        return T.LongType(), pa.int64()
-    raise TypeError(
-        "raw ids must all be strings, all integers or all floats to become a Spark column; "
-        f"got {sorted({type(v).__name__ for v in values})}"
-    )
-
-
-def _seen_rows(trainset, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The items each of ``users`` rated: a CSR (indptr, item inner ids) in ``users`` order."""
-    perm, indptr = trainset._grouped(by_user=True)
-    items = trainset._items[perm].astype(np.int64)
-    starts, lengths = indptr[users], indptr[users + 1] - indptr[users]
-    sub_ptr = np.zeros(len(users) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=sub_ptr[1:])
-    take = np.repeat(starts - sub_ptr[:-1], lengths) + np.arange(sub_ptr[-1])
-    return sub_ptr, items[take]
-
-
-def _n_query_blocks(spark, n_queries: int, n_blocks) -> int:
-    if n_blocks is None:
-        # One block per core: the other side is shipped once per block, so fewer, larger
-        # blocks are cheaper; tiny blocks are not worth a task.
-        n_blocks = max(1, min(_default_parallelism(spark), -(-n_queries // 256)))
-    n_blocks = check_int("n_blocks", n_blocks, min_value=1)
-    return max(1, min(n_blocks, n_queries))
-
-
-def _block_frame(spark, pdf: pd.DataFrame, schema: T.StructType, n_blocks: int):
-    """``pdf`` (one row per block, column ``part`` = block number) with block b alone in
-    partition b, so that each block is one task."""
-    n_parts = max(n_blocks, 2)
-    keys = _partition_keys(spark, n_parts)
-    pdf = pdf.assign(part=np.asarray(keys, dtype=np.int32)[pdf["part"].to_numpy()])
-    return spark.createDataFrame(pdf, schema=schema).repartition(n_parts, "part")
-
-
-def _dtype_name(model) -> str:
-    return np.asarray(model.pu).dtype.name
-
-
-def _buffer(column, row: int):
-    """The bytes of a binary Arrow cell, without a copy."""
-    return column[row].as_buffer()
-
-
-def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_blocks):
-    """Top-n of the inner ``users`` (in that order), as a DataFrame of nested rows."""
-    import pyarrow as pa
-
-    ts = model.trainset
-    if exclude_seen and len(ts._ratings) == 0:
-        raise ValueError(
-            "exclude_seen=True needs the training ratings, but model.trainset holds none "
-            "(fit with keep_ratings=True, or pass exclude_seen=False)"
-        )
-    user_type, _ = _id_types(ts._user_ids)
-    item_type, _ = _id_types(ts._item_ids)
-    d = _n_query_blocks(spark, len(users), n_blocks)
-    bounds = np.linspace(0, len(users), d + 1).astype(np.int64)
-    pu, bu = np.ascontiguousarray(model.pu), np.ascontiguousarray(model.bu)
-    rows = []
-    for b in range(d):
-        block = users[bounds[b] : bounds[b + 1]]
-        if exclude_seen:
-            ptr, idx = _seen_rows(ts, block)
-        else:
-            ptr, idx = np.zeros(len(block) + 1, np.int64), np.empty(0, np.int64)
-        rows.append(
-            {
-                "part": b,
-                "pu": pu[block].tobytes(),
-                "bu": bu[block].tobytes(),
-                "seen_ptr": ptr.tobytes(),
-                "seen_idx": idx.tobytes(),
-                "user_ids": ts._user_ids[block].tolist(),
-            }
-        )
-    schema = T.StructType(
-        [T.StructField("part", T.IntegerType())]
-        + [T.StructField(c, T.BinaryType()) for c in ("pu", "bu", "seen_ptr", "seen_idx")]
-        + [T.StructField("user_ids", T.ArrayType(user_type))]
-    )
-    blocks = _block_frame(spark, pd.DataFrame(rows), schema, d)
-    items = spark.createDataFrame(
-        pd.DataFrame(
-            {
-                "qi": [np.ascontiguousarray(model.qi).tobytes()],
-                "bi": [np.ascontiguousarray(model.bi).tobytes()],
-                "item_ids": [ts._item_ids.tolist()],
-            }
-        ),
-        schema=T.StructType(
-            [
-                T.StructField("qi", T.BinaryType()),
-                T.StructField("bi", T.BinaryType()),
-                T.StructField("item_ids", T.ArrayType(item_type)),
-            ]
-        ),
-    )
-    dtype_name = _dtype_name(model)
-    k, biased = model.n_factors, bool(model.biased)
-    mu, scale = float(ts.global_mean), ts.rating_scale
-    n_items = ts.n_items
-
-    def task(batches):
-        for batch in batches:
-            for r in range(batch.num_rows):
-                item_ids = batch.column("item_ids")[r].values
-                user_ids = batch.column("user_ids")[r].values
-                m = len(user_ids)
-                ptr = np.frombuffer(_buffer(batch.column("seen_ptr"), r), dtype=np.int64)
-                idx = np.frombuffer(_buffer(batch.column("seen_idx"), r), dtype=np.int64)
-                # A model of this block's users and all items, whose trainset holds the
-                # block's seen items: its recommend_all is the local one, row for row.
-                sub_ts = Trainset._from_arrays(
-                    np.repeat(np.arange(m, dtype=np.int32), np.diff(ptr)),
-                    idx.astype(np.int32),
-                    np.zeros(len(idx)),
-                    np.arange(m),
-                    np.arange(n_items),
-                    scale,
-                )
-                sub_ts._global_mean = mu
-                sub = SVD(n_factors=k, biased=biased, dtype=dtype_name, n_jobs=_task_threads())
-                AlgoBase.fit(sub, sub_ts)
-                sub.pu = np.frombuffer(_buffer(batch.column("pu"), r), dtype_name).reshape(m, k)
-                sub.bu = np.frombuffer(_buffer(batch.column("bu"), r), dtype_name)
-                sub.qi = np.frombuffer(_buffer(batch.column("qi"), r), dtype_name).reshape(-1, k)
-                sub.bi = np.frombuffer(_buffer(batch.column("bi"), r), dtype_name)
-                recs = sub.recommend_all(n, exclude_seen=exclude_seen)
-                counts = np.bincount(recs["user"].to_numpy(dtype=np.int64), minlength=m)
-                offsets = np.zeros(m + 1, dtype=np.int32)
-                np.cumsum(counts, out=offsets[1:])
-                yield _ranked_batch(
-                    ("user", "recommendations", "rating"),
-                    user_ids,
-                    offsets,
-                    item_ids.take(pa.array(recs["item"].to_numpy(dtype=np.int64))),
-                    recs["estimate"].to_numpy(dtype=np.float64),
-                    recs["rank"].to_numpy(dtype=np.int32),
-                )
-
-    out = _ranked_schema(("user", "recommendations", "rating"), user_type, item_type)
-    return blocks.crossJoin(F.broadcast(items)).mapInArrow(task, out)
-
-
-def recommend_for_all_users(
-    model: SVD, spark: SparkSession, n: int = 10, exclude_seen: bool = True, *, n_blocks=None
-) -> DataFrame:
-    """The top ``n`` items of every user of the trainset, computed in Spark tasks.
-
-    The users are cut into ``n_blocks`` blocks, one task each; every task receives its
-    users' factors, biases and seen items, plus the item factors (once per task, through a
-    broadcast join of a one-row DataFrame), and runs ``SVD.recommend_all`` (the compiled
-    top-N kernel) on them.
-
-    Parameters
-    ----------
-    model : SVD
-        A fitted model whose ``recommend_all`` is available.
-    spark : SparkSession
-    n : int, default 10
-        Recommendations per user (>= 1), clamped to the number of candidate items.
-    exclude_seen : bool, default True
-        Leave out the items each user rated in the trainset (which Spark's ALS cannot do).
-        Needs the training ratings in ``model.trainset``.
-    n_blocks : int, optional
-        Tasks. None uses one per core of the session (when it tells), at most one per 256
-        users.
-
-    Returns
-    -------
-    pyspark.sql.DataFrame
-        Shaped like ``ALSModel.recommendForAllUsers``: ``user`` (raw id) and
-        ``recommendations``, an array of ``struct<item, rating, rank>`` best first, where
-        ``rating`` is the unclipped estimate (double, as ``recommend_all``'s ``estimate``)
-        and ``rank`` starts at 1. Exactly ``model.recommend_all(n, exclude_seen)``, nested
-        per user; a user without candidates has an empty array. Row order is not
-        specified (sort by ``user`` if needed).
-    """
-    model._check_fitted("recommend_for_all_users")
-    n = check_int("n", n, min_value=1)
-    if not isinstance(exclude_seen, bool):
-        raise TypeError(f"exclude_seen must be a bool, got {exclude_seen!r}")
-    users = np.arange(model.trainset.n_users, dtype=np.int64)
-    return _recommend(spark, model, users, n, exclude_seen, n_blocks)
-
-
-def recommend_for_users(
-    model: SVD,
-    users_df: DataFrame,
-    n: int = 10,
-    exclude_seen: bool = True,
-    *,
-    user_col: str = "user",
-    n_blocks=None,
-) -> DataFrame:
-    """The top ``n`` items of the users listed in ``users_df`` (``recommendForUserSubset``).
-
-    The distinct raw ids of ``users_df[user_col]`` are collected to the driver; ids that
-    are not in the trainset are left out (they have no factors, as with ALS). The rest
-    runs as :func:`recommend_for_all_users` on those users, with the same output.
-    """
-    model._check_fitted("recommend_for_users")
-    n = check_int("n", n, min_value=1)
-    if not isinstance(exclude_seen, bool):
-        raise TypeError(f"exclude_seen must be a bool, got {exclude_seen!r}")
-    _check_columns(users_df, user_col=user_col)
-    raw = users_df.select(_col(user_col)).distinct().toPandas().iloc[:, 0].tolist()
-    known = model.trainset._raw2inner_id_users
-    users = np.array(sorted({known[u] for u in raw if u in known}), dtype=np.int64)
-    return _recommend(users_df.sparkSession, model, users, n, exclude_seen, n_blocks)
-
-
-def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=None) -> DataFrame:
-    """For every item, the ``k`` items whose factors are most cosine-similar, in Spark tasks.
-
-    Each task takes a block of items as queries and all item factors (shipped once per
-    task) as candidates, and runs the compiled cosine top-k (``turbosvd.topn.cosine_topk``)
-    exactly as ``SVD.similar_items`` does for one item.
-
-    Returns
-    -------
-    pyspark.sql.DataFrame
-        ``item`` (raw id) and ``similar``, an array of ``struct<item, similarity, rank>``
-        best first (the item itself excluded, ties by smaller inner id); the same items
-        and scores (widened to double) as ``model.similar_items(item, k)``.
-    """
-    import pyarrow as pa
-
-    model._check_fitted("similar_items_all")
-    k = check_int("k", k, min_value=1)
-    ts = model.trainset
-    item_type, _ = _id_types(ts._item_ids)
-    d = _n_query_blocks(spark, ts.n_items, n_blocks)
-    bounds = np.linspace(0, ts.n_items, d + 1).astype(np.int64)
-    qi = np.ascontiguousarray(model.qi)
-    blocks = _block_frame(
-        spark,
-        pd.DataFrame({"part": np.arange(d), "start": bounds[:-1], "stop": bounds[1:]}),
-        T.StructType([T.StructField(c, T.LongType()) for c in ("part", "start", "stop")]),
-        d,
-    )
-    items = spark.createDataFrame(
-        pd.DataFrame({"qi": [qi.tobytes()], "item_ids": [ts._item_ids.tolist()]}),
-        schema=T.StructType(
-            [
-                T.StructField("qi", T.BinaryType()),
-                T.StructField("item_ids", T.ArrayType(item_type)),
-            ]
-        ),
-    )
-    dtype_name, n_factors = _dtype_name(model), model.n_factors
-
-    def task(batches):
-        from turbosvd.topn import cosine_topk
-
-        for batch in batches:
-            for r in range(batch.num_rows):
-                start = batch.column("start")[r].as_py()
-                stop = batch.column("stop")[r].as_py()
-                item_ids = batch.column("item_ids")[r].values
-                factors = np.frombuffer(_buffer(batch.column("qi"), r), dtype_name)
-                factors = factors.reshape(-1, n_factors)
-                m = stop - start
-                idx, scores = cosine_topk(
-                    factors[start:stop],
-                    k,
-                    Y=factors,
-                    exclude=(np.arange(m + 1), np.arange(start, stop)),
-                    num_threads=_task_threads(),
-                )
-                valid = idx >= 0
-                offsets = np.zeros(m + 1, dtype=np.int32)
-                np.cumsum(valid.sum(axis=1), out=offsets[1:])
-                ranks = np.broadcast_to(np.arange(1, idx.shape[1] + 1, dtype=np.int32), idx.shape)
-                yield _ranked_batch(
-                    ("item", "similar", "similarity"),
-                    item_ids.slice(start, m),
-                    offsets,
-                    item_ids.take(pa.array(idx[valid])),
-                    scores[valid].astype(np.float64),
-                    ranks[valid],
-                )
-
-    out = _ranked_schema(("item", "similar", "similarity"), item_type, item_type)
-    return blocks.crossJoin(F.broadcast(items)).mapInArrow(task, out)
-
-
-def _ranked_schema(names, key_type, item_type) -> T.StructType:
-    """ALS's output shape: a key column and an array of (item, score, rank) structs.
-
-    ``names`` is (key column, array column, score field).
-    """
-    key, lists, score = names
-    entry = T.StructType(
-        [
-            T.StructField("item", item_type),
-            T.StructField(score, T.DoubleType()),
-            T.StructField("rank", T.IntegerType()),
-        ]
-    )
-    return T.StructType([T.StructField(key, key_type), T.StructField(lists, T.ArrayType(entry))])
-
-
-def _ranked_batch(names, keys, offsets, items, scores, ranks):
-    """An Arrow batch of ``_ranked_schema(names, ...)``: row ``r`` is ``keys[r]`` and the
-    entries ``offsets[r]:offsets[r + 1]`` of ``items`` (Arrow), ``scores`` (float64) and
-    ``ranks`` (int32)."""
-    import pyarrow as pa
-
-    key, lists, score = names
-    struct = pa.StructArray.from_arrays(
-        [items, pa.array(scores), pa.array(ranks)], names=["item", score, "rank"]
-    )
-    return pa.RecordBatch.from_arrays(
-        [keys, pa.ListArray.from_arrays(pa.array(offsets), struct)], names=[key, lists]
-    )
