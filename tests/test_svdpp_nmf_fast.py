@@ -11,11 +11,22 @@ import textwrap
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import reference as ref
 from conftest import LATENCY_SCALE, needs_ml100k
-from turbosvd import NMF, Dataset, ModelFitError, Reader, SVDpp, _blocked, _mf, accuracy
+from turbosvd import (
+    NMF,
+    Dataset,
+    ModelFitError,
+    ModelFitWarning,
+    Reader,
+    SVDpp,
+    _blocked,
+    _mf,
+    accuracy,
+)
 from turbosvd.datasets import make_ratings
 from turbosvd.model_selection import PredefinedKFold
 from turbosvd.train import common
@@ -237,23 +248,43 @@ def test_fit_needs_a_trainset(cls):
         cls().fit([("u", "i", 3.0)])
 
 
-@pytest.mark.parametrize("schedule", ["exact", "blocked"])
-def test_divergence_raises_model_fit_error_naming_the_epoch(tiny, schedule):
-    svdpp = SVDpp(lr_all=50.0, n_epochs=30, random_state=0, schedule=schedule)
+def test_divergence_raises_model_fit_error_naming_the_epoch(tiny):
+    svdpp = SVDpp(lr_all=50.0, n_epochs=30, random_state=0)
     with pytest.raises(ModelFitError, match=r"training diverged at epoch \d+: .*lr_all"):
         svdpp.fit(tiny)
     assert "pu" not in vars(svdpp)
-    nmf = NMF(biased=True, lr_bu=1e3, lr_bi=1e3, n_epochs=50, random_state=0, schedule=schedule)
+    nmf = NMF(biased=True, lr_bu=1e3, lr_bi=1e3, n_epochs=50, random_state=0)
     with pytest.raises(ModelFitError, match=r"training diverged at epoch \d+"):
         nmf.fit(tiny)
     # A fitted model keeps its previous state when a later fit diverges.
-    good = SVDpp(n_epochs=1, random_state=0, schedule=schedule).fit(tiny)
+    good = SVDpp(n_epochs=1, random_state=0).fit(tiny)
     before = good.pu.copy()
     good.lr_bu = good.lr_bi = good.lr_pu = good.lr_qi = good.lr_yj = 50.0
     good.n_epochs = 30
     with pytest.raises(ModelFitError):
         good.fit(tiny)
     assert np.array_equal(good.pu, before)
+
+
+def test_exact_schedule_keeps_a_diverged_model_as_surprise_with_a_warning(surprise, tiny):
+    # Surprise trains on and keeps NaN factors (its own test_SVD.py relies on it: lr_all=5
+    # must give another RMSE than the default); the exact schedule does the same and warns.
+    for cls, kw in ((SVDpp, {"lr_all": 50.0}), (NMF, {"biased": True, "lr_bu": 1e3, "lr_bi": 1e3})):
+        algo = cls(n_epochs=30, random_state=0, schedule="exact", **kw)
+        with pytest.warns(ModelFitWarning, match=r"training diverged at epoch \d+") as record:
+            algo.fit(tiny)
+        assert len(record) == 1  # once per fit
+        assert not np.isfinite(algo.bu).all()
+        theirs = getattr(surprise, cls.__name__)(n_epochs=30, random_state=0, **kw)
+        df = pd.DataFrame(
+            {
+                "u": tiny.raw_user_ids[tiny.rating_arrays()[0]],
+                "i": tiny.raw_item_ids[tiny.rating_arrays()[1]],
+                "r": tiny.rating_arrays()[2],
+            }
+        )
+        theirs.fit(surprise.Dataset.load_from_df(df, surprise.Reader()).build_full_trainset())
+        np.testing.assert_array_equal(np.isfinite(algo.bu), np.isfinite(theirs.bu))
 
 
 # ------------------------------------------------------------------------------- Ctrl-C

@@ -19,7 +19,7 @@ from . import accuracy, datasets, dump, metrics, model_selection, similarities, 
 from ._threads import openmp_enabled
 from .builtin_datasets import get_dataset_dir
 from .dataset import Dataset
-from .exceptions import ModelFitError, NotFittedError
+from .exceptions import ModelFitError, ModelFitWarning, NotFittedError
 from .persist import load
 from .prediction_algorithms import (
     NMF,
@@ -51,6 +51,7 @@ __all__ = [
     "KNNWithMeans",
     "KNNWithZScore",
     "ModelFitError",
+    "ModelFitWarning",
     "NormalPredictor",
     "NotFittedError",
     "Prediction",

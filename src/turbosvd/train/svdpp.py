@@ -2,7 +2,8 @@
 
 Both run in place on the model arrays drawn by the caller (``pu``, ``qi``, ``yj`` and zero
 biases), print Surprise's verbose line before each epoch, check for divergence after each
-one (``ModelFitError`` naming the epoch) and split long epochs into several compiled calls
+one (``ModelFitError`` naming the epoch; on the exact schedule a ``ModelFitWarning`` and the
+epochs go on, as Surprise's do) and split long epochs into several compiled calls
 so that Ctrl-C (a ``KeyboardInterrupt`` between two calls) is handled within a fraction of
 a second; the caller assigns the arrays to the model only when the loop returns.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _blocked, _mf
-from .common import check_finite, ratings_per_call, user_chunks
+from .common import DivergenceCheck, ratings_per_call, user_chunks
 
 __all__ = ["DIVERGED_HINT", "fit_blocked", "fit_exact", "verbose_line"]
 
@@ -51,6 +52,7 @@ def fit_exact(trainset, pu, qi, yj, bu, bi, rates, n_epochs: int, verbose: bool)
     # Each rating rebuilds the implicit sum and updates every y row of its user.
     chunks = user_chunks(counts * counts * (2 * k + 1))
     global_mean = float(trainset.global_mean)
+    check = DivergenceCheck(DIVERGED_HINT, strict=False)
     for epoch in range(n_epochs):
         if verbose:
             print(verbose_line(epoch))
@@ -58,7 +60,7 @@ def fit_exact(trainset, pu, qi, yj, bu, bi, rates, n_epochs: int, verbose: bool)
             _mf.svdpp_epoch_exact_f64(
                 indptr, items, ratings, pu, qi, yj, bu, bi, global_mean, rates, begin, end
             )
-        check_finite(epoch, DIVERGED_HINT, bu, bi, pu, qi, yj)
+        check(epoch, bu, bi, pu, qi, yj)
 
 
 def fit_blocked(
@@ -88,6 +90,7 @@ def fit_blocked(
     lay = (layout.block_ptr, layout.run_user, layout.run_ptr, layout.items)
     global_mean = float(trainset.global_mean)
     per_call = max(1, ratings_per_call(k) * n_threads * n_bins // max(1, trainset.n_ratings))
+    check = DivergenceCheck(DIVERGED_HINT, strict=True)
     for epoch in range(n_epochs):
         if verbose:
             print(verbose_line(epoch))
@@ -101,5 +104,5 @@ def fit_blocked(
                 global_mean, rates, n_threads, first, last,
             )  # fmt: skip
         _mf.apply_y(*lay, user_ptr, yj, alpha, beta, n_threads)
-        check_finite(epoch, DIVERGED_HINT, bu, bi, pu, qi, yj)
+        check(epoch, bu, bi, pu, qi, yj)
     return pu, qi[position], yj[position], bu, bi[position]
