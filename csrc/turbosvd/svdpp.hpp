@@ -14,7 +14,8 @@
 //    and on per-f constants, so this kernel loops j outside and f inside (rows streamed,
 //    SIMD over f) and still performs the same operations on every element in the same
 //    order: the result is bit-identical to scikit-surprise on x86-64. FMA contraction is
-//    off and the kernel is not SIMD-cloned (a fused multiply-add rounds differently).
+//    off (a fused multiply-add rounds differently); the elementwise loops are SIMD (IEEE
+//    operations round alike in every lane), the dot product is summed left to right.
 //    Cost O(sum_u |I_u|^2 k) per epoch, as Surprise's; one thread.
 //
 // 2. The user-batched schedule (schedule "fast"). Surprise's y update gives every y row of
@@ -36,6 +37,7 @@
 //    results are bit-identical for any number of threads.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -52,56 +54,136 @@ struct SvdppRates {
 
 // ------------------------------------------------------------------------- exact epoch
 
-// Users [user_begin, user_end) of one Surprise epoch (a long epoch runs as several calls
-// on consecutive user ranges, which is the same computation). indptr/items/ratings: the
-// trainset grouped by user in Surprise's order. impl and coef: scratch of n_factors.
-TURBOSVD_NO_CONTRACT inline void svdpp_epoch_exact(
-    const std::int64_t* indptr, const std::int32_t* items, const double* ratings, index_t n_users,
-    index_t n_items, index_t n_factors, double* pu, double* qi, double* yj, double* bu,
-    double* bi, double global_mean, const SvdppRates& p, index_t user_begin, index_t user_end,
-    double* impl, double* coef) {
+namespace svdpp_exact_detail {
+
+// The epoch body. Every loop over f is elementwise (each element gets the same operations
+// as in Surprise, so vector width does not matter: IEEE division, product and sum round
+// alike in every lane) except the dot product, summed left to right. It is SIMD-cloned with
+// FMA contraction off (a fused multiply-add would round differently). Never throws: the
+// ids are validated by the caller.
+//
+// A user's y rows are copied into a contiguous buffer for the user's ratings and written
+// back after them (the same values, so the same results): the rows then stream, and the
+// y update of one rating also sums the next rating's implicit vector in the same pass
+// (Surprise's sum: (y_0 / s + y_1 / s) + ..., in I_u's order). A user who rated an item
+// twice has that row twice in I_u, updated twice per rating: such users take the direct
+// path on the shared rows.
+TURBOSVD_DISPATCH TURBOSVD_NO_CONTRACT inline void users(
+    const std::int64_t* TURBOSVD_RESTRICT indptr, const std::int32_t* TURBOSVD_RESTRICT items,
+    const double* TURBOSVD_RESTRICT ratings, index_t k, double* pu, double* qi, double* yj,
+    double* bu, double* bi, double mu, SvdppRates p, index_t user_begin, index_t user_end,
+    double* TURBOSVD_RESTRICT impl, double* TURBOSVD_RESTRICT coef,
+    double* TURBOSVD_RESTRICT buf, index_t* TURBOSVD_RESTRICT stamp) noexcept {
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #endif
-    require(n_users >= 0 && n_items >= 0 && n_factors >= 0, "svdpp_epoch_exact: negative size");
-    require(0 <= user_begin && user_begin <= user_end && user_end <= n_users,
-            "svdpp_epoch_exact: user range out of bounds");
-    for (index_t r = indptr[user_begin]; r < indptr[user_end]; ++r)
-        require(items[r] >= 0 && items[r] < n_items, "svdpp_epoch_exact: item id out of range");
-    const index_t k = n_factors;
+    const double lr_bu = p.lr_bu, lr_bi = p.lr_bi, lr_pu = p.lr_pu, lr_qi = p.lr_qi;
+    const double lr_yj = p.lr_yj, reg_bu = p.reg_bu, reg_bi = p.reg_bi, reg_pu = p.reg_pu;
+    const double reg_qi = p.reg_qi, reg_yj = p.reg_yj;
     for (index_t u = user_begin; u < user_end; ++u) {
         const std::int64_t begin = indptr[u], end = indptr[u + 1];
-        if (begin == end) continue;
-        const double sqrt_iu = std::sqrt(static_cast<double>(end - begin));
+        const index_t n = end - begin;
+        if (n == 0) continue;
+        const double sqrt_iu = std::sqrt(static_cast<double>(n));
         double* TURBOSVD_RESTRICT pu_u = pu + u * k;
+        bool repeated = false;
+        for (std::int64_t kk = begin; kk < end; ++kk) {
+            repeated |= stamp[items[kk]] == u;
+            stamp[items[kk]] = u;
+        }
+        // The y rows the ratings read and update: the buffer, or the shared rows.
+        const auto row = [&](std::int64_t kk) -> double* {
+            return repeated ? yj + static_cast<index_t>(items[begin + kk]) * k : buf + kk * k;
+        };
+        if (!repeated)
+            for (index_t kk = 0; kk < n; ++kk) {
+                const double* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[begin + kk]) * k;
+                double* TURBOSVD_RESTRICT b = buf + kk * k;
+                for (index_t f = 0; f < k; ++f) b[f] = y[f];
+            }
+        for (index_t f = 0; f < k; ++f) impl[f] = 0.0;
+        for (index_t kk = 0; kk < n; ++kk) {
+            const double* TURBOSVD_RESTRICT y = row(kk);
+            TURBOSVD_OMP_SIMD
+            for (index_t f = 0; f < k; ++f) impl[f] += y[f] / sqrt_iu;
+        }
         for (std::int64_t rr = begin; rr < end; ++rr) {
             const index_t i = items[rr];
             double* TURBOSVD_RESTRICT qi_i = qi + i * k;
-            for (index_t f = 0; f < k; ++f) impl[f] = 0.0;
-            for (std::int64_t kk = begin; kk < end; ++kk) {
-                const double* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[kk]) * k;
-                for (index_t f = 0; f < k; ++f) impl[f] += y[f] / sqrt_iu;
-            }
             double dot = 0.0;
             for (index_t f = 0; f < k; ++f) dot += qi_i[f] * (pu_u[f] + impl[f]);
-            const double err = ratings[rr] - (((global_mean + bu[u]) + bi[i]) + dot);
-            bu[u] += p.lr_bu * (err - p.reg_bu * bu[u]);
-            bi[i] += p.lr_bi * (err - p.reg_bi * bi[i]);
+            const double err = ratings[rr] - (((mu + bu[u]) + bi[i]) + dot);
+            bu[u] += lr_bu * (err - reg_bu * bu[u]);
+            bi[i] += lr_bi * (err - reg_bi * bi[i]);
+            TURBOSVD_OMP_SIMD
             for (index_t f = 0; f < k; ++f) {
                 const double puf = pu_u[f];
                 const double qif = qi_i[f];
-                pu_u[f] += p.lr_pu * (err * qif - p.reg_pu * puf);
-                qi_i[f] += p.lr_qi * (err * (puf + impl[f]) - p.reg_qi * qif);
+                pu_u[f] = puf + lr_pu * (err * qif - reg_pu * puf);
+                qi_i[f] = qif + lr_qi * (err * (puf + impl[f]) - reg_qi * qif);
                 coef[f] = err * qif / sqrt_iu;
             }
             // Surprise: for f: for j in I_u: yj[j, f] += lr_yj * (coef[f] - reg_yj * yj[j, f]).
             // Each element sees the same operations in the same order with j outside.
-            for (std::int64_t kk = begin; kk < end; ++kk) {
-                double* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[kk]) * k;
-                for (index_t f = 0; f < k; ++f) y[f] += p.lr_yj * (coef[f] - p.reg_yj * y[f]);
+            const bool next = rr + 1 < end && !repeated;
+            if (next)
+                for (index_t f = 0; f < k; ++f) impl[f] = 0.0;
+            for (index_t kk = 0; kk < n; ++kk) {
+                double* TURBOSVD_RESTRICT y = row(kk);
+                if (next) {
+                    TURBOSVD_OMP_SIMD
+                    for (index_t f = 0; f < k; ++f) {
+                        const double v = y[f] + lr_yj * (coef[f] - reg_yj * y[f]);
+                        y[f] = v;
+                        impl[f] += v / sqrt_iu;
+                    }
+                } else {
+                    TURBOSVD_OMP_SIMD
+                    for (index_t f = 0; f < k; ++f) y[f] = y[f] + lr_yj * (coef[f] - reg_yj * y[f]);
+                }
+            }
+            if (repeated && rr + 1 < end) {  // the shared rows: the sum after all updates
+                for (index_t f = 0; f < k; ++f) impl[f] = 0.0;
+                for (index_t kk = 0; kk < n; ++kk) {
+                    const double* TURBOSVD_RESTRICT y = row(kk);
+                    TURBOSVD_OMP_SIMD
+                    for (index_t f = 0; f < k; ++f) impl[f] += y[f] / sqrt_iu;
+                }
             }
         }
+        if (!repeated)
+            for (index_t kk = 0; kk < n; ++kk) {
+                double* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[begin + kk]) * k;
+                const double* TURBOSVD_RESTRICT b = buf + kk * k;
+                for (index_t f = 0; f < k; ++f) y[f] = b[f];
+            }
     }
+}
+
+}  // namespace svdpp_exact_detail
+
+// Users [user_begin, user_end) of one Surprise epoch (a long epoch runs as several calls
+// on consecutive user ranges, which is the same computation). indptr/items/ratings: the
+// trainset grouped by user in Surprise's order. impl and coef: scratch of n_factors.
+inline void svdpp_epoch_exact(const std::int64_t* indptr, const std::int32_t* items,
+                              const double* ratings, index_t n_users, index_t n_items,
+                              index_t n_factors, double* pu, double* qi, double* yj, double* bu,
+                              double* bi, double global_mean, const SvdppRates& p,
+                              index_t user_begin, index_t user_end, double* impl, double* coef) {
+    require(n_users >= 0 && n_items >= 0 && n_factors >= 0, "svdpp_epoch_exact: negative size");
+    require(0 <= user_begin && user_begin <= user_end && user_end <= n_users,
+            "svdpp_epoch_exact: user range out of bounds");
+    index_t longest = 0;
+    for (index_t u = user_begin; u < user_end; ++u) {
+        require(indptr[u] <= indptr[u + 1], "svdpp_epoch_exact: indptr decreases");
+        longest = std::max<index_t>(longest, indptr[u + 1] - indptr[u]);
+    }
+    for (index_t r = indptr[user_begin]; r < indptr[user_end]; ++r)
+        require(items[r] >= 0 && items[r] < n_items, "svdpp_epoch_exact: item id out of range");
+    std::vector<double> buf(static_cast<std::size_t>(longest * n_factors) + 1);
+    std::vector<index_t> stamp(static_cast<std::size_t>(n_items) + 1, -1);
+    svdpp_exact_detail::users(indptr, items, ratings, n_factors, pu, qi, yj, bu, bi, global_mean,
+                              p, user_begin, user_end, impl, coef, buf.data(), stamp.data());
 }
 
 // ----------------------------------------------------------------------- user vectors
