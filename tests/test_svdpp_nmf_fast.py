@@ -1,5 +1,6 @@
-"""SVDpp and NMF fast schedules: kernels against the NumPy references, results independent
-of the thread count, accuracy close to Surprise's, bad input, divergence and Ctrl-C."""
+"""SVDpp and NMF fast schedules: kernels against the NumPy references (and Surprise),
+results independent of the thread count, accuracy close to Surprise's, bad input,
+divergence and Ctrl-C."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from turbosvd import (
     ModelFitWarning,
     Reader,
     SVDpp,
-    _blocked,
     _mf,
     accuracy,
 )
@@ -31,7 +31,6 @@ from turbosvd.datasets import make_ratings
 from turbosvd.model_selection import PredefinedKFold
 from turbosvd.train import common
 from turbosvd.train import nmf as nmf_loops
-from turbosvd.train import svdpp as svdpp_loops
 
 SVDPP_RATES = (0.01, 0.02, 0.015, 0.01, 0.02, 0.03, 0.02, 0.05, 0.04, 0.06)
 NMF_RATES = (0.01, 0.02, 0.03, 0.05, 0.06, 0.08)
@@ -59,33 +58,40 @@ def _init(trainset, k, dtype, seed=0, uniform=False):
 
 
 # ------------------------------------------------------------------ kernels vs reference
-@pytest.mark.parametrize("n_bins", [1, 3])
-def test_svdpp_batched_kernels_match_reference(tiny, n_bins):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_svdpp_batched_kernel_matches_reference(tiny, dtype):
     k, mu = 4, float(tiny.global_mean)
-    lay = _blocked.build_layout(tiny, np.float64, k, n_bins=n_bins)
-    user_ptr = np.searchsorted(lay.user_bin, np.arange(n_bins + 1)).astype(np.int64)
-    counts = np.bincount(lay.run_user, weights=np.diff(lay.run_ptr), minlength=tiny.n_users)
-    inv_sqrt = 1.0 / np.sqrt(counts)
-    pu, qi, yj = _init(tiny, k, np.float64)
-    bu, bi = np.zeros(tiny.n_users), np.zeros(tiny.n_items)
-    want = [a.copy() for a in (pu, qi, yj, bu, bi)]
-    z, beta, alpha = np.empty_like(pu), np.empty_like(pu), np.empty(tiny.n_users)
-    args = (lay.block_ptr, lay.run_user, lay.run_ptr, lay.items)
-    users, items, ratings = tiny.rating_arrays()
+    indptr, items, ratings = tiny.user_csr()
+    pu, qi, yj = _init(tiny, k, dtype)
+    bu, bi = np.zeros(tiny.n_users, dtype), np.zeros(tiny.n_items, dtype)
+    want = [a.astype(np.float64) for a in (pu, qi, yj, bu, bi)]
     for _ in range(3):
-        _mf.implicit_sums(*args, user_ptr, yj, inv_sqrt, z, 2)
-        beta.fill(0)
-        alpha.fill(1)
-        _mf.svdpp_epoch_fast(
-            *args, lay.ratings, user_ptr, pu, qi, bu, bi, z, beta, alpha, inv_sqrt, mu,
-            SVDPP_RATES, 2,
-        )  # fmt: skip
-        _mf.apply_y(*args, user_ptr, yj, alpha, beta, 2)
-        ref.svdpp_epoch_batched(
-            users, items, ratings, lay.user_bin, lay.item_bin, n_bins, *want, mu, SVDPP_RATES
-        )
+        # Two calls on consecutive user ranges are one epoch (Ctrl-C splits epochs so).
+        half = tiny.n_users // 2
+        for begin, end in ((0, half), (half, tiny.n_users)):
+            _mf.svdpp_epoch_fast(
+                indptr, items, ratings.astype(dtype), pu, qi, yj, bu, bi, mu, SVDPP_RATES,
+                begin, end,
+            )  # fmt: skip
+        ref.svdpp_epoch_batched(indptr, items, ratings, *want, mu, SVDPP_RATES)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
     for got, expected in zip((pu, qi, yj, bu, bi), want, strict=True):
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=tol)
+
+
+def test_svdpp_fast_float64_is_surprises_algorithm(surprise, tiny):
+    # With distinct (user, item) pairs the user-batched schedule is Surprise's algorithm
+    # reorganised: only the roundings differ.
+    users, items, ratings = tiny.rating_arrays()
+    df = pd.DataFrame({"u": tiny.raw_user_ids[users], "i": tiny.raw_item_ids[items], "r": ratings})
+    theirs = surprise.SVDpp(n_factors=6, n_epochs=5, random_state=0).fit(
+        surprise.Dataset.load_from_df(df, surprise.Reader()).build_full_trainset()
+    )
+    ours = SVDpp(n_factors=6, n_epochs=5, random_state=0, dtype=np.float64).fit(
+        Dataset.load_from_df(df, Reader()).build_full_trainset()
+    )
+    for name in ("pu", "qi", "yj", "bu", "bi"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), atol=1e-12)
 
 
 def test_svdpp_user_vectors_match_definition(tiny):
@@ -117,21 +123,6 @@ def test_nmf_kernels_match_reference(tiny, biased):
 
 
 # -------------------------------------------------------------------- thread independence
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_svdpp_loop_bit_identical_for_any_thread_count(medium, dtype):
-    results = []
-    for n_threads in (1, 2, 8):
-        pu, qi, yj = _init(medium, 8, dtype)
-        bu, bi = np.zeros(medium.n_users, dtype), np.zeros(medium.n_items, dtype)
-        results.append(
-            svdpp_loops.fit_blocked(medium, pu, qi, yj, bu, bi, SVDPP_RATES, 3, False, n_threads)
-        )
-    assert _blocked.build_layout(medium, dtype, 8).n_bins > 2  # really parallel
-    for other in results[1:]:
-        for a, b in zip(results[0], other, strict=True):
-            assert a.tobytes() == b.tobytes()
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_nmf_loop_bit_identical_for_any_thread_count(medium, dtype):
     results = []

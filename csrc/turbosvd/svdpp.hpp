@@ -18,23 +18,22 @@
 //    operations round alike in every lane), the dot product is summed left to right.
 //    Cost O(sum_u |I_u|^2 k) per epoch, as Surprise's; one thread.
 //
-// 2. The user-batched schedule (schedule "fast"). Surprise's y update gives every y row of
-//    u's items the same affine step per rating: y <- (1 - a) y + lr_yj c_r with
-//    a = lr_yj reg_yj and c_r = err_r qi / sqrt|I_u|. So after u's n ratings each of these
-//    rows is alpha_u y + beta_u (alpha_u = (1 - a)^n, beta_u <- (1 - a) beta_u + lr_yj c_r),
-//    and z_u follows z <- (1 - a) z + lr_yj err qi, all in O(k) per rating. The schedule
-//    computes z_u once per epoch from the y rows of the epoch's start
-//    (svdpp_implicit_sums), runs SGD on (pu, qi, bu, bi) with z_u and beta_u tracked per
-//    rating (svdpp_epoch_batched), and applies every user's affine map to the y rows of
-//    its items at the end of the epoch (svdpp_apply_y). It is Surprise's update except
-//    that z_u starts the epoch from y as it was at the epoch's start instead of after the
-//    previous users' updates: O(|R| k) per epoch instead of O(sum_u |I_u|^2 k).
-//    Parallel strategy: the SGD part runs on sgd_blocked.hpp's blocked layout (B x B grid
-//    of user bins x item bins, conflict-free waves, the same wave scheduler); the implicit
-//    sums run over user bins (each bin's users are one thread's), the y update over item
-//    bins (each bin's items are one thread's, users applied in layout order).
-//    Determinism: every row is updated by one thread in an order fixed by the layout, so
-//    results are bit-identical for any number of threads.
+// 2. The user-batched schedule (schedule "blocked", the default). Surprise's y update gives
+//    every y row of u's items the same affine step per rating: y <- (1 - a) y + lr_yj c_r
+//    with a = lr_yj reg_yj and c_r = err_r qi / sqrt|I_u|. So after u's n ratings each of
+//    these rows is alpha_u y + beta_u (alpha_u = (1 - a)^n, beta_u <- (1 - a) beta_u +
+//    lr_yj c_r), and the implicit vector follows z <- (1 - a) z + lr_yj err qi: O(k) per
+//    rating. svdpp_epoch_batched visits the users in Surprise's order; for each it sums z
+//    once from the current y rows, runs the user's ratings with z and beta tracked, then
+//    applies the user's map to its y rows once. With distinct (user, item) pairs this is
+//    Surprise's algorithm, reorganised (the same accuracy; other roundings); a pair rated
+//    twice gets the map once per occurrence. O(|R| k) per epoch instead of
+//    O(sum_u |I_u|^2 k).
+//    Parallel strategy: none inside an epoch. Every user's implicit sum reads the y rows
+//    the previous users just updated (that freshness is what keeps Surprise's accuracy:
+//    a popular item's y row takes tens of thousands of steps per epoch); the users run in
+//    order on one thread, SIMD over the factors. Determinism: fully deterministic; the
+//    thread count does not enter.
 #pragma once
 
 #include <algorithm>
@@ -225,23 +224,15 @@ void svdpp_user_vectors(const std::int64_t* indptr, const std::int32_t* items, i
 
 // ------------------------------------------------------------------ batched schedule
 
-namespace svdpp_detail {
+namespace svdpp_batched_detail {
 
-// The fields one block needs, read from the blocked layout (sgd_blocked.hpp).
 template <typename Real>
 struct Job {
-    const std::int64_t* block_ptr;
-    index_t n_bins;
-    const std::int32_t* run_user;
-    const std::int64_t* run_ptr;
+    const std::int64_t* indptr;
     const std::int32_t* items;
     const Real* ratings;
-    Real *pu, *qi, *bu, *bi;
-    Real* z;      // (n_users, k): the user's implicit vector, tracked through the epoch
-    Real* beta;   // (n_users, k): the additive part of the user's y map
-    Real* alpha;  // (n_users,): the multiplicative part of the user's y map
-    const Real* inv_sqrt;  // (n_users,): |I_u|^-1/2
-    index_t k, n_items;
+    Real *pu, *qi, *yj, *bu, *bi;
+    index_t k;
     Real mu;
     Real lr_bu, lr_bi, lr_pu, lr_qi, lr_yj, reg_bu, reg_bi, reg_pu, reg_qi, decay;
 };
@@ -252,6 +243,11 @@ template <typename Real>
 TURBOSVD_INLINE Real dot_sum(const Real* TURBOSVD_RESTRICT q, const Real* TURBOSVD_RESTRICT p,
                              const Real* TURBOSVD_RESTRICT z, index_t n) {
     constexpr int W = blocked_detail::kLanes<Real>;
+    if (n < W) {
+        Real t = 0;
+        for (index_t f = 0; f < n; ++f) t += q[f] * (p[f] + z[f]);
+        return t;
+    }
     alignas(64) Real acc[W] = {};
     index_t f0 = 0;
     for (; f0 + W <= n; f0 += W) {
@@ -263,302 +259,104 @@ TURBOSVD_INLINE Real dot_sum(const Real* TURBOSVD_RESTRICT q, const Real* TURBOS
     return blocked_detail::lane_sum<W>(acc) + t;
 }
 
-// One block, serially: every run (one user), every rating of the run in order. Returns
-// false if an item id is out of range (the rest of the block is skipped).
+// Users [u0, u1), in order. z and beta: scratch of k.
 template <typename Real>
-TURBOSVD_INLINE bool block(const Job<Real>& j, index_t blk) {
+TURBOSVD_INLINE void users(const Job<Real>& j, index_t u0, index_t u1, Real* TURBOSVD_RESTRICT z,
+                           Real* TURBOSVD_RESTRICT beta) {
     const index_t k = j.k;
     const Real mu = j.mu, lr_bu = j.lr_bu, lr_bi = j.lr_bi, reg_bu = j.reg_bu, reg_bi = j.reg_bi;
     const Real lr_pu = j.lr_pu, lr_qi = j.lr_qi, reg_pu = j.reg_pu, reg_qi = j.reg_qi;
     const Real lr_yj = j.lr_yj, decay = j.decay;
     const std::int32_t* TURBOSVD_RESTRICT items = j.items;
-    const Real* TURBOSVD_RESTRICT ratings = j.ratings;
-    for (std::int64_t run = j.block_ptr[blk]; run < j.block_ptr[blk + 1]; ++run) {
-        const index_t u = j.run_user[run];
+    Real* const yj = j.yj;
+    Real* const qi = j.qi;
+    Real* const bi = j.bi;
+    for (index_t u = u0; u < u1; ++u) {
+        const std::int64_t begin = j.indptr[u], end = j.indptr[u + 1];
+        if (begin == end) continue;
+        const Real inv_sqrt = static_cast<Real>(1.0 / std::sqrt(static_cast<double>(end - begin)));
+        for (index_t f = 0; f < k; ++f) z[f] = beta[f] = 0;
+        for (std::int64_t r = begin; r < end; ++r) {
+            const Real* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[r]) * k;
+            TURBOSVD_OMP_SIMD
+            for (index_t f = 0; f < k; ++f) z[f] += y[f];
+        }
+        TURBOSVD_OMP_SIMD
+        for (index_t f = 0; f < k; ++f) z[f] *= inv_sqrt;
         Real* TURBOSVD_RESTRICT pu_u = j.pu + u * k;
-        Real* TURBOSVD_RESTRICT z_u = j.z + u * k;
-        Real* TURBOSVD_RESTRICT b_u = j.beta + u * k;
-        const Real scale = lr_yj * j.inv_sqrt[u];
         Real bu_u = j.bu[u];
-        Real alpha_u = j.alpha[u];
-        for (std::int64_t r = j.run_ptr[run]; r < j.run_ptr[run + 1]; ++r) {
+        Real alpha = 1;
+        const Real scale = lr_yj * inv_sqrt;
+        for (std::int64_t r = begin; r < end; ++r) {
             const index_t i = items[r];
-            if (i < 0 || i >= j.n_items) return false;
-            Real* TURBOSVD_RESTRICT qi_i = j.qi + i * k;
-            const Real d = dot_sum(qi_i, pu_u, z_u, k);
-            const Real err = ratings[r] - (((mu + bu_u) + j.bi[i]) + d);
+            Real* TURBOSVD_RESTRICT qi_i = qi + i * k;
+            const Real d = dot_sum(qi_i, pu_u, z, k);
+            const Real err = j.ratings[r] - (((mu + bu_u) + bi[i]) + d);
             bu_u += lr_bu * (err - reg_bu * bu_u);
-            j.bi[i] += lr_bi * (err - reg_bi * j.bi[i]);
-            alpha_u *= decay;
+            bi[i] += lr_bi * (err - reg_bi * bi[i]);
+            alpha *= decay;
             TURBOSVD_OMP_SIMD
             for (index_t f = 0; f < k; ++f) {
                 const Real p = pu_u[f];
                 const Real q = qi_i[f];
-                const Real zf = z_u[f];
+                const Real zf = z[f];
                 pu_u[f] = p + lr_pu * (err * q - reg_pu * p);
                 qi_i[f] = q + lr_qi * (err * (p + zf) - reg_qi * q);
-                z_u[f] = decay * zf + lr_yj * (err * q);
-                b_u[f] = decay * b_u[f] + scale * (err * q);
+                z[f] = decay * zf + lr_yj * (err * q);
+                beta[f] = decay * beta[f] + scale * (err * q);
             }
         }
         j.bu[u] = bu_u;
-        j.alpha[u] = alpha_u;
-    }
-    return true;
-}
-
-template <typename Real>
-TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order,
-                           blocked_detail::Progress* p) {
-    blocked_detail::run_waves(j.n_bins, order, p, [&](index_t blk) { return block(j, blk); });
-}
-
-#ifdef _OPENMP
-#define TURBOSVD_OMP_PARALLEL_NT _Pragma("omp parallel num_threads(nt)")
-#else
-#define TURBOSVD_OMP_PARALLEL_NT
-#endif
-
-TURBOSVD_DISPATCH inline int run_epoch_f32(const Job<float>& job, const index_t* order,
-                                            index_t first_wave, index_t last_wave,
-                                            int nt) noexcept {
-    blocked_detail::Progress progress(job.n_bins, first_wave, last_wave);
-    TURBOSVD_OMP_PARALLEL_NT
-    waves(job, order, &progress);
-    (void)nt;
-    return progress.bad.load();
-}
-
-TURBOSVD_DISPATCH inline int run_epoch_f64(const Job<double>& job, const index_t* order,
-                                            index_t first_wave, index_t last_wave,
-                                            int nt) noexcept {
-    blocked_detail::Progress progress(job.n_bins, first_wave, last_wave);
-    TURBOSVD_OMP_PARALLEL_NT
-    waves(job, order, &progress);
-    (void)nt;
-    return progress.bad.load();
-}
-
-inline int run_epoch(const Job<float>& job, const index_t* order, index_t first_wave,
-                     index_t last_wave, int nt) {
-    return run_epoch_f32(job, order, first_wave, last_wave, nt);
-}
-
-inline int run_epoch(const Job<double>& job, const index_t* order, index_t first_wave,
-                     index_t last_wave, int nt) {
-    return run_epoch_f64(job, order, first_wave, last_wave, nt);
-}
-
-// z[u] = inv_sqrt[u] * sum of yj over u's ratings (blocks of the user bin in item-bin
-// order, runs in layout order); one thread per user bin.
-template <typename Real>
-TURBOSVD_INLINE int implicit_sums(const std::int64_t* block_ptr, index_t B,
-                                  const std::int32_t* run_user, const std::int64_t* run_ptr,
-                                  const std::int32_t* items, index_t n_items, const Real* yj,
-                                  const std::int64_t* user_ptr, const Real* inv_sqrt, Real* z,
-                                  index_t k, index_t ub) {
-    int bad = 0;
-    {
-        for (index_t u = user_ptr[ub]; u < user_ptr[ub + 1]; ++u) {
-            Real* TURBOSVD_RESTRICT zu = z + u * k;
-            for (index_t f = 0; f < k; ++f) zu[f] = 0;
-        }
-        for (index_t ib = 0; ib < B; ++ib) {
-            const index_t blk = ub * B + ib;
-            for (std::int64_t run = block_ptr[blk]; run < block_ptr[blk + 1]; ++run) {
-                Real* TURBOSVD_RESTRICT zu = z + static_cast<index_t>(run_user[run]) * k;
-                for (std::int64_t r = run_ptr[run]; r < run_ptr[run + 1]; ++r) {
-                    if (items[r] < 0 || items[r] >= n_items) {
-                        bad = 1;
-                        continue;
-                    }
-                    const Real* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[r]) * k;
-                    TURBOSVD_OMP_SIMD
-                    for (index_t f = 0; f < k; ++f) zu[f] += y[f];
-                }
-            }
-        }
-        for (index_t u = user_ptr[ub]; u < user_ptr[ub + 1]; ++u) {
-            Real* TURBOSVD_RESTRICT zu = z + u * k;
-            const Real s = inv_sqrt[u];
+        for (std::int64_t r = begin; r < end; ++r) {
+            Real* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[r]) * k;
             TURBOSVD_OMP_SIMD
-            for (index_t f = 0; f < k; ++f) zu[f] *= s;
+            for (index_t f = 0; f < k; ++f) y[f] = alpha * y[f] + beta[f];
         }
     }
-    return bad;
 }
 
-// yj[j] <- alpha[u] yj[j] + beta[u] for every rating (u, j), blocks of an item bin in
-// user-bin order, runs in layout order; one thread per item bin.
+// Dispatched entry points (never throw: ids are validated by the wrapper).
+TURBOSVD_DISPATCH inline void users_f32(const Job<float>& j, index_t u0, index_t u1, float* z,
+                                        float* beta) noexcept {
+    users(j, u0, u1, z, beta);
+}
+TURBOSVD_DISPATCH inline void users_f64(const Job<double>& j, index_t u0, index_t u1, double* z,
+                                        double* beta) noexcept {
+    users(j, u0, u1, z, beta);
+}
+inline void run(const Job<float>& j, index_t u0, index_t u1, float* z, float* beta) {
+    users_f32(j, u0, u1, z, beta);
+}
+inline void run(const Job<double>& j, index_t u0, index_t u1, double* z, double* beta) {
+    users_f64(j, u0, u1, z, beta);
+}
+
+}  // namespace svdpp_batched_detail
+
+// Users [user_begin, user_end) of one user-batched epoch, in place (consecutive ranges in
+// order make the whole epoch). indptr/items/ratings: the trainset grouped by user.
 template <typename Real>
-TURBOSVD_INLINE int apply_y(const std::int64_t* block_ptr, index_t B,
-                            const std::int32_t* run_user, const std::int64_t* run_ptr,
-                            const std::int32_t* items, index_t n_items, Real* yj,
-                            const Real* alpha, const Real* beta, index_t k, index_t ib) {
-    int bad = 0;
-    {
-        for (index_t ub = 0; ub < B; ++ub) {
-            const index_t blk = ub * B + ib;
-            for (std::int64_t run = block_ptr[blk]; run < block_ptr[blk + 1]; ++run) {
-                const index_t u = run_user[run];
-                const Real a = alpha[u];
-                const Real* TURBOSVD_RESTRICT b = beta + u * k;
-                for (std::int64_t r = run_ptr[run]; r < run_ptr[run + 1]; ++r) {
-                    if (items[r] < 0 || items[r] >= n_items) {
-                        bad = 1;
-                        continue;
-                    }
-                    Real* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[r]) * k;
-                    TURBOSVD_OMP_SIMD
-                    for (index_t f = 0; f < k; ++f) y[f] = a * y[f] + b[f];
-                }
-            }
-        }
-    }
-    return bad;
-}
-
-// Dispatched entry points, one bin per iteration (never throw; a bad item id makes them
-// return 1). The `omp parallel` sits in the dispatched function so that its outlined body
-// is cloned with it (see sgd_blocked.hpp).
-#ifdef _OPENMP
-#define TURBOSVD_OMP_BINS _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt) reduction(| : bad)")
-#else
-#define TURBOSVD_OMP_BINS
-#endif
-#define TURBOSVD_SVDPP_SUMS(T, NAME)                                                          \
-    TURBOSVD_DISPATCH inline int NAME(const std::int64_t* bp, index_t B, const std::int32_t* ru, \
-                                      const std::int64_t* rp, const std::int32_t* it,         \
-                                      index_t n_items, const T* yj, const std::int64_t* up,    \
-                                      const T* is, T* z, index_t k, int nt) noexcept {          \
-        int bad = 0;                                                                           \
-        TURBOSVD_OMP_BINS                                                                      \
-        for (index_t b = 0; b < B; ++b)                                                        \
-            bad |= implicit_sums(bp, B, ru, rp, it, n_items, yj, up, is, z, k, b);             \
-        (void)nt;                                                                              \
-        return bad;                                                                            \
-    }
-#define TURBOSVD_SVDPP_APPLY(T, NAME)                                                         \
-    TURBOSVD_DISPATCH inline int NAME(const std::int64_t* bp, index_t B, const std::int32_t* ru, \
-                                      const std::int64_t* rp, const std::int32_t* it,         \
-                                      index_t n_items, T* yj, const T* a, const T* b,          \
-                                      index_t k, int nt) noexcept {                            \
-        int bad = 0;                                                                           \
-        TURBOSVD_OMP_BINS                                                                      \
-        for (index_t ib = 0; ib < B; ++ib)                                                     \
-            bad |= apply_y(bp, B, ru, rp, it, n_items, yj, a, b, k, ib);                       \
-        (void)nt;                                                                              \
-        return bad;                                                                            \
-    }
-TURBOSVD_SVDPP_SUMS(float, implicit_sums_f32)
-TURBOSVD_SVDPP_SUMS(double, implicit_sums_f64)
-TURBOSVD_SVDPP_APPLY(float, apply_y_f32)
-TURBOSVD_SVDPP_APPLY(double, apply_y_f64)
-#undef TURBOSVD_SVDPP_SUMS
-#undef TURBOSVD_SVDPP_APPLY
-#undef TURBOSVD_OMP_BINS
-
-inline int implicit_sums_any(const std::int64_t* bp, index_t B, const std::int32_t* ru,
-                             const std::int64_t* rp, const std::int32_t* it, index_t n_items,
-                             const float* yj, const std::int64_t* up, const float* is, float* z,
-                             index_t k, int nt) {
-    return implicit_sums_f32(bp, B, ru, rp, it, n_items, yj, up, is, z, k, nt);
-}
-inline int implicit_sums_any(const std::int64_t* bp, index_t B, const std::int32_t* ru,
-                             const std::int64_t* rp, const std::int32_t* it, index_t n_items,
-                             const double* yj, const std::int64_t* up, const double* is,
-                             double* z, index_t k, int nt) {
-    return implicit_sums_f64(bp, B, ru, rp, it, n_items, yj, up, is, z, k, nt);
-}
-inline int apply_y_any(const std::int64_t* bp, index_t B, const std::int32_t* ru,
-                       const std::int64_t* rp, const std::int32_t* it, index_t n_items, float* yj,
-                       const float* a, const float* b, index_t k, int nt) {
-    return apply_y_f32(bp, B, ru, rp, it, n_items, yj, a, b, k, nt);
-}
-inline int apply_y_any(const std::int64_t* bp, index_t B, const std::int32_t* ru,
-                       const std::int64_t* rp, const std::int32_t* it, index_t n_items,
-                       double* yj, const double* a, const double* b, index_t k, int nt) {
-    return apply_y_f64(bp, B, ru, rp, it, n_items, yj, a, b, k, nt);
-}
-
-#undef TURBOSVD_OMP_PARALLEL_NT
-
-// The layout's structure and ids, checked serially before any parallel work. user_ptr[b]
-// is the first user of user bin b (user bins are contiguous id ranges).
-inline void check_layout(const std::int64_t* block_ptr, index_t B, const std::int32_t* run_user,
-                         const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items,
-                         index_t n_ratings, const std::int64_t* user_ptr, index_t n_users,
-                         index_t n_items) {
-    require(B >= 1 && n_runs >= 0 && n_ratings >= 0, "svdpp: bad layout sizes");
-    require(block_ptr[0] == 0 && block_ptr[B * B] == n_runs, "svdpp: block_ptr does not span the runs");
-    require(run_ptr[0] == 0 && run_ptr[n_runs] == n_ratings, "svdpp: run_ptr does not span the ratings");
-    require(user_ptr[0] == 0 && user_ptr[B] == n_users, "svdpp: user_ptr does not span the users");
-    for (index_t b = 0; b < B; ++b)
-        require(user_ptr[b] <= user_ptr[b + 1], "svdpp: user_ptr decreases");
-    for (index_t b = 0; b < B * B; ++b) {
-        require(block_ptr[b] <= block_ptr[b + 1], "svdpp: block_ptr decreases");
-        const index_t ub = b / B;
-        for (std::int64_t run = block_ptr[b]; run < block_ptr[b + 1]; ++run)
-            require(run_user[run] >= user_ptr[ub] && run_user[run] < user_ptr[ub + 1],
-                    "svdpp: run user outside its user bin");
-    }
-    for (index_t r = 0; r < n_runs; ++r)
-        require(run_ptr[r] <= run_ptr[r + 1], "svdpp: run_ptr decreases");
-    (void)items;
-    (void)n_items;
-}
-
-}  // namespace svdpp_detail
-
-// z[u] = |I_u|^-1/2 sum_{j in I_u} yj[j] over the blocked layout (one thread per user bin).
-template <typename Real>
-void svdpp_implicit_sums(const std::int64_t* block_ptr, index_t n_bins,
-                         const std::int32_t* run_user, const std::int64_t* run_ptr,
-                         index_t n_runs, const std::int32_t* items, index_t n_ratings,
-                         const std::int64_t* user_ptr, index_t n_users, index_t n_items,
-                         index_t n_factors, const Real* yj, const Real* inv_sqrt, Real* z,
-                         int n_threads) {
-    require(n_threads >= 1 && n_factors >= 0, "svdpp_implicit_sums: bad arguments");
-    svdpp_detail::check_layout(block_ptr, n_bins, run_user, run_ptr, n_runs, items, n_ratings,
-                               user_ptr, n_users, n_items);
-    const int nt = static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_bins)));
-    if (svdpp_detail::implicit_sums_any(block_ptr, n_bins, run_user, run_ptr, items, n_items, yj,
-                                        user_ptr, inv_sqrt, z, n_factors, nt))
-        throw std::invalid_argument("svdpp_implicit_sums: item id out of range");
-}
-
-// Waves [first_wave, last_wave) of one batched SGD epoch over the blocked layout.
-template <typename Real>
-void svdpp_epoch_batched(const std::int64_t* block_ptr, index_t n_bins,
-                         const std::int32_t* run_user, const std::int64_t* run_ptr,
-                         index_t n_runs, const std::int32_t* items, const Real* ratings,
-                         index_t n_ratings, const std::int64_t* user_ptr, index_t n_users,
-                         index_t n_items, index_t n_factors, Real* pu, Real* qi, Real* bu,
-                         Real* bi, Real* z, Real* beta, Real* alpha, const Real* inv_sqrt,
-                         double global_mean, const SvdppRates& p, int n_threads,
-                         index_t first_wave, index_t last_wave) {
-    require(n_threads >= 1 && n_factors >= 0, "svdpp_epoch_batched: bad arguments");
-    require(0 <= first_wave && first_wave <= last_wave && last_wave <= n_bins,
-            "svdpp_epoch_batched: waves must satisfy 0 <= first_wave <= last_wave <= n_bins");
-    svdpp_detail::check_layout(block_ptr, n_bins, run_user, run_ptr, n_runs, items, n_ratings,
-                               user_ptr, n_users, n_items);
-    svdpp_detail::Job<Real> j;
-    j.block_ptr = block_ptr;
-    j.n_bins = n_bins;
-    j.run_user = run_user;
-    j.run_ptr = run_ptr;
+void svdpp_epoch_batched(const std::int64_t* indptr, const std::int32_t* items,
+                         const Real* ratings, index_t n_users, index_t n_items, index_t n_factors,
+                         Real* pu, Real* qi, Real* yj, Real* bu, Real* bi, double global_mean,
+                         const SvdppRates& p, index_t user_begin, index_t user_end) {
+    require(n_users >= 0 && n_items >= 0 && n_factors >= 0, "svdpp_epoch_batched: negative size");
+    require(0 <= user_begin && user_begin <= user_end && user_end <= n_users,
+            "svdpp_epoch_batched: user range out of bounds");
+    for (index_t u = user_begin; u < user_end; ++u)
+        require(indptr[u] <= indptr[u + 1], "svdpp_epoch_batched: indptr decreases");
+    for (index_t r = indptr[user_begin]; r < indptr[user_end]; ++r)
+        require(items[r] >= 0 && items[r] < n_items, "svdpp_epoch_batched: item id out of range");
+    svdpp_batched_detail::Job<Real> j;
+    j.indptr = indptr;
     j.items = items;
     j.ratings = ratings;
     j.pu = pu;
     j.qi = qi;
+    j.yj = yj;
     j.bu = bu;
     j.bi = bi;
-    j.z = z;
-    j.beta = beta;
-    j.alpha = alpha;
-    j.inv_sqrt = inv_sqrt;
     j.k = n_factors;
-    j.n_items = n_items;
     j.mu = static_cast<Real>(global_mean);
     j.lr_bu = static_cast<Real>(p.lr_bu);
     j.lr_bi = static_cast<Real>(p.lr_bi);
@@ -570,27 +368,9 @@ void svdpp_epoch_batched(const std::int64_t* block_ptr, index_t n_bins,
     j.reg_pu = static_cast<Real>(p.reg_pu);
     j.reg_qi = static_cast<Real>(p.reg_qi);
     j.decay = static_cast<Real>(1.0 - p.lr_yj * p.reg_yj);
-    const std::vector<index_t> order =
-        blocked_detail::wave_order_by_size(block_ptr, n_bins, run_ptr);
-    const int nt = static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_bins)));
-    if (svdpp_detail::run_epoch(j, order.data(), first_wave, last_wave, nt))
-        throw std::invalid_argument("svdpp_epoch_batched: item id out of range");
-}
-
-// yj[j] <- alpha[u] yj[j] + beta[u] for every rating (u, j) (one thread per item bin).
-template <typename Real>
-void svdpp_apply_y(const std::int64_t* block_ptr, index_t n_bins, const std::int32_t* run_user,
-                   const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items,
-                   index_t n_ratings, const std::int64_t* user_ptr, index_t n_users,
-                   index_t n_items, index_t n_factors, Real* yj, const Real* alpha,
-                   const Real* beta, int n_threads) {
-    require(n_threads >= 1 && n_factors >= 0, "svdpp_apply_y: bad arguments");
-    svdpp_detail::check_layout(block_ptr, n_bins, run_user, run_ptr, n_runs, items, n_ratings,
-                               user_ptr, n_users, n_items);
-    const int nt = static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_bins)));
-    if (svdpp_detail::apply_y_any(block_ptr, n_bins, run_user, run_ptr, items, n_items, yj, alpha,
-                                  beta, n_factors, nt))
-        throw std::invalid_argument("svdpp_apply_y: item id out of range");
+    std::vector<Real> scratch(2 * static_cast<std::size_t>(n_factors) + 2);
+    svdpp_batched_detail::run(j, user_begin, user_end, scratch.data(),
+                              scratch.data() + n_factors + 1);
 }
 
 }  // namespace turbosvd
