@@ -13,8 +13,9 @@
 //  2. Micro-kernel: an MQ x NV block of scores held in MQ*NV/lanes vector accumulators; for
 //     each dimension f, NV/lanes vector loads of the item panel and MQ broadcasts of the
 //     query panel feed MQ*NV/lanes fused multiply-adds (the GEMM register-blocking idea; no
-//     BLAS). Shapes: 8 x (2 zmm) on AVX-512, 6 x (2 ymm) otherwise, chosen at run time inside
-//     each target_clones clone of the outer function (TURBOSVD_DISPATCH).
+//     BLAS). Shapes: 8 x (2 zmm) on AVX-512, 6 x (2 ymm) otherwise, chosen at run time; the
+//     search loop (topn_detail::search) is SIMD-dispatched (TURBOSVD_DISPATCH, common.hpp)
+//     and never throws: topk_search validates, plans the tiles and allocates before it.
 //  3. Selection: each row of the block is compared (vectorised) with its heap's current
 //     worst score, giving a bit mask of the lanes at least that good (usually none); only
 //     those lanes are visited, skipping padding, the query itself (exclude_diag) and
@@ -71,14 +72,6 @@ class AlignedArray {
   private:
     T* ptr_ = nullptr;
 };
-
-inline int team_size() {
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
 
 // Whether the running CPU has 32 512-bit registers (then the wide micro-kernel fits).
 inline bool wide_vectors() {
@@ -165,7 +158,7 @@ TURBOSVD_INLINE void micro_kernel(const Real* TURBOSVD_RESTRICT xp,
 #pragma GCC unroll 16
     for (int r = 0; r < MQ; ++r) {
         const Real xr = xp[r];
-#pragma omp simd
+        TURBOSVD_OMP(simd)
         for (int j = 0; j < NV; ++j) acc[r][j] = xr * yp[j];
     }
     for (index_t f = 1; f < dim; ++f) {
@@ -174,7 +167,7 @@ TURBOSVD_INLINE void micro_kernel(const Real* TURBOSVD_RESTRICT xp,
 #pragma GCC unroll 16
         for (int r = 0; r < MQ; ++r) {
             const Real xr = x[r];
-#pragma omp simd
+            TURBOSVD_OMP(simd)
             for (int j = 0; j < NV; ++j) acc[r][j] += xr * y[j];
         }
     }
@@ -229,7 +222,7 @@ TURBOSVD_INLINE void scan_items(const Problem<Real>& p, const Real* xpanel, inde
             // Lanes scoring at least the heap's worst (NaN never passes): usually none.
             const Real worst = s[0];
             std::uint32_t mask = 0;
-#pragma omp simd reduction(+ : mask)
+            TURBOSVD_OMP(simd reduction(+ : mask))
             for (int j = 0; j < NV; ++j) mask += acc[r][j] >= worst ? kLaneBit[j] : 0u;
             const index_t q = qb + r;
             while (mask != 0) {
@@ -251,17 +244,17 @@ TURBOSVD_INLINE void search_body(const Problem<Real>& p, index_t query_tile, ind
     const index_t nq = p.n_queries, ni = p.n_items, dim = p.dim, pd = p.pdim, k = p.k;
     const index_t nqp = ceil_div(nq, MQ), nip = ceil_div(ni, NV);
 
-#pragma omp for schedule(static) nowait
+    TURBOSVD_OMP_FOR(schedule(static) nowait)
     for (index_t b = 0; b < nqp; ++b)
         pack_panel<Real, MQ>(p.X, nq, dim, b * MQ, p.normalize, xp + b * pd * MQ);
-#pragma omp for schedule(static)
+    TURBOSVD_OMP_FOR(schedule(static))
     for (index_t b = 0; b < nip; ++b)
         pack_panel<Real, NV>(p.Y, ni, dim, b * NV, p.normalize, yp + b * pd * NV);
 
     if (!on_items) {
         // Each query tile is owned by one thread: its heaps are the output rows.
         const index_t n_tiles = ceil_div(nq, query_tile);
-#pragma omp for schedule(dynamic, 1)
+        TURBOSVD_OMP_FOR(schedule(dynamic, 1))
         for (index_t t = 0; t < n_tiles; ++t) {
             const index_t q0 = t * query_tile, q1 = std::min(nq, q0 + query_tile);
             for (index_t q = q0; q < q1; ++q) topk_init(out_scores + q * k, out_indices + q * k, k);
@@ -280,14 +273,14 @@ TURBOSVD_INLINE void search_body(const Problem<Real>& p, index_t query_tile, ind
         index_t* hi = th_indices + static_cast<index_t>(thread_id()) * nq * k;
         topk_init(hs, hi, nq * k);
         const index_t n_tiles = ceil_div(ni, item_tile);
-#pragma omp for schedule(dynamic, 1)
+        TURBOSVD_OMP_FOR(schedule(dynamic, 1))
         for (index_t t = 0; t < n_tiles; ++t) {
             const index_t i0 = t * item_tile, i1 = std::min(ni, i0 + item_tile);
             for (index_t qb = 0; qb < nq; qb += MQ)
                 scan_items<Real, MQ, NV>(p, xp + (qb / MQ) * pd * MQ, qb, yp, i0, i1, hs + qb * k,
                                          hi + qb * k);
         }
-#pragma omp for schedule(static)
+        TURBOSVD_OMP_FOR(schedule(static))
         for (index_t q = 0; q < nq; ++q) {
             Real* s = out_scores + q * k;
             index_t* ix = out_indices + q * k;
@@ -303,6 +296,7 @@ TURBOSVD_INLINE void search_body(const Problem<Real>& p, index_t query_tile, ind
     }
 }
 
+// Every check of topk_search, before anything runs (the search itself must not throw).
 template <typename Real>
 void check_problem(const Problem<Real>& p, std::int64_t excl_nnz) {
     require(p.n_queries >= 0 && p.n_items >= 0 && p.dim >= 0 && p.k >= 0,
@@ -311,31 +305,88 @@ void check_problem(const Problem<Real>& p, std::int64_t excl_nnz) {
     require(p.n_items == 0 || p.dim == 0 || p.Y != nullptr, "topk_search: Y is null");
     if (p.excl_indptr == nullptr) return;
     require(p.excl_indptr[0] == 0 && p.excl_indptr[p.n_queries] == excl_nnz,
-            "topk_search: exclusion indptr must start at 0 and end at nnz");
+            "topk_search: exclusion indptr must start at 0 and end at nnz (" +
+                std::to_string(excl_nnz) + "), got " + std::to_string(p.excl_indptr[0]) + " and " +
+                std::to_string(p.excl_indptr[p.n_queries]));
     require(excl_nnz == 0 || p.excl_indices != nullptr, "topk_search: exclusion indices are null");
     for (index_t q = 0; q < p.n_queries; ++q) {
         const std::int64_t b = p.excl_indptr[q], e = p.excl_indptr[q + 1];
-        require(b <= e, "topk_search: exclusion indptr must be non-decreasing");
+        if (b > e)
+            throw std::invalid_argument(
+                "topk_search: exclusion indptr must be non-decreasing, got " + std::to_string(b) +
+                " then " + std::to_string(e) + " at query " + std::to_string(q));
         for (std::int64_t t = b; t < e; ++t) {
             const std::int64_t v = p.excl_indices[t];
-            require(v >= 0 && v < p.n_items, "topk_search: excluded item index out of range");
-            require(t == b || p.excl_indices[t - 1] <= v,
-                    "topk_search: excluded item indices must be sorted within each row");
+            if (v < 0 || v >= p.n_items)
+                throw std::invalid_argument(
+                    "topk_search: excluded item " + std::to_string(v) + " of query " +
+                    std::to_string(q) + " is out of range [0, " + std::to_string(p.n_items) + ")");
+            if (t > b && p.excl_indices[t - 1] > v)
+                throw std::invalid_argument(
+                    "topk_search: excluded items must be sorted within each query, "
+                    "query " +
+                    std::to_string(q) + " has " + std::to_string(p.excl_indices[t - 1]) +
+                    " before " + std::to_string(v));
         }
     }
 }
 
-// The dispatched outer function: one clone per ISA, and the parallel region lives here so
-// that GCC clones its outlined body too (see BUILD_NOTES).
+// Tile sizes, thread count and strategy of one search (chosen by topk_search).
+struct Plan {
+    index_t query_tile, item_tile;
+    int n_threads;
+    bool on_items, wide;
+};
+
+// The search itself, SIMD-dispatched: one clone per ISA, the parallel region written here so
+// that GCC clones its outlined body too (common.hpp). Never throws: topk_search validates
+// the problem and allocates the buffers (xp, yp, and th_* when on_items) before the call.
 template <typename Real>
-TURBOSVD_DISPATCH void topk_search_dispatch(const Problem<Real>& p, std::int64_t excl_nnz,
-                                            index_t query_tile, index_t item_tile, int n_threads,
-                                            int strategy, Real* out_scores, index_t* out_indices) {
+TURBOSVD_DISPATCH void search(const Problem<Real>& p, const Plan& plan, Real* xp, Real* yp,
+                              Real* th_scores, index_t* th_indices, Real* out_scores,
+                              index_t* out_indices) noexcept {
+    TURBOSVD_OMP(parallel num_threads(plan.n_threads))
+    {
+        if (plan.wide)
+            search_body<Real, Shape<Real, true>::mq, Shape<Real, true>::nv>(
+                p, plan.query_tile, plan.item_tile, plan.on_items, xp, yp, out_scores, out_indices,
+                th_scores, th_indices);
+        else
+            search_body<Real, Shape<Real, false>::mq, Shape<Real, false>::nv>(
+                p, plan.query_tile, plan.item_tile, plan.on_items, xp, yp, out_scores, out_indices,
+                th_scores, th_indices);
+    }
+}
+
+}  // namespace topn_detail
+
+// Top-k search. X: n_queries x dim, Y: n_items x dim, both row-major (Y may be X).
+// normalize: cosine similarity instead of inner product. exclude_diag: skip item q + diag_offset
+// for query q (the self-pairs when Y is X, or when X is the slab of Y's rows starting at
+// diag_offset). excl_indptr / excl_indices (nullable): CSR of item indices to skip
+// per query, sorted within each row. Tiles of 0 pick the defaults. strategy: TopkStrategy. Outputs
+// (n_queries x k, row-major): scores best first and their item indices; slots with no candidate
+// hold index -1 and score -inf.
+template <typename Real>
+void topk_search(const Real* X, index_t n_queries, const Real* Y, index_t n_items, index_t dim,
+                 index_t k, bool normalize, bool exclude_diag, index_t diag_offset,
+                 const std::int64_t* excl_indptr, const std::int64_t* excl_indices,
+                 std::int64_t excl_nnz, index_t query_tile, index_t item_tile, int n_threads,
+                 int strategy, Real* out_scores, std::int64_t* out_indices) {
+    using namespace topn_detail;
+    const Problem<Real> p{X,           n_queries,   Y,
+                          n_items,     dim,         std::max<index_t>(dim, 1),
+                          k,           normalize,   exclude_diag,
+                          diag_offset, excl_indptr, excl_indices};
     check_problem(p, excl_nnz);
-    require(query_tile >= 0 && item_tile >= 0, "topk_search: negative tile size");
+    require(query_tile >= 0, "topk_search: query_tile=" + std::to_string(query_tile) +
+                                 " is out of range: must be >= 0 (0: the default)");
+    require(item_tile >= 0, "topk_search: item_tile=" + std::to_string(item_tile) +
+                                " is out of range: must be >= 0 (0: the default)");
     require(strategy == kTopkAuto || strategy == kTopkQueries || strategy == kTopkItems,
-            "topk_search: unknown strategy");
-    const index_t nq = p.n_queries, ni = p.n_items, dim = p.dim, k = p.k;
+            "topk_search: strategy=" + std::to_string(strategy) +
+                " is not 0 (auto), 1 (queries) or 2 (items)");
+    const index_t nq = n_queries, ni = n_items;
     if (nq == 0 || k == 0) return;
     if (ni == 0) {
         for (index_t q = 0; q < nq; ++q) {
@@ -344,9 +395,10 @@ TURBOSVD_DISPATCH void topk_search_dispatch(const Problem<Real>& p, std::int64_t
         }
         return;
     }
-    const bool wide = wide_vectors();
-    const index_t mq = wide ? Shape<Real, true>::mq : Shape<Real, false>::mq;
-    const index_t nv = wide ? Shape<Real, true>::nv : Shape<Real, false>::nv;
+    Plan plan;
+    plan.wide = wide_vectors();
+    const index_t mq = plan.wide ? Shape<Real, true>::mq : Shape<Real, false>::mq;
+    const index_t nv = plan.wide ? Shape<Real, true>::nv : Shape<Real, false>::nv;
 
     // Tiny problems are not worth waking a team for.
     int nt = std::max(1, n_threads);
@@ -370,49 +422,18 @@ TURBOSVD_DISPATCH void topk_search_dispatch(const Problem<Real>& p, std::int64_t
         const index_t want = round_up(ceil_div(ni, 4 * static_cast<index_t>(nt)), nv);
         item_tile = std::max(nv, std::min(item_tile, want));
     }
+    plan.query_tile = query_tile;
+    plan.item_tile = item_tile;
+    plan.n_threads = nt;
+    plan.on_items = on_items;
 
     AlignedArray<Real> xp(static_cast<std::size_t>(ceil_div(nq, mq) * mq * p.pdim));
     AlignedArray<Real> yp(static_cast<std::size_t>(ceil_div(ni, nv) * nv * p.pdim));
     const std::size_t th_size = on_items ? static_cast<std::size_t>(nt) * nq * k : 0;
     AlignedArray<Real> th_scores(th_size);
     AlignedArray<index_t> th_indices(th_size);
-
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-    {
-        if (wide)
-            search_body<Real, Shape<Real, true>::mq, Shape<Real, true>::nv>(
-                p, query_tile, item_tile, on_items, xp.get(), yp.get(), out_scores, out_indices,
-                th_scores.get(), th_indices.get());
-        else
-            search_body<Real, Shape<Real, false>::mq, Shape<Real, false>::nv>(
-                p, query_tile, item_tile, on_items, xp.get(), yp.get(), out_scores, out_indices,
-                th_scores.get(), th_indices.get());
-    }
-}
-
-}  // namespace topn_detail
-
-// Top-k search. X: n_queries x dim, Y: n_items x dim, both row-major (Y may be X).
-// normalize: cosine similarity instead of inner product. exclude_diag: skip item q + diag_offset
-// for query q (the self-pairs when Y is X, or when X is the slab of Y's rows starting at
-// diag_offset). excl_indptr / excl_indices (nullable): CSR of item indices to skip
-// per query, sorted within each row. Tiles of 0 pick the defaults. strategy: TopkStrategy. Outputs
-// (n_queries x k, row-major): scores best first and their item indices; slots with no candidate
-// hold index -1 and score -inf.
-template <typename Real>
-void topk_search(const Real* X, index_t n_queries, const Real* Y, index_t n_items, index_t dim,
-                 index_t k, bool normalize, bool exclude_diag, index_t diag_offset,
-                 const std::int64_t* excl_indptr,
-                 const std::int64_t* excl_indices, std::int64_t excl_nnz, index_t query_tile,
-                 index_t item_tile, int n_threads, int strategy, Real* out_scores,
-                 std::int64_t* out_indices) {
-    const topn_detail::Problem<Real> p{
-        X,         n_queries,    Y,           n_items,      dim,        std::max<index_t>(dim, 1), k,
-        normalize, exclude_diag, diag_offset, excl_indptr, excl_indices};
-    topn_detail::topk_search_dispatch<Real>(p, excl_nnz, query_tile, item_tile, n_threads, strategy,
-                                            out_scores, out_indices);
+    search<Real>(p, plan, xp.get(), yp.get(), th_scores.get(), th_indices.get(), out_scores,
+                 out_indices);
 }
 
 // The micro-kernel shape used on this CPU, for reports: {query rows, item rows}.

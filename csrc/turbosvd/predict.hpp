@@ -10,6 +10,8 @@
 // is ~1e-16 relative.
 // Parallelism: OpenMP static over queries (one thread below 20,000 queries); every query is
 // independent, so results are bit-identical for any thread count.
+// Dispatch: one template for float32 and float64 factors, SIMD-dispatched (common.hpp);
+// predict_batch validates the ids before the dispatched loop, which never throws.
 // Cost: O(n * n_factors).
 #pragma once
 
@@ -23,9 +25,7 @@ template <typename Real>
 TURBOSVD_INLINE double dot_f64(const Real* TURBOSVD_RESTRICT a, const Real* TURBOSVD_RESTRICT b,
                                index_t n) {
     double s = 0.0;
-#ifdef _OPENMP
-#pragma omp simd reduction(+ : s)
-#endif
+    TURBOSVD_OMP(simd reduction(+ : s))
     for (index_t f = 0; f < n; ++f) s += static_cast<double>(a[f]) * static_cast<double>(b[f]);
     return s;
 }
@@ -54,68 +54,34 @@ TURBOSVD_INLINE void one(const std::int32_t* users, const std::int32_t* items, i
     }
 }
 
-// The `omp parallel` sits in the dispatched functions themselves so that the outlined
-// region is cloned with them; they never throw (ids are validated before).
-#define TURBOSVD_PREDICT_LOOP                                                                 \
-    _Pragma("omp parallel for schedule(static) num_threads(n_threads) if (n > 20000)")     \
-    for (index_t k = 0; k < n; ++k)                                                         \
+// All queries, SIMD-dispatched. Never throws (ids are validated by predict_batch first);
+// the `omp parallel` is in the dispatched body so that its outlined region is cloned too.
+template <typename Real>
+TURBOSVD_DISPATCH void run(const std::int32_t* users, const std::int32_t* items, index_t n,
+                           const Real* pu, const Real* qi, const Real* bu, const Real* bi,
+                           index_t n_factors, double mu, bool biased, double* out,
+                           std::uint8_t* impossible, int n_threads) noexcept {
+    TURBOSVD_OMP_PARALLEL_FOR(schedule(static) num_threads(n_threads) if (n > 20000))
+    for (index_t k = 0; k < n; ++k)
         one(users, items, k, pu, qi, bu, bi, n_factors, mu, biased, out, impossible);
-
-#ifndef _OPENMP
-#undef TURBOSVD_PREDICT_LOOP
-#define TURBOSVD_PREDICT_LOOP \
-    for (index_t k = 0; k < n; ++k) \
-        one(users, items, k, pu, qi, bu, bi, n_factors, mu, biased, out, impossible);
-#endif
-
-TURBOSVD_DISPATCH inline void run_f32(const std::int32_t* users, const std::int32_t* items,
-                                      index_t n, const float* pu, const float* qi,
-                                      const float* bu, const float* bi, index_t n_factors,
-                                      double mu, bool biased, double* out,
-                                      std::uint8_t* impossible, int n_threads) noexcept {
-    TURBOSVD_PREDICT_LOOP
     (void)n_threads;
-}
-
-TURBOSVD_DISPATCH inline void run_f64(const std::int32_t* users, const std::int32_t* items,
-                                      index_t n, const double* pu, const double* qi,
-                                      const double* bu, const double* bi, index_t n_factors,
-                                      double mu, bool biased, double* out,
-                                      std::uint8_t* impossible, int n_threads) noexcept {
-    TURBOSVD_PREDICT_LOOP
-    (void)n_threads;
-}
-
-#undef TURBOSVD_PREDICT_LOOP
-
-inline void run(const std::int32_t* users, const std::int32_t* items, index_t n, const float* pu,
-                const float* qi, const float* bu, const float* bi, index_t n_factors, double mu,
-                bool biased, double* out, std::uint8_t* impossible, int n_threads) {
-    run_f32(users, items, n, pu, qi, bu, bi, n_factors, mu, biased, out, impossible, n_threads);
-}
-
-inline void run(const std::int32_t* users, const std::int32_t* items, index_t n,
-                const double* pu, const double* qi, const double* bu, const double* bi,
-                index_t n_factors, double mu, bool biased, double* out,
-                std::uint8_t* impossible, int n_threads) {
-    run_f64(users, items, n, pu, qi, bu, bi, n_factors, mu, biased, out, impossible, n_threads);
 }
 
 }  // namespace predict_detail
 
 template <typename Real>
-void predict_batch(const std::int32_t* users, const std::int32_t* items, index_t n,
-                   const Real* pu, const Real* qi, const Real* bu, const Real* bi,
-                   index_t n_users, index_t n_items, index_t n_factors, double global_mean,
-                   bool biased, double* out, std::uint8_t* impossible, int n_threads) {
+void predict_batch(const std::int32_t* users, const std::int32_t* items, index_t n, const Real* pu,
+                   const Real* qi, const Real* bu, const Real* bi, index_t n_users, index_t n_items,
+                   index_t n_factors, double global_mean, bool biased, double* out,
+                   std::uint8_t* impossible, int n_threads) {
     require(n >= 0 && n_factors >= 0, "predict_batch: negative size");
     require(n_threads >= 1, "predict_batch: n_threads must be >= 1");
     for (index_t k = 0; k < n; ++k) {
         if (users[k] >= n_users || items[k] >= n_items || users[k] < -1 || items[k] < -1)
             throw std::invalid_argument("predict_batch: inner id out of range");
     }
-    predict_detail::run(users, items, n, pu, qi, bu, bi, n_factors, global_mean, biased, out,
-                        impossible, n_threads);
+    predict_detail::run<Real>(users, items, n, pu, qi, bu, bi, n_factors, global_mean, biased, out,
+                              impossible, n_threads);
 }
 
 }  // namespace turbosvd

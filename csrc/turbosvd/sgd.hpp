@@ -69,8 +69,7 @@ TURBOSVD_NO_CONTRACT void sgd_epoch_exact(const Index* users, const Index* items
 // prediction then differs from Surprise's by ~1e-16 relative; the factors stay within
 // ~1e-14 of Surprise's after 20 epochs (tests bound it by 1e-10), and the dependency
 // chain per rating shrinks from n_factors additions to about n_factors / 8.
-// The SIMD-cloned body must not throw (GCC treats calls through a target_clones ifunc as
-// nothrow, so an exception would terminate the process): ids are validated before it.
+// The SIMD-dispatched body never throws (common.hpp): ids are validated before it.
 namespace ordered_detail {
 
 TURBOSVD_DISPATCH
@@ -83,14 +82,14 @@ inline void epoch(const std::int32_t* users, const std::int32_t* items, const do
         double* TURBOSVD_RESTRICT pu_u = pu + u * n_factors;
         double* TURBOSVD_RESTRICT qi_i = qi + i * n_factors;
         double dot = 0.0;
-#pragma omp simd reduction(+ : dot)
+        TURBOSVD_OMP(simd reduction(+ : dot))
         for (index_t f = 0; f < n_factors; ++f) dot += qi_i[f] * pu_u[f];
         const double err = ratings[k] - (((mu + bu[u]) + bi[i]) + dot);
         if (biased) {
             bu[u] += p.lr_bu * (err - p.reg_bu * bu[u]);
             bi[i] += p.lr_bi * (err - p.reg_bi * bi[i]);
         }
-#pragma omp simd
+        TURBOSVD_OMP(simd)
         for (index_t f = 0; f < n_factors; ++f) {
             const double puf = pu_u[f];
             const double qif = qi_i[f];
@@ -103,10 +102,10 @@ inline void epoch(const std::int32_t* users, const std::int32_t* items, const do
 }  // namespace ordered_detail
 
 inline void sgd_epoch_ordered_f64(const std::int32_t* users, const std::int32_t* items,
-                                  const double* ratings, index_t n_ratings, double* pu,
-                                  double* qi, double* bu, double* bi, index_t n_users,
-                                  index_t n_items, index_t n_factors, double global_mean,
-                                  bool biased, const SgdRates& p) {
+                                  const double* ratings, index_t n_ratings, double* pu, double* qi,
+                                  double* bu, double* bi, index_t n_users, index_t n_items,
+                                  index_t n_factors, double global_mean, bool biased,
+                                  const SgdRates& p) {
     require(n_ratings >= 0 && n_factors >= 0, "sgd_epoch_ordered: negative size");
     for (index_t k = 0; k < n_ratings; ++k)
         if (users[k] < 0 || users[k] >= n_users || items[k] < 0 || items[k] >= n_items)

@@ -19,6 +19,9 @@
 // only: the dot products are summed in an order written in the source, the same in every
 // SIMD clone (only FMA contraction differs between the baseline and the AVX2/AVX-512
 // clones).
+// Dispatch: one template for float32 and float64; run_epoch is SIMD-dispatched (common.hpp)
+// and never throws: sgd_epoch_blocked checks the layout and allocates before it, and an
+// out-of-range item id met inside is returned as a flag and raised afterwards.
 // Cost: O(n_ratings * n_factors) per epoch plus O(B^2 + n_runs); the layout costs
 // O(n_ratings + B * n_users) once, with an n_users x B cursor table as scratch.
 #pragma once
@@ -31,14 +34,6 @@
 
 #include "common.hpp"
 #include "sgd.hpp"
-
-// `omp simd` asks for vectorisation of loops whose order is already fixed in the source
-// (no reductions are reassociated). Without OpenMP the loops stay correct, just scalar.
-#ifdef _OPENMP
-#define TURBOSVD_OMP_SIMD _Pragma("omp simd")
-#else
-#define TURBOSVD_OMP_SIMD
-#endif
 
 namespace turbosvd {
 
@@ -57,11 +52,10 @@ namespace turbosvd {
 template <typename Index, typename RatingOut>
 index_t build_blocked_layout(const Index* users, const Index* items, const double* ratings,
                              index_t n, const std::int32_t* user_bin, const std::int32_t* item_bin,
-                             const std::int32_t* item_map,
-                             index_t n_users, index_t n_items, index_t n_bins,
-                             std::int64_t* cursor, std::int64_t* block_ptr, std::int32_t* run_user,
-                             std::int64_t* run_ptr, index_t run_capacity, std::int32_t* out_items,
-                             RatingOut* out_ratings) {
+                             const std::int32_t* item_map, index_t n_users, index_t n_items,
+                             index_t n_bins, std::int64_t* cursor, std::int64_t* block_ptr,
+                             std::int32_t* run_user, std::int64_t* run_ptr, index_t run_capacity,
+                             std::int32_t* out_items, RatingOut* out_ratings) {
     require(n >= 0 && n_users >= 0 && n_items >= 0, "build_blocked_layout: negative size");
     require(n_bins >= 1, "build_blocked_layout: n_bins must be >= 1");
     const index_t B = n_bins;
@@ -119,7 +113,8 @@ index_t build_blocked_layout(const Index* users, const Index* items, const doubl
     // Scatter, keeping the input order inside each run.
     for (index_t r = 0; r < n; ++r) {
         const std::int64_t p = cursor[static_cast<index_t>(users[r]) * B + item_bin[items[r]]]++;
-        out_items[p] = item_map != nullptr ? item_map[items[r]] : static_cast<std::int32_t>(items[r]);
+        out_items[p] =
+            item_map != nullptr ? item_map[items[r]] : static_cast<std::int32_t>(items[r]);
         out_ratings[p] = static_cast<RatingOut>(ratings[r]);
     }
     return run;
@@ -235,7 +230,7 @@ TURBOSVD_INLINE Real lane_sum(Real* acc) {
     if constexpr (W == 1) {
         return acc[0];
     } else {
-TURBOSVD_OMP_SIMD
+        TURBOSVD_OMP(simd)
         for (int l = 0; l < W / 2; ++l) acc[l] += acc[l + W / 2];
         return lane_sum<W / 2>(acc);
     }
@@ -258,7 +253,7 @@ TURBOSVD_INLINE Real dot(const Real* TURBOSVD_RESTRICT a, const Real* TURBOSVD_R
     alignas(64) Real acc[W] = {};
     index_t f0 = 0;
     for (; f0 + W <= n; f0 += W) {
-TURBOSVD_OMP_SIMD
+        TURBOSVD_OMP(simd)
         for (int l = 0; l < W; ++l) acc[l] += a[f0 + l] * b[f0 + l];
     }
     return lane_sum<W>(acc) + tail_dot(a, b, f0, n);
@@ -268,7 +263,7 @@ TURBOSVD_OMP_SIMD
 template <typename Real>
 TURBOSVD_INLINE void update(Real* TURBOSVD_RESTRICT pu, Real* TURBOSVD_RESTRICT qi, index_t n,
                             Real err, Real lr_pu, Real reg_pu, Real lr_qi, Real reg_qi) {
-TURBOSVD_OMP_SIMD
+    TURBOSVD_OMP(simd)
     for (index_t f = 0; f < n; ++f) {
         const Real p = pu[f];
         const Real q = qi[f];
@@ -282,13 +277,13 @@ TURBOSVD_OMP_SIMD
 // those of dot(), so the result is bit-identical to update() followed by dot(qn, pu).
 template <typename Real>
 TURBOSVD_INLINE Real update_dot(Real* TURBOSVD_RESTRICT pu, Real* TURBOSVD_RESTRICT qi,
-                                const Real* TURBOSVD_RESTRICT qn, index_t n, Real err,
-                                Real lr_pu, Real reg_pu, Real lr_qi, Real reg_qi) {
+                                const Real* TURBOSVD_RESTRICT qn, index_t n, Real err, Real lr_pu,
+                                Real reg_pu, Real lr_qi, Real reg_qi) {
     constexpr int W = kLanes<Real>;
     alignas(64) Real acc[W] = {};
     index_t f0 = 0;
     for (; f0 + W <= n; f0 += W) {
-TURBOSVD_OMP_SIMD
+        TURBOSVD_OMP(simd)
         for (int l = 0; l < W; ++l) {
             const index_t f = f0 + l;
             const Real p = pu[f];
@@ -416,97 +411,42 @@ TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order, Progress* p
     run_waves(j.n_bins, order, p, [&](index_t blk) { return block(j, blk); });
 }
 
+// The waves [first_wave, last_wave) of one epoch, SIMD-dispatched (see common.hpp: the
+// `omp parallel` sits here so that its outlined region is cloned too, and nothing in here
+// throws). Returns whether an item id was out of range.
+template <typename Real>
+TURBOSVD_DISPATCH int run_epoch(const Job<Real>& job, const index_t* order, Progress* progress,
+                                int nt) noexcept {
+    TURBOSVD_OMP(parallel num_threads(nt))
+    waves(job, order, progress);
+    (void)nt;
+    return progress->bad.load();
+}
+
 }  // namespace blocked_detail
 
-// The `omp parallel` must sit in the dispatched function itself: GCC outlines a parallel
-// region before inlining, so one inside the generic template would be compiled for the
-// baseline instruction set only. Here the outlined region is cloned with its parent.
-// The cloned functions never throw: GCC 12 treats calls through a target_clones ifunc as
-// nothrow, so an exception would call std::terminate. They return an error flag, and
-// the plain wrappers below validate (and throw) before and after.
-#ifdef _OPENMP
-#define TURBOSVD_OMP_PARALLEL_NT _Pragma("omp parallel num_threads(nt)")
-#else
-#define TURBOSVD_OMP_PARALLEL_NT
-#endif
-
-namespace blocked_detail {
-
-TURBOSVD_DISPATCH inline int run_epoch_f32(const Job<float>& job, const index_t* order,
-                                           index_t first_wave, index_t last_wave,
-                                           int nt) noexcept {
-    Progress progress(job.n_bins, first_wave, last_wave);
-    TURBOSVD_OMP_PARALLEL_NT
-    waves(job, order, &progress);
-    (void)nt;
-    return progress.bad.load();
-}
-
-TURBOSVD_DISPATCH inline int run_epoch_f64(const Job<double>& job, const index_t* order,
-                                           index_t first_wave, index_t last_wave,
-                                           int nt) noexcept {
-    Progress progress(job.n_bins, first_wave, last_wave);
-    TURBOSVD_OMP_PARALLEL_NT
-    waves(job, order, &progress);
-    (void)nt;
-    return progress.bad.load();
-}
-
-inline int run_epoch(const Job<float>& job, const index_t* order, index_t first_wave,
-                     index_t last_wave, int nt) {
-    return run_epoch_f32(job, order, first_wave, last_wave, nt);
-}
-
-inline int run_epoch(const Job<double>& job, const index_t* order, index_t first_wave,
-                     index_t last_wave, int nt) {
-    return run_epoch_f64(job, order, first_wave, last_wave, nt);
-}
-
+// One blocked epoch (or the waves [first_wave, last_wave) of it), in place. Validates
+// everything it can before the dispatched loop; an out-of-range item id found inside
+// stops the block it is in and is reported here.
 template <typename Real>
-void epoch(const std::int64_t* block_ptr, index_t n_bins, const std::int32_t* run_user,
-           const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items,
-           const Real* ratings, index_t n_ratings, Real* pu, Real* qi, Real* bu, Real* bi,
-           index_t n_users, index_t n_items, index_t n_factors, double global_mean, bool biased,
-           const SgdRates& rates, int n_threads, index_t first_wave, index_t last_wave) {
+void sgd_epoch_blocked(const std::int64_t* block_ptr, index_t n_bins, const std::int32_t* run_user,
+                       const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items,
+                       const Real* ratings, index_t n_ratings, Real* pu, Real* qi, Real* bu,
+                       Real* bi, index_t n_users, index_t n_items, index_t n_factors,
+                       double global_mean, bool biased, const SgdRates& rates, int n_threads,
+                       index_t first_wave, index_t last_wave) {
+    using namespace blocked_detail;
     require(0 <= first_wave && first_wave <= last_wave && last_wave <= n_bins,
             "sgd_epoch_blocked: waves must satisfy 0 <= first_wave <= last_wave <= n_bins");
     const Job<Real> job =
-        make_job<Real>(block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings, n_ratings,
-                       pu, qi, bu, bi, n_users, n_items, n_factors, global_mean, biased, rates);
+        make_job<Real>(block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings, n_ratings, pu,
+                       qi, bu, bi, n_users, n_items, n_factors, global_mean, biased, rates);
     const std::vector<index_t> order = wave_order(job);
-    // More threads than blocks per wave would only wait at the barriers.
+    Progress progress(n_bins, first_wave, last_wave);
+    // More threads than blocks per wave would only spin waiting for their bins.
     const int nt = static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_bins)));
-    if (run_epoch(job, order.data(), first_wave, last_wave, nt))
+    if (run_epoch<Real>(job, order.data(), &progress, nt))
         throw std::invalid_argument("sgd_epoch_blocked: item id out of range");
 }
-
-}  // namespace blocked_detail
-
-// One blocked epoch, in place. Non-template entry points (one per type) for the shims.
-inline void sgd_epoch_blocked_f32(const std::int64_t* block_ptr, index_t n_bins,
-                                  const std::int32_t* run_user, const std::int64_t* run_ptr,
-                                  index_t n_runs, const std::int32_t* items, const float* ratings,
-                                  index_t n_ratings, float* pu, float* qi, float* bu, float* bi,
-                                  index_t n_users, index_t n_items, index_t n_factors,
-                                  double global_mean, bool biased, const SgdRates& rates,
-                                  int n_threads, index_t first_wave, index_t last_wave) {
-    blocked_detail::epoch<float>(block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings,
-                                 n_ratings, pu, qi, bu, bi, n_users, n_items, n_factors,
-                                 global_mean, biased, rates, n_threads, first_wave, last_wave);
-}
-
-inline void sgd_epoch_blocked_f64(const std::int64_t* block_ptr, index_t n_bins,
-                                  const std::int32_t* run_user, const std::int64_t* run_ptr,
-                                  index_t n_runs, const std::int32_t* items, const double* ratings,
-                                  index_t n_ratings, double* pu, double* qi, double* bu,
-                                  double* bi, index_t n_users, index_t n_items, index_t n_factors,
-                                  double global_mean, bool biased, const SgdRates& rates,
-                                  int n_threads, index_t first_wave, index_t last_wave) {
-    blocked_detail::epoch<double>(block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings,
-                                  n_ratings, pu, qi, bu, bi, n_users, n_items, n_factors,
-                                  global_mean, biased, rates, n_threads, first_wave, last_wave);
-}
-
-#undef TURBOSVD_OMP_PARALLEL_NT
 
 }  // namespace turbosvd

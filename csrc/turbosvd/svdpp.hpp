@@ -42,7 +42,7 @@
 
 #include "common.hpp"
 #include "sgd.hpp"
-#include "sgd_blocked.hpp"
+#include "sgd_blocked.hpp"  // the fixed-lane dot product
 
 namespace turbosvd {
 
@@ -103,7 +103,7 @@ TURBOSVD_DISPATCH TURBOSVD_NO_CONTRACT inline void users(
         for (index_t f = 0; f < k; ++f) impl[f] = 0.0;
         for (index_t kk = 0; kk < n; ++kk) {
             const double* TURBOSVD_RESTRICT y = row(kk);
-            TURBOSVD_OMP_SIMD
+            TURBOSVD_OMP(simd)
             for (index_t f = 0; f < k; ++f) impl[f] += y[f] / sqrt_iu;
         }
         for (std::int64_t rr = begin; rr < end; ++rr) {
@@ -114,7 +114,7 @@ TURBOSVD_DISPATCH TURBOSVD_NO_CONTRACT inline void users(
             const double err = ratings[rr] - (((mu + bu[u]) + bi[i]) + dot);
             bu[u] += lr_bu * (err - reg_bu * bu[u]);
             bi[i] += lr_bi * (err - reg_bi * bi[i]);
-            TURBOSVD_OMP_SIMD
+            TURBOSVD_OMP(simd)
             for (index_t f = 0; f < k; ++f) {
                 const double puf = pu_u[f];
                 const double qif = qi_i[f];
@@ -130,14 +130,14 @@ TURBOSVD_DISPATCH TURBOSVD_NO_CONTRACT inline void users(
             for (index_t kk = 0; kk < n; ++kk) {
                 double* TURBOSVD_RESTRICT y = row(kk);
                 if (next) {
-                    TURBOSVD_OMP_SIMD
+                    TURBOSVD_OMP(simd)
                     for (index_t f = 0; f < k; ++f) {
                         const double v = y[f] + lr_yj * (coef[f] - reg_yj * y[f]);
                         y[f] = v;
                         impl[f] += v / sqrt_iu;
                     }
                 } else {
-                    TURBOSVD_OMP_SIMD
+                    TURBOSVD_OMP(simd)
                     for (index_t f = 0; f < k; ++f) y[f] = y[f] + lr_yj * (coef[f] - reg_yj * y[f]);
                 }
             }
@@ -145,7 +145,7 @@ TURBOSVD_DISPATCH TURBOSVD_NO_CONTRACT inline void users(
                 for (index_t f = 0; f < k; ++f) impl[f] = 0.0;
                 for (index_t kk = 0; kk < n; ++kk) {
                     const double* TURBOSVD_RESTRICT y = row(kk);
-                    TURBOSVD_OMP_SIMD
+                    TURBOSVD_OMP(simd)
                     for (index_t f = 0; f < k; ++f) impl[f] += y[f] / sqrt_iu;
                 }
             }
@@ -200,9 +200,7 @@ void svdpp_user_vectors(const std::int64_t* indptr, const std::int32_t* items, i
     for (index_t r = 0; r < indptr[n_users]; ++r)
         require(items[r] >= 0 && items[r] < n_items, "svdpp_user_vectors: item id out of range");
     const index_t k = n_factors;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (indptr[n_users] * k > 1000000)
-#endif
+    TURBOSVD_OMP_PARALLEL_FOR(schedule(static) num_threads(n_threads) if (indptr[n_users] * k > 1000000))
     for (index_t u = 0; u < n_users; ++u) {
         double* TURBOSVD_RESTRICT o = out + u * k;
         for (index_t f = 0; f < k; ++f) o[f] = 0.0;
@@ -251,7 +249,7 @@ TURBOSVD_INLINE Real dot_sum(const Real* TURBOSVD_RESTRICT q, const Real* TURBOS
     alignas(64) Real acc[W] = {};
     index_t f0 = 0;
     for (; f0 + W <= n; f0 += W) {
-        TURBOSVD_OMP_SIMD
+        TURBOSVD_OMP(simd)
         for (int l = 0; l < W; ++l) acc[l] += q[f0 + l] * (p[f0 + l] + z[f0 + l]);
     }
     Real t = 0;
@@ -278,10 +276,10 @@ TURBOSVD_INLINE void users(const Job<Real>& j, index_t u0, index_t u1, Real* TUR
         for (index_t f = 0; f < k; ++f) z[f] = beta[f] = 0;
         for (std::int64_t r = begin; r < end; ++r) {
             const Real* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[r]) * k;
-            TURBOSVD_OMP_SIMD
+            TURBOSVD_OMP(simd)
             for (index_t f = 0; f < k; ++f) z[f] += y[f];
         }
-        TURBOSVD_OMP_SIMD
+        TURBOSVD_OMP(simd)
         for (index_t f = 0; f < k; ++f) z[f] *= inv_sqrt;
         Real* TURBOSVD_RESTRICT pu_u = j.pu + u * k;
         Real bu_u = j.bu[u];
@@ -295,7 +293,7 @@ TURBOSVD_INLINE void users(const Job<Real>& j, index_t u0, index_t u1, Real* TUR
             bu_u += lr_bu * (err - reg_bu * bu_u);
             bi[i] += lr_bi * (err - reg_bi * bi[i]);
             alpha *= decay;
-            TURBOSVD_OMP_SIMD
+            TURBOSVD_OMP(simd)
             for (index_t f = 0; f < k; ++f) {
                 const Real p = pu_u[f];
                 const Real q = qi_i[f];
@@ -309,26 +307,17 @@ TURBOSVD_INLINE void users(const Job<Real>& j, index_t u0, index_t u1, Real* TUR
         j.bu[u] = bu_u;
         for (std::int64_t r = begin; r < end; ++r) {
             Real* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[r]) * k;
-            TURBOSVD_OMP_SIMD
+            TURBOSVD_OMP(simd)
             for (index_t f = 0; f < k; ++f) y[f] = alpha * y[f] + beta[f];
         }
     }
 }
 
-// Dispatched entry points (never throw: ids are validated by the wrapper).
-TURBOSVD_DISPATCH inline void users_f32(const Job<float>& j, index_t u0, index_t u1, float* z,
-                                        float* beta) noexcept {
+// The dispatched entry point (never throws: ids are validated by the wrapper).
+template <typename Real>
+TURBOSVD_DISPATCH void run(const Job<Real>& j, index_t u0, index_t u1, Real* z,
+                           Real* beta) noexcept {
     users(j, u0, u1, z, beta);
-}
-TURBOSVD_DISPATCH inline void users_f64(const Job<double>& j, index_t u0, index_t u1, double* z,
-                                        double* beta) noexcept {
-    users(j, u0, u1, z, beta);
-}
-inline void run(const Job<float>& j, index_t u0, index_t u1, float* z, float* beta) {
-    users_f32(j, u0, u1, z, beta);
-}
-inline void run(const Job<double>& j, index_t u0, index_t u1, double* z, double* beta) {
-    users_f64(j, u0, u1, z, beta);
 }
 
 }  // namespace svdpp_batched_detail
@@ -369,7 +358,7 @@ void svdpp_epoch_batched(const std::int64_t* indptr, const std::int32_t* items,
     j.reg_qi = static_cast<Real>(p.reg_qi);
     j.decay = static_cast<Real>(1.0 - p.lr_yj * p.reg_yj);
     std::vector<Real> scratch(2 * static_cast<std::size_t>(n_factors) + 2);
-    svdpp_batched_detail::run(j, user_begin, user_end, scratch.data(),
+    svdpp_batched_detail::run<Real>(j, user_begin, user_end, scratch.data(),
                               scratch.data() + n_factors + 1);
 }
 

@@ -56,18 +56,10 @@ cdef extern from "turbosvd/sgd_blocked.hpp" namespace "turbosvd" nogil:
         int64_t* run_ptr, int64_t run_capacity, int32_t* out_items, RatingOut* out_ratings,
     ) except +
 
-    void sgd_epoch_blocked_f32(
+    void sgd_epoch_blocked[Real](
         const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
-        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, const float* ratings,
-        int64_t n_ratings, float* pu, float* qi, float* bu, float* bi, int64_t n_users,
-        int64_t n_items, int64_t n_factors, double global_mean, bool biased,
-        const SgdRates& rates, int n_threads, int64_t first_wave, int64_t last_wave,
-    ) except +
-
-    void sgd_epoch_blocked_f64(
-        const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
-        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, const double* ratings,
-        int64_t n_ratings, double* pu, double* qi, double* bu, double* bi, int64_t n_users,
+        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, const Real* ratings,
+        int64_t n_ratings, Real* pu, Real* qi, Real* bu, Real* bi, int64_t n_users,
         int64_t n_items, int64_t n_factors, double global_mean, bool biased,
         const SgdRates& rates, int n_threads, int64_t first_wave, int64_t last_wave,
     ) except +

@@ -13,8 +13,7 @@ from turbosvd._kernels cimport (
     max_threads,
     openmp_enabled,
     predict_batch,
-    sgd_epoch_blocked_f32,
-    sgd_epoch_blocked_f64,
+    sgd_epoch_blocked as c_sgd_epoch_blocked,
     sgd_epoch_exact,
     sgd_epoch_ordered_f64,
     simd_dispatch_enabled,
@@ -207,20 +206,12 @@ def sgd_epoch_blocked(
     cdef SgdRates r
     r.lr_bu, r.lr_bi, r.lr_pu, r.lr_qi, r.reg_bu, r.reg_bi, r.reg_pu, r.reg_qi = rates
     with nogil:
-        if real_t is float:
-            sgd_epoch_blocked_f32(
-                &block_ptr[0], n_bins, &run_user[0] if n_runs > 0 else NULL, &run_ptr[0],
-                n_runs, iptr(items), &ratings[0] if n > 0 else NULL, n,
-                ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
-                global_mean, biased, r, n_threads, first_wave, last_wave,
-            )
-        else:
-            sgd_epoch_blocked_f64(
-                &block_ptr[0], n_bins, &run_user[0] if n_runs > 0 else NULL, &run_ptr[0],
-                n_runs, iptr(items), &ratings[0] if n > 0 else NULL, n,
-                ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
-                global_mean, biased, r, n_threads, first_wave, last_wave,
-            )
+        c_sgd_epoch_blocked(
+            &block_ptr[0], n_bins, &run_user[0] if n_runs > 0 else NULL, &run_ptr[0],
+            n_runs, iptr(items), &ratings[0] if n > 0 else NULL, n,
+            ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
+            global_mean, biased, r, n_threads, first_wave, last_wave,
+        )
 
 
 def predict(
