@@ -220,8 +220,15 @@ def _report(payload: dict) -> str:
     ]  # fmt: skip
     lines.append(
         C.markdown_table(
-            ["algo", "Surprise fit", "Surprise test", "fast fit", "fast test", "exact fit",
-             "exact test"],
+            [
+                "algo",
+                "Surprise fit",
+                "Surprise test",
+                "fast fit",
+                "fast test",
+                "exact fit",
+                "exact test",
+            ],
             detail,
         )  # fmt: skip
     )
@@ -236,8 +243,7 @@ def _report(payload: dict) -> str:
         lines.append(
             f"Synthetic 1M ratings (6040 x 3706), `SVDpp(n_factors=20, n_epochs=20).fit`: "
             f"Surprise {s}, turbosvd {m['turbosvd_fit_s']:.3f} s (median of "
-            f"{len(m['turbosvd_runs'])})"
-            + (f": {m['speedup']:.0f}x." if "speedup" in m else ".")
+            f"{len(m['turbosvd_runs'])})" + (f": {m['speedup']:.0f}x." if "speedup" in m else ".")
         )
         lines.append("")
     t = payload.get("synthetic_10m")

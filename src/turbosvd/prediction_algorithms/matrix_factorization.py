@@ -26,9 +26,9 @@ import numpy as np
 from .. import _blocked, _sgd
 from .._monitor import TrainingMonitorMixin
 from .._validation import check_alloc, check_int, check_real
-from ..exceptions import ModelFitError
 from ..persist import ModelFileMixin
 from ..recommend import RecommendMixin
+from ..train.common import DivergenceCheck
 from ..train.schedule import SCHEDULES as _SCHEDULES
 from ..train.schedule import default_schedule
 from ..trainset import Trainset
@@ -41,6 +41,7 @@ from .svdpp import SVDpp
 __all__ = ["NMF", "SVD", "SVDpp"]
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_DIVERGED_HINT = "lower the learning rates (lr_all) or raise the regularisation (reg_all)"
 # Rows of factors drawn per call on the blocked path (the draws are identical to one big
 # draw; chunks only bound the float64 temporary).
 _DRAW_CHUNK = 1 << 20
@@ -270,6 +271,9 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         # Long epochs run as several calls (contiguous slices of the same order, so the
         # result is identical); Python handles Ctrl-C between them.
         step = _chunk_ratings(self.n_factors)
+        # Surprise trains on when the model diverges (its own test_SVD.py relies on it): the
+        # exact schedule keeps the NaN model too, with a ModelFitWarning naming the epoch.
+        check = DivergenceCheck(_DIVERGED_HINT, strict=False)
         for current_epoch in range(self.n_epochs):
             if self.verbose:
                 print(f"Processing epoch {current_epoch}")
@@ -287,7 +291,7 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
                     rates,
                     simd_dot=True,
                 )
-            _check_finite(current_epoch, bu, bi, pu, qi)
+            check(current_epoch, bu, bi, pu, qi)
             self._epoch_done(current_epoch, bu, bi, pu, qi)
         return bu, bi, pu, qi
 
@@ -316,6 +320,7 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         # Long epochs run a few waves per call (same result as one call); Python handles
         # Ctrl-C between calls.
         n_bins = layout.n_bins
+        check = DivergenceCheck(_DIVERGED_HINT, strict=True)
         per_call = max(
             1, _chunk_ratings(self.n_factors) * n_threads * n_bins // max(1, trainset.n_ratings)
         )
@@ -325,7 +330,7 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
             for first in range(0, n_bins, per_call):
                 last = min(n_bins, first + per_call)
                 layout.epoch(pu, qi, bu, bi, global_mean, biased, rates, n_threads, first, last)
-            _check_finite(current_epoch, bu, bi, pu, qi)
+            check(current_epoch, bu, bi, pu, qi)
             if self._monitor_wants_model():
                 self._epoch_done(current_epoch, bu, bi[position], pu, qi[position])
             else:
@@ -381,12 +386,3 @@ _RATINGS_PER_THREAD = 200_000
 def _chunk_ratings(n_factors: int) -> int:
     """Ratings per compiled call and thread: about 0.1 s of work, so Ctrl-C is prompt."""
     return max(1 << 14, (1 << 26) // max(n_factors, 1))
-
-
-def _check_finite(epoch: int, *arrays) -> None:
-    for a in arrays:
-        if not np.isfinite(a).all():
-            raise ModelFitError(
-                f"training diverged at epoch {epoch}: NaN or infinite values in the model; "
-                "lower the learning rates (lr_all) or raise the regularisation (reg_all)"
-            )

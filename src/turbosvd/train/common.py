@@ -82,11 +82,7 @@ class DivergenceCheck:
             )
             if self.strict:
                 raise ModelFitError(message)
-            warnings.warn(
-                message + " (the exact schedule keeps the model, as Surprise does)",
-                ModelFitWarning,
-                stacklevel=4,
-            )
+            warnings.warn(message, ModelFitWarning, stacklevel=4)
             self.warned = True
             return
 
