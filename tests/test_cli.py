@@ -14,7 +14,8 @@ import pytest
 
 import turbosvd
 from conftest import needs_ml100k, small_ratings
-from turbosvd import SVD, Dataset, Reader, accuracy, cli
+from turbosvd import SVD, Dataset, Reader, accuracy
+from turbosvd.apps import _cli_commands, cli
 from turbosvd.model_selection import KFold, cross_validate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -171,7 +172,7 @@ def test_user_errors_give_one_line_in_a_subprocess(ratings_csv, tmp_path, args, 
 def test_missing_matplotlib_is_reported_before_training(ratings_csv, tmp_path):
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"
-        "from turbosvd.cli import main; sys.exit(main(sys.argv[1:]))"
+        "from turbosvd.apps.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     res = run("fit", str(ratings_csv), "-o", "m", "--plot", "c.png", cwd=tmp_path, code=code)
     assert_one_line_error(res.returncode, res.stderr, 'pip install "turbosvd[plot]"')
@@ -182,7 +183,7 @@ def test_missing_matplotlib_is_reported_before_training(ratings_csv, tmp_path):
 def test_missing_surprise_for_bench(tmp_path):
     code = (
         "import sys; sys.modules['surprise'] = None\n"
-        "from turbosvd.cli import main; sys.exit(main(sys.argv[1:]))"
+        "from turbosvd.apps.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     res = run("bench", "--synthetic", "100", cwd=tmp_path, code=code)
     assert_one_line_error(res.returncode, res.stderr, 'pip install "turbosvd[bench]"')
@@ -392,13 +393,15 @@ def test_normalise_topn_containers():
     from turbosvd.prediction_algorithms.predictions import Prediction
 
     pairs = [("a", 1.0), ("b", 0.5)]
-    assert cli._normalise_topn(pairs, "item") == pairs
-    assert cli._normalise_topn(dict(pairs), "item") == pairs
-    assert cli._normalise_topn((np.array(["a", "b"]), np.array([1.0, 0.5])), "item") == pairs
+    assert _cli_commands._normalise_topn(pairs, "item") == pairs
+    assert _cli_commands._normalise_topn(dict(pairs), "item") == pairs
+    assert (
+        _cli_commands._normalise_topn((np.array(["a", "b"]), np.array([1.0, 0.5])), "item") == pairs
+    )
     preds = [Prediction("u", "a", None, 1.0, {}), Prediction("u", "b", None, 0.5, {})]
-    assert cli._normalise_topn(preds, "item") == pairs
+    assert _cli_commands._normalise_topn(preds, "item") == pairs
     df = pd.DataFrame({"raw_iid": ["a", "b"], "score": [1.0, 0.5]})
-    assert cli._normalise_topn(df, "item") == pairs
+    assert _cli_commands._normalise_topn(df, "item") == pairs
 
 
 # --------------------------------------------------------------------------- bench, demo

@@ -1,14 +1,16 @@
-"""DSGD's engine-independent pieces (turbosvd._dsgd), without Spark."""
+"""DSGD's engine-independent pieces (turbosvd.train.dsgd), without Spark."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from turbosvd import SVD, Dataset, Reader, _blocked, _dsgd, accuracy
+from turbosvd import SVD, Dataset, Reader, accuracy
 from turbosvd.datasets import make_ratings
 from turbosvd.model_selection import train_test_split
-from turbosvd.prediction_algorithms.matrix_factorization import _draw_normal
+from turbosvd.train import blocked as _blocked
+from turbosvd.train import dsgd as _dsgd
+from turbosvd.train.sgd import draw_normal as _draw_normal
 from turbosvd.utils import get_rng
 
 K = 12

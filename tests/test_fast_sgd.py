@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 import turbosvd
-import turbosvd.prediction_algorithms.matrix_factorization as mf
+import turbosvd.train.sgd as train_sgd
 from conftest import needs_ml100k
 from reference import blocked_order, sgd_epoch_blocked
-from turbosvd import SVD, Dataset, Reader, _blocked, _sgd, accuracy
+from turbosvd import SVD, Dataset, Reader, _sgd, accuracy
 from turbosvd.datasets import make_ratings
 from turbosvd.model_selection import KFold, PredefinedKFold, cross_validate
+from turbosvd.train import blocked as _blocked
 
 RATES = (0.005, 0.006, 0.007, 0.008, 0.02, 0.021, 0.022, 0.023)
 
@@ -138,7 +139,7 @@ def test_kernel_bit_identical_for_any_thread_count(trainset, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_svd_bit_identical_for_any_n_jobs(trainset, dtype, monkeypatch):
     # Small data normally runs on one thread; lift that so n_jobs really takes effect.
-    monkeypatch.setattr(mf, "_RATINGS_PER_THREAD", 1)
+    monkeypatch.setattr(train_sgd, "RATINGS_PER_THREAD", 1)
     fits = [
         SVD(n_factors=20, n_epochs=5, random_state=0, dtype=dtype, n_jobs=n).fit(trainset)
         for n in (1, 2, 8)
@@ -312,7 +313,7 @@ def test_dtype_validation(trainset):
 
 def test_initial_factors_are_surprise_draws_cast(trainset, monkeypatch):
     # Small chunks: the chunked draw must give the numbers of one big draw.
-    monkeypatch.setattr("turbosvd.prediction_algorithms.matrix_factorization._DRAW_CHUNK", 7 * 11)
+    monkeypatch.setattr("turbosvd.train.common._DRAW_CHUNK", 7 * 11)
     algo = SVD(n_factors=11, n_epochs=0, random_state=5, init_mean=0.3, init_std_dev=0.2)
     algo.fit(trainset)
     rng = np.random.RandomState(5)

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import needs_ml100k, needs_ml_latest
 from turbosvd import Dataset, Reader
-from turbosvd.formats import (
+from turbosvd.apps.formats import (
     detect_format,
     find_titles_file,
     infer_rating_scale,

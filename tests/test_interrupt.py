@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from conftest import LATENCY_SCALE
-from turbosvd import _blocked, _sgd
+from turbosvd import _sgd
 from turbosvd.datasets import make_ratings
+from turbosvd.train import blocked as _blocked
 
 CHILD = textwrap.dedent(
     """

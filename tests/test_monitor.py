@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import small_ratings
-from turbosvd import SVD, Dataset, ModelFitError, Reader, _monitor, accuracy
+from turbosvd import SVD, Dataset, ModelFitError, Reader, _progress, accuracy
 from turbosvd.model_selection import train_test_split
 from turbosvd.prediction_algorithms import matrix_factorization as mf
+from turbosvd.train import monitor as _monitor
 
 SCHEDULES = getattr(mf, "_SCHEDULES", ("exact",))
 
@@ -151,7 +152,7 @@ def test_terminal_bar_is_redrawn_then_erased(split, monkeypatch, capsys):
     trainset, _ = split
     fake = _FakeTerminal()
     monkeypatch.setattr("sys.stderr", fake)
-    monkeypatch.setattr(_monitor, "_BAR_INTERVAL", 0.0)
+    monkeypatch.setattr(_progress, "_BAR_INTERVAL", 0.0)
     SVD(n_factors=2, n_epochs=3, random_state=0).fit(trainset, history=True, progress=True)
     text = fake.getvalue()
     frames = text.split("\r")
@@ -168,12 +169,12 @@ def test_terminal_bar_delay_in_auto_mode(split, monkeypatch):
     trainset, _ = split
     fake = _FakeTerminal()
     monkeypatch.setattr("sys.stderr", fake)
-    monkeypatch.setattr(_monitor, "AUTO_DELAY", 0.0)
+    monkeypatch.setattr(_progress, "AUTO_DELAY", 0.0)
     SVD(n_factors=2, n_epochs=2, random_state=0).fit(trainset)
     assert "SVD fit [" in fake.getvalue()
     fake.truncate(0)
     fake.seek(0)
-    monkeypatch.setattr(_monitor, "AUTO_DELAY", 3600.0)
+    monkeypatch.setattr(_progress, "AUTO_DELAY", 3600.0)
     SVD(n_factors=2, n_epochs=2, random_state=0).fit(trainset)
     assert fake.getvalue() == ""
 
@@ -182,7 +183,7 @@ def test_auto_progress_stays_off_in_worker_threads(split, monkeypatch):
     trainset, _ = split
     fake = _FakeTerminal()
     monkeypatch.setattr("sys.stderr", fake)
-    monkeypatch.setattr(_monitor, "AUTO_DELAY", 0.0)
+    monkeypatch.setattr(_progress, "AUTO_DELAY", 0.0)
     t = threading.Thread(target=lambda: SVD(n_factors=2, n_epochs=2).fit(trainset))
     t.start()
     t.join()
@@ -213,7 +214,7 @@ def test_interrupted_fit_leaves_the_bar_on_its_own_line(split, monkeypatch):
 
 def test_progress_bar_formatting():
     out = io.StringIO()
-    bar = _monitor.ProgressBar(4, "fit", mode="lines", stream=out)
+    bar = _progress.ProgressBar(4, "fit", mode="lines", stream=out)
     bar.update(1, "x")
     bar.update(2)  # rate-limited: within a second of the previous line
     bar.update(4, "done", final=True)
@@ -224,8 +225,8 @@ def test_progress_bar_formatting():
     )
     assert lines[1].startswith("fit: 4/4 epochs, ") and "ETA" not in lines[1]
     with pytest.raises(ValueError, match="mode='fancy'"):
-        _monitor.ProgressBar(1, "x", mode="fancy")
-    assert _monitor._fmt_seconds(75) == "1m15s" and _monitor._fmt_seconds(7300) == "2h01m"
+        _progress.ProgressBar(1, "x", mode="fancy")
+    assert _progress._fmt_seconds(75) == "1m15s" and _progress._fmt_seconds(7300) == "2h01m"
 
 
 def test_fitted_rmse_matches_accuracy(split):

@@ -2,7 +2,7 @@
 
 Skipped when pyspark (with pyarrow) or Java is missing. One ``local[2]`` session serves the
 whole module (starting one takes ~20 s). The DSGD engine is checked against the serial
-reference ``turbosvd._dsgd.fit_local`` bit for bit, so the accuracy of DSGD itself is
+reference ``turbosvd.train.dsgd.fit_local`` bit for bit, so the accuracy of DSGD itself is
 tested without Spark (tests/test_dsgd.py) and at 1M ratings in bench/bench_spark.py.
 """
 
@@ -29,11 +29,12 @@ if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
 
 from pyspark.sql import SparkSession  # noqa: E402
 
-from turbosvd import SVD, Dataset, Reader, _dsgd, accuracy  # noqa: E402
+from turbosvd import SVD, Dataset, Reader, accuracy  # noqa: E402
 from turbosvd import spark as tspark  # noqa: E402
 from turbosvd.datasets import make_ratings  # noqa: E402
 from turbosvd.exceptions import ModelFitError  # noqa: E402
-from turbosvd.prediction_algorithms.matrix_factorization import _draw_normal  # noqa: E402
+from turbosvd.train import dsgd as _dsgd  # noqa: E402
+from turbosvd.train.sgd import draw_normal as _draw_normal  # noqa: E402
 from turbosvd.utils import get_rng  # noqa: E402
 
 pytestmark = [
@@ -489,10 +490,11 @@ os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executa
 warnings.simplefilter("ignore")
 import numpy as np
 from pyspark.sql import SparkSession
-from turbosvd import SVD, Dataset, Reader, _dsgd
+from turbosvd import SVD, Dataset, Reader
+from turbosvd.train import dsgd as _dsgd
 from turbosvd import spark as tspark
 from turbosvd.datasets import make_ratings
-from turbosvd.prediction_algorithms.matrix_factorization import _draw_normal
+from turbosvd.train.sgd import draw_normal as _draw_normal
 from turbosvd.utils import get_rng
 
 spark = (

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import LATENCY_SCALE
-from turbosvd import topn
+from turbosvd.topn import search as topn
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

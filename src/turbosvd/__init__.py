@@ -17,6 +17,7 @@ serves models from rating files (``turbosvd --help``).
 
 from . import accuracy, datasets, dump, metrics, model_selection, similarities, topn
 from ._threads import openmp_enabled
+from ._version import __version__ as __version__
 from .builtin_datasets import get_dataset_dir
 from .dataset import Dataset
 from .exceptions import ModelFitError, ModelFitWarning, NotFittedError
@@ -37,8 +38,6 @@ from .prediction_algorithms import (
 )
 from .reader import Reader
 from .trainset import Trainset
-
-__version__ = "0.1.0"
 
 __all__ = [
     "NMF",

@@ -1,10 +1,10 @@
-"""``python -m turbosvd``: the ``turbosvd`` command line (see ``turbosvd.cli``)."""
+"""``python -m turbosvd``: the ``turbosvd`` command line (see ``turbosvd.apps.cli``)."""
 
 from __future__ import annotations
 
 import sys
 
-from .cli import main
+from .apps.cli import main
 
 __all__ = ["main"]
 

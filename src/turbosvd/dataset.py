@@ -109,12 +109,12 @@ class Dataset:
         scale = self.reader.rating_scale
         if idx is None:
             # Table codes are already in order of first appearance: share the arrays.
-            return Trainset._from_arrays(
+            return Trainset.from_arrays(
                 table.users, table.items, table.ratings, table.user_ids, table.item_ids, scale
             )
         users, first_u = pd.factorize(table.users[idx])
         items, first_i = pd.factorize(table.items[idx])
-        return Trainset._from_arrays(
+        return Trainset.from_arrays(
             users.astype(np.int32),
             items.astype(np.int32),
             table.ratings[idx],

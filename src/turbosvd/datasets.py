@@ -172,7 +172,7 @@ def make_ratings(
     for start in range(0, n_ratings, _CHUNK):
         items[start : start + _CHUNK] = lut[items[start : start + _CHUNK]]
     user_ids = np.arange(n_users, dtype=np.int32)
-    return Trainset._from_arrays(users, items, ratings, user_ids, item_ids, (lo, hi))
+    return Trainset.from_arrays(users, items, ratings, user_ids, item_ids, (lo, hi))
 
 
 def _check_scale(rating_scale) -> tuple:

@@ -42,30 +42,34 @@ untouched. Bytes are deterministic: saving the same model twice gives identical 
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 import math
 import numbers
 import os
-import stat
-import tempfile
 import zipfile
-from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ModelFileMixin", "load", "read_metadata", "save"]
+from ._atomic import atomic_write
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "ModelFileMixin",
+    "load",
+    "read_metadata",
+    "register_model",
+    "save",
+]
 
 FORMAT_NAME = "turbosvd-model"
 FORMAT_VERSION = 1
 
 _META = "metadata.json"
-_FACTORS = ("pu", "qi", "bu", "bi")
 _IDS = ("user_ids", "item_ids")
 _TRAIN = ("train_users", "train_items", "train_ratings")
-_MEMBERS = (*_FACTORS, *_IDS, *_TRAIN)
 # Constructor parameters that are resolved at construction and not stored (Surprise's
 # ``lr_all`` and ``reg_all`` become the eight ``lr_*`` / ``reg_*`` attributes).
 _RESOLVED_PARAMS = frozenset({"lr_all", "reg_all"})
@@ -75,10 +79,37 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _NPY_HEADER_MAX = 1 << 16
 
 
-def _model_classes() -> dict[str, type]:
-    from .prediction_algorithms.matrix_factorization import SVD
+_MODELS: dict[str, type] = {}
 
-    return {"SVD": SVD}
+
+def register_model(cls: type) -> type:
+    """Let ``save`` and ``load`` handle ``cls`` (called by the module defining the class).
+
+    The class implements the model-file protocol (see CONTRIBUTING.md):
+
+    - ``_file_arrays``: the names of its arrays (tuple of str);
+    - ``_model_arrays(self) -> dict[str, numpy.ndarray]``: those arrays, numeric only;
+    - ``_from_arrays(cls, trainset, arrays, params)``: the fitted model, raising
+      ``ValueError`` if the arrays or parameters do not fit together.
+
+    Files name the class by ``cls.__name__``, which must be unique. Returns ``cls``, so it
+    also works as a class decorator.
+    """
+    for hook in ("_file_arrays", "_model_arrays", "_from_arrays"):
+        if not hasattr(cls, hook):
+            raise TypeError(f"{cls.__name__} cannot be registered: it has no {hook}")
+    clash = set(cls._file_arrays) & {*_IDS, *_TRAIN}
+    if clash:
+        raise ValueError(f"{cls.__name__}._file_arrays uses reserved names {sorted(clash)}")
+    known = _MODELS.get(cls.__name__)
+    if known is not None and known is not cls:
+        raise ValueError(f"another model class is already registered as {cls.__name__!r}")
+    _MODELS[cls.__name__] = cls
+    return cls
+
+
+def _model_classes() -> dict[str, type]:
+    return dict(_MODELS)
 
 
 # --------------------------------------------------------------------------- saving
@@ -129,7 +160,9 @@ def save(model, path, *, compress: bool = False, extra: dict | None = None) -> s
             f"cannot save a {type(model).__module__}.{name}: model files hold "
             f"{', '.join(classes)} models only (use turbosvd.dump to pickle other objects)"
         )
-    if "trainset" not in vars(model) or getattr(model, "pu", None) is None:
+    if "trainset" not in vars(model) or any(
+        getattr(model, k, None) is None for k in type(model)._file_arrays
+    ):
         raise ValueError(f"cannot save an unfitted {name}: call fit(trainset) first")
     if not isinstance(compress, bool):
         raise TypeError(f"compress must be a bool, got {compress!r}")
@@ -147,32 +180,29 @@ def save(model, path, *, compress: bool = False, extra: dict | None = None) -> s
                 with zf.open(info, "w", force_zip64=True) as out:
                     np.lib.format.write_array(out, array, allow_pickle=False)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     return path
 
 
 def _serialise(model, extra) -> tuple[dict[str, np.ndarray], dict]:
     trainset = model.trainset
     name = type(model).__name__
-    factors = {k: np.ascontiguousarray(getattr(model, k)) for k in _FACTORS}
-    dtype = factors["pu"].dtype
-    if dtype not in (np.float32, np.float64) or any(a.dtype != dtype for a in factors.values()):
-        raise ValueError(
-            f"cannot save: pu, qi, bu and bi must share a float32 or float64 dtype, got "
-            f"{[str(a.dtype) for a in factors.values()]}"
-        )
-    user_ids, user_tag = _encode_ids(trainset._user_ids, "user")
-    item_ids, item_tag = _encode_ids(trainset._item_ids, "item")
-    ratings = np.asarray(trainset._ratings, dtype=np.float64)
+    factors = model._model_arrays()
+    if set(factors) != set(type(model)._file_arrays):
+        raise ValueError(f"{name}._model_arrays() does not give {type(model)._file_arrays}")
+    users, items, ratings = trainset.rating_arrays()
+    user_ids, user_tag = _encode_ids(trainset.raw_user_ids, "user")
+    item_ids, item_tag = _encode_ids(trainset.raw_item_ids, "item")
+    ratings = np.asarray(ratings, dtype=np.float64)
     compact = ratings.astype(np.float32)
     if np.array_equal(compact, ratings):
         ratings = compact
     arrays = {
-        **factors,
+        **{k: np.ascontiguousarray(factors[k]) for k in type(model)._file_arrays},
         "user_ids": user_ids,
         "item_ids": item_ids,
-        "train_users": np.ascontiguousarray(trainset._users, dtype=np.int32),
-        "train_items": np.ascontiguousarray(trainset._items, dtype=np.int32),
+        "train_users": np.ascontiguousarray(users, dtype=np.int32),
+        "train_items": np.ascontiguousarray(items, dtype=np.int32),
         "train_ratings": np.ascontiguousarray(ratings),
     }
     lo, hi = trainset.rating_scale
@@ -208,7 +238,7 @@ def _serialise(model, extra) -> tuple[dict[str, np.ndarray], dict]:
 
 
 def _package_version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 
@@ -345,58 +375,6 @@ def _id_kind(v) -> str:
     return type(v).__name__
 
 
-def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
-    """Write through ``write(f)`` to a temporary file, fsync, then rename over ``path``."""
-    target = os.path.realpath(path)  # saving through a symlink updates its target
-    directory = os.path.dirname(target)
-    if os.path.isdir(target):
-        raise IsADirectoryError(f"cannot save the model to {path!r}: it is a directory")
-    try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
-
-
-def _umask() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)  # no portable way to read it without setting it
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(directory: str) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 # -------------------------------------------------------------------------- loading
 def load(path):
     """Load a model saved with ``SVD.save``: a fitted model, without the training data.
@@ -425,8 +403,9 @@ def load(path):
     path = os.fspath(path)
     with _Reader(path) as reader:
         meta = reader.metadata()
-        arrays = {k: reader.array(k) for k in _MEMBERS}
-    return _build(path, meta, arrays)
+        cls = _model_class(path, meta)
+        arrays = {k: reader.array(k) for k in (*cls._file_arrays, *_IDS, *_TRAIN)}
+    return _build(path, meta, cls, arrays)
 
 
 def read_metadata(path) -> dict:
@@ -531,7 +510,9 @@ class _Reader:
             if tag.get("type") not in ("str", "int", "float", "numeric"):
                 self.fail(f"corrupted model file: unknown id type {tag.get('type')!r} ({key})")
         arrays = need(meta, "arrays", (dict,), "")
-        for key in _MEMBERS:
+        for key in _IDS + _TRAIN:
+            need(arrays, key, (dict,), "arrays.")
+        for key in arrays:
             spec = need(arrays, key, (dict,), "arrays.")
             need(spec, "dtype", (str,), f"arrays.{key}.")
             shape = need(spec, "shape", (list,), f"arrays.{key}.")
@@ -545,7 +526,9 @@ class _Reader:
             self.fail("corrupted model file: history is invalid")
 
     def array(self, key: str) -> np.ndarray:
-        spec = self.metadata()["arrays"][key]
+        spec = self.metadata()["arrays"].get(key)
+        if spec is None:
+            self.fail(f"corrupted model file: arrays.{key} is missing")
         try:
             dtype = np.dtype(spec["dtype"])
         except TypeError:
@@ -583,36 +566,25 @@ def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _build(path: str, meta: dict, arrays: dict[str, np.ndarray]):
-    from .prediction_algorithms.algo_base import AlgoBase
+def _model_class(path: str, meta: dict) -> type:
+    cls = _MODELS.get(meta["class"])
+    if cls is None:
+        raise ValueError(
+            f"{path}: unknown model class {meta['class']!r} (this turbosvd knows "
+            f"{', '.join(_MODELS)})"
+        )
+    return cls
+
+
+def _build(path: str, meta: dict, cls: type, arrays: dict[str, np.ndarray]):
+    """The model of a checked file: trainset from the generic members, the rest by ``cls``."""
     from .trainset import Trainset
 
     def fail(problem):
         raise ValueError(f"{path}: corrupted model file: {problem}")
 
-    cls = _model_classes().get(meta["class"])
-    if cls is None:
-        raise ValueError(
-            f"{path}: unknown model class {meta['class']!r} (this turbosvd knows "
-            f"{', '.join(_model_classes())})"
-        )
     ts = meta["trainset"]
     n_users, n_items, n_ratings = ts["n_users"], ts["n_items"], ts["n_ratings"]
-    pu, qi, bu, bi = (arrays[k] for k in _FACTORS)
-    if pu.dtype not in (np.float32, np.float64) or {qi.dtype, bu.dtype, bi.dtype} != {pu.dtype}:
-        fail(
-            f"pu, qi, bu, bi must share a float32 or float64 dtype, got "
-            f"{[str(a.dtype) for a in (pu, qi, bu, bi)]}"
-        )
-    if pu.ndim != 2 or qi.ndim != 2 or pu.shape[1] != qi.shape[1]:
-        fail(f"pu {pu.shape} and qi {qi.shape} must be matrices with the same number of columns")
-    if pu.shape[0] != n_users or bu.shape != (n_users,):
-        fail(f"pu {pu.shape} and bu {bu.shape} do not match n_users={n_users}")
-    if qi.shape[0] != n_items or bi.shape != (n_items,):
-        fail(f"qi {qi.shape} and bi {bi.shape} do not match n_items={n_items}")
-    for k, a in zip(_FACTORS, (pu, qi, bu, bi)):
-        if not np.isfinite(a).all():
-            fail(f"{k} holds NaN or infinite values")
     users, items, ratings = (arrays[k] for k in _TRAIN)
     if users.dtype != np.int32 or items.dtype != np.int32:
         fail("train_users and train_items must be int32")
@@ -641,30 +613,19 @@ def _build(path: str, meta: dict, arrays: dict[str, np.ndarray]):
             "upgrade turbosvd"
         )
     params = {k: _decode_param(v) for k, v in meta["params"].items()}
-    try:
-        model = cls(**params)
-    except (TypeError, ValueError) as e:
-        fail(f"invalid parameters ({e})")
-    trainset = Trainset._from_arrays(
+    trainset = Trainset.from_arrays(
         users,
         items,
         ratings.astype(np.float64, copy=False),
         user_ids,
         item_ids,
         tuple(ts["rating_scale"]),
+        global_mean=ts["global_mean"],
     )
-    trainset._global_mean = np.float64(ts["global_mean"])
-    validate = getattr(model, "_validate", None)
     try:
-        if validate is not None:
-            validate(trainset)  # the checks fit() makes
-        n_factors = getattr(model, "n_factors", pu.shape[1])
-        if n_factors != pu.shape[1]:
-            raise ValueError(f"n_factors={n_factors!r} but the factors have {pu.shape[1]} columns")
+        model = cls._from_arrays(trainset, {k: arrays[k] for k in cls._file_arrays}, params)
     except (TypeError, ValueError) as e:
-        fail(f"invalid parameters ({e})")
-    AlgoBase.fit(model, trainset)
-    model.bu, model.bi, model.pu, model.qi = bu, bi, pu, qi
+        fail(str(e))
     if "history" in meta:
         model.history_ = {k: list(v) for k, v in meta["history"].items()}
     return model

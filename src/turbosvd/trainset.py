@@ -14,7 +14,7 @@ from itertools import repeat
 
 import numpy as np
 
-from . import _sgd
+from . import _objects, _sgd
 
 __all__ = ["Trainset"]
 
@@ -97,11 +97,33 @@ class Trainset:
         self._keep_dicts = True
 
     @classmethod
-    def _from_arrays(cls, users, items, ratings, user_ids, item_ids, rating_scale) -> Trainset:
-        """Build from arrays: inner ids numbered in order of first appearance."""
+    def from_arrays(
+        cls, users, items, ratings, user_ids, item_ids, rating_scale, *, global_mean=None
+    ) -> Trainset:
+        """Build a trainset from arrays (what loaders, model files and Spark use).
+
+        Parameters
+        ----------
+        users, items : numpy.ndarray of int32
+            Inner ids of each rating, in ``[0, len(user_ids))`` and ``[0, len(item_ids))``.
+        ratings : numpy.ndarray of float64
+        user_ids, item_ids : numpy.ndarray
+            The raw id of every inner id.
+        rating_scale : tuple of (float, float)
+        global_mean : float, optional
+            ``global_mean`` as given (e.g. a saved model's); None computes the mean of
+            ``ratings`` when first read.
+        """
         self = cls.__new__(cls)
         self._init_arrays(users, items, ratings, user_ids, item_ids, rating_scale)
+        if global_mean is not None:
+            self._global_mean = np.float64(global_mean)
         return self
+
+    @classmethod
+    def _from_arrays(cls, users, items, ratings, user_ids, item_ids, rating_scale) -> Trainset:
+        """``from_arrays`` without ``global_mean`` (the name the data layer used first)."""
+        return cls.from_arrays(users, items, ratings, user_ids, item_ids, rating_scale)
 
     def _init_arrays(self, users, items, ratings, user_ids, item_ids, rating_scale):
         self._users = users
@@ -344,6 +366,13 @@ class Trainset:
         """
         return _readonly(self._users), _readonly(self._items), _readonly(self._ratings)
 
+    def ratings_by_user(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ratings in ``all_ratings`` order (grouped by user): ``(users, items, ratings)``.
+
+        The order Surprise's SGD visits them in; same types as ``rating_arrays``.
+        """
+        return tuple(_readonly(a) for a in self._by_user())
+
     def user_csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ratings grouped by user, in ``ur`` / ``all_ratings`` order.
 
@@ -379,6 +408,14 @@ class Trainset:
     def inner_iids(self, raw_ids) -> np.ndarray:
         """Inner ids (int32) of a sequence of raw item ids, -1 where unknown."""
         return self._inner_iids(raw_ids)
+
+    def testset_inner_ids(self, testset: list) -> tuple[np.ndarray, np.ndarray]:
+        """Inner ids (int32, -1 where unknown) of the user and item of each ``(uid, iid, r)``.
+
+        ``testset`` is a list of triples (as ``build_testset`` or ``train_test_split``
+        give); entries that do not unpack into three values raise as in Surprise.
+        """
+        return _objects.inner_ids(testset, self._raw2inner_id_users, self._raw2inner_id_items)
 
     # ------------------------------------------------------------- internal helpers
     def _by_user(self):

@@ -19,6 +19,7 @@ from .._threads import effective_n_threads
 from ..exceptions import NotFittedError
 from ..neighbors import engine as _nb
 from ..neighbors.options import parse_sim_options
+from .optimize_baselines import baseline_als, baseline_sgd
 from .predictions import POSSIBLE, Prediction, PredictionImpossible, impossible_details
 
 __all__ = ["AlgoBase"]
@@ -150,9 +151,7 @@ class AlgoBase:
             return []
         trainset = self.trainset
         with _gc_paused():
-            inner_u, inner_i = _objects.inner_ids(
-                triples, trainset._raw2inner_id_users, trainset._raw2inner_id_items
-            )
+            inner_u, inner_i = trainset.testset_inner_ids(triples)
             est, impossible = self._estimate_batch(inner_u, inner_i)
             lo, hi = trainset.rating_scale
             preds = _objects.predictions(
@@ -181,8 +180,6 @@ class AlgoBase:
         -------
         (bu, bi) : tuple of numpy.ndarray
         """
-        from .baseline_only import baseline_als, baseline_sgd
-
         if self.bu is not None:
             return self.bu, self.bi
         method = dict(als=baseline_als, sgd=baseline_sgd)

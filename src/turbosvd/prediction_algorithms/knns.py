@@ -229,9 +229,7 @@ class SymmetricAlgo(AlgoBase):
             return []
         trainset = self.trainset
         with _gc_paused():
-            users, items = _objects.inner_ids(
-                triples, trainset._raw2inner_id_users, trainset._raw2inner_id_items
-            )
+            users, items = trainset.testset_inner_ids(triples)
             est, codes, table = self._batch_details(users, items)
             lo, hi = trainset.rating_scale
             preds = _objects.predictions_table(Prediction, triples, est, lo, hi, table, codes)

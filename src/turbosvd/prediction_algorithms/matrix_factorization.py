@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _blocked, _sgd
-from .._monitor import TrainingMonitorMixin
+from .. import _sgd
 from .._validation import check_alloc, check_int, check_real
-from ..persist import ModelFileMixin
-from ..recommend import RecommendMixin
-from ..train.common import DivergenceCheck
+from ..persist import ModelFileMixin, register_model
+from ..topn.recommend import RecommendMixin
+from ..train import sgd as _train
+from ..train.monitor import TrainingMonitorMixin
 from ..train.schedule import SCHEDULES as _SCHEDULES
 from ..train.schedule import default_schedule
 from ..trainset import Trainset
@@ -41,10 +41,6 @@ from .svdpp import SVDpp
 __all__ = ["NMF", "SVD", "SVDpp"]
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_DIVERGED_HINT = "lower the learning rates (lr_all) or raise the regularisation (reg_all)"
-# Rows of factors drawn per call on the blocked path (the draws are identical to one big
-# draw; chunks only bound the float64 temporary).
-_DRAW_CHUNK = 1 << 20
 
 
 class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
@@ -211,7 +207,7 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
                 raise
         return tuple(rates)
 
-    def _validate(self, trainset):
+    def _validate(self, trainset, fitting: bool = True):
         if not isinstance(trainset, Trainset):
             raise TypeError(
                 "fit() needs a Trainset (from Dataset.build_full_trainset(), "
@@ -225,7 +221,7 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         check_real("init_std_dev", self.init_std_dev, min_value=0)
         self._rates()
         dtype = self._dtype()
-        if trainset.n_ratings == 0:
+        if fitting and trainset.n_ratings == 0:
             raise ValueError("the trainset is empty: it has no ratings")
         check_alloc(
             f"n_factors={self.n_factors} on {trainset.n_users} users and {trainset.n_items} items",
@@ -253,89 +249,96 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
             )
         return dtype
 
+    def _sgd_params(self):
+        return _train.SGDParams(
+            n_factors=self.n_factors,
+            n_epochs=self.n_epochs,
+            init_mean=self.init_mean,
+            init_std_dev=self.init_std_dev,
+            rates=self._rates(),
+            biased=bool(self.biased),
+            verbose=bool(self.verbose),
+        )
+
     def _train(self, trainset):
         """Initialise (Surprise's RNG draws, in Surprise's order) and run the epochs."""
+        params = self._sgd_params()
         if self.schedule == "blocked":
-            return self._train_blocked(trainset, self._dtype())
-        rng = get_rng(self.random_state)
-        shape_u = (trainset.n_users, self.n_factors)
-        shape_i = (trainset.n_items, self.n_factors)
-        pu = rng.normal(self.init_mean, self.init_std_dev, size=shape_u)
-        qi = rng.normal(self.init_mean, self.init_std_dev, size=shape_i)
-        bu = np.zeros(trainset.n_users, dtype=np.double)
-        bi = np.zeros(trainset.n_items, dtype=np.double)
-        users, items, ratings = trainset._by_user()
-        global_mean = trainset.global_mean
-        rates = self._rates()
-        biased = bool(self.biased)
-        # Long epochs run as several calls (contiguous slices of the same order, so the
-        # result is identical); Python handles Ctrl-C between them.
-        step = _chunk_ratings(self.n_factors)
-        # Surprise trains on when the model diverges (its own test_SVD.py relies on it): the
-        # exact schedule keeps the NaN model too, with a ModelFitWarning naming the epoch.
-        check = DivergenceCheck(_DIVERGED_HINT, strict=False)
-        for current_epoch in range(self.n_epochs):
-            if self.verbose:
-                print(f"Processing epoch {current_epoch}")
-            for s in range(0, len(ratings), step):
-                _sgd.sgd_epoch_exact_f64(
-                    users[s : s + step],
-                    items[s : s + step],
-                    ratings[s : s + step],
-                    pu,
-                    qi,
-                    bu,
-                    bi,
-                    global_mean,
-                    biased,
-                    rates,
-                    simd_dot=True,
-                )
-            check(current_epoch, bu, bi, pu, qi)
-            self._epoch_done(current_epoch, bu, bi, pu, qi)
-        return bu, bi, pu, qi
+            # Validates n_jobs before the RNG moves.
+            dtype, n_threads = self._dtype(), self._n_threads()
+            rng = get_rng(self.random_state)
+            return _train.train_blocked(
+                trainset, params, rng, dtype, n_threads, self._epoch_done, self._monitor_wants_model
+            )
+        return _train.train_exact(trainset, params, get_rng(self.random_state), self._epoch_done)
 
-    def _train_blocked(self, trainset, dtype):
-        """The blocked schedule: same draws, a blocked layout, one parallel call per epoch."""
-        # Validates n_jobs before the RNG moves. Small data runs on fewer threads: below
-        # ~200k ratings per thread the synchronisation costs more than it saves (measured
-        # on ML-100k: 0.17 s with 2 threads against 0.06 s with 1 on a busy 2-core box).
-        # The result does not depend on the thread count, only the time does.
-        n_threads = min(self._n_threads(), max(1, trainset.n_ratings // _RATINGS_PER_THREAD))
-        rng = get_rng(self.random_state)
-        mean, std, k = self.init_mean, self.init_std_dev, self.n_factors
-        pu = _draw_normal(rng, mean, std, trainset.n_users, k, dtype)
-        qi = _draw_normal(rng, mean, std, trainset.n_items, k, dtype)
-        bu = np.zeros(trainset.n_users, dtype=dtype)
-        bi = np.zeros(trainset.n_items, dtype=dtype)
-        global_mean = float(trainset.global_mean)
-        layout = _blocked.build_layout(trainset, dtype, self.n_factors, items_by_bin=True)
-        # The kernel works on the item rows stored bin by bin (see build_layout); `position`
-        # maps an inner item id to its working row.
-        position = np.empty_like(layout.item_order)
-        position[layout.item_order] = np.arange(len(position), dtype=position.dtype)
-        qi = qi[layout.item_order]
-        rates = self._rates()
-        biased = bool(self.biased)
-        # Long epochs run a few waves per call (same result as one call); Python handles
-        # Ctrl-C between calls.
-        n_bins = layout.n_bins
-        check = DivergenceCheck(_DIVERGED_HINT, strict=True)
-        per_call = max(
-            1, _chunk_ratings(self.n_factors) * n_threads * n_bins // max(1, trainset.n_ratings)
-        )
-        for current_epoch in range(self.n_epochs):
-            if self.verbose:
-                print(f"Processing epoch {current_epoch}")
-            for first in range(0, n_bins, per_call):
-                last = min(n_bins, first + per_call)
-                layout.epoch(pu, qi, bu, bi, global_mean, biased, rates, n_threads, first, last)
-            check(current_epoch, bu, bi, pu, qi)
-            if self._monitor_wants_model():
-                self._epoch_done(current_epoch, bu, bi[position], pu, qi[position])
-            else:
-                self._epoch_done(current_epoch, bu, bi, pu, qi)
-        return bu, bi[position], pu, qi[position]
+    # ------------------------------------------------------- assembling from arrays
+    @classmethod
+    def _from_factors(cls, trainset, pu, qi, bu, bi, **params) -> SVD:
+        """A fitted ``SVD`` from its factors and biases, without training.
+
+        The one place a fitted model is assembled from arrays: model files
+        (``turbosvd.load``), Spark (``spark.fit``, ``spark.from_als``, the top-N tasks).
+
+        Parameters
+        ----------
+        trainset : Trainset
+            What the model was trained on (its ids, ratings, ``global_mean``).
+        pu, qi, bu, bi : numpy.ndarray
+            Factors ``(n_users, k)``, ``(n_items, k)`` and biases, all float32 or all
+            float64, finite. Used as given (no copy when already C-contiguous).
+        **params
+            Constructor parameters; ``n_factors`` defaults to ``k``.
+
+        Raises
+        ------
+        ValueError
+            If the arrays do not fit the trainset or each other, or a parameter is invalid
+            (message ``invalid parameters (...)``).
+        """
+        pu, qi, bu, bi = (np.ascontiguousarray(a) for a in (pu, qi, bu, bi))
+        _check_factors(trainset, pu, qi, bu, bi)
+        params.setdefault("n_factors", pu.shape[1])
+        try:
+            model = cls(**params)
+            model._validate(trainset, fitting=False)  # fit()'s checks, bar the ratings
+            if model.n_factors != pu.shape[1]:
+                raise ValueError(
+                    f"n_factors={model.n_factors!r} but the factors have {pu.shape[1]} columns"
+                )
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"invalid parameters ({e})") from None
+        AlgoBase.fit(model, trainset)
+        model.bu, model.bi, model.pu, model.qi = bu, bi, pu, qi
+        return model
+
+    # Model files (turbosvd.persist): the arrays that, with the trainset and the
+    # constructor parameters, make the fitted model.
+    _file_arrays = ("pu", "qi", "bu", "bi")
+
+    def _model_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {name: np.ascontiguousarray(getattr(self, name)) for name in self._file_arrays}
+        dtypes = {a.dtype for a in arrays.values()}
+        if len(dtypes) != 1 or not dtypes <= set(_DTYPES):
+            raise ValueError(
+                f"cannot save: pu, qi, bu and bi must share a float32 or float64 dtype, got "
+                f"{[str(a.dtype) for a in arrays.values()]}"
+            )
+        return arrays
+
+    @classmethod
+    def _from_arrays(cls, trainset, arrays: dict, params: dict) -> SVD:
+        return cls._from_factors(trainset, *(arrays[k] for k in cls._file_arrays), **params)
+
+    # Top-N (turbosvd.topn.recommend): estimate = c_u + item_bias[i] + user_vec . item_vec.
+    def _user_vectors(self) -> np.ndarray:
+        return self.pu
+
+    def _item_vectors(self) -> np.ndarray:
+        return self.qi
+
+    def _item_biases(self) -> np.ndarray | None:
+        return self.bi if self.biased else None
 
     def estimate(self, u, i):
         """Estimate for inner ids ``u`` and ``i`` (or unknown-id strings), unclipped."""
@@ -364,25 +367,25 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
 
 
 SVD._batch_impl = SVD
+register_model(SVD)
 
 
-def _draw_normal(rng, mean, std, n_rows: int, n_cols: int, dtype) -> np.ndarray:
-    """``rng.normal(mean, std, size=(n_rows, n_cols)).astype(dtype)`` without the float64 copy.
-
-    Consecutive draws continue one stream (the legacy generator keeps its spare Gaussian in
-    its state), so drawing row chunks gives exactly the numbers of one big draw.
-    """
-    out = np.empty((n_rows, n_cols), dtype=dtype)
-    step = max(1, _DRAW_CHUNK // max(n_cols, 1))
-    for start in range(0, n_rows, step):
-        stop = min(n_rows, start + step)
-        out[start:stop] = rng.normal(mean, std, size=(stop - start, n_cols))
-    return out
-
-
-_RATINGS_PER_THREAD = 200_000
-
-
-def _chunk_ratings(n_factors: int) -> int:
-    """Ratings per compiled call and thread: about 0.1 s of work, so Ctrl-C is prompt."""
-    return max(1 << 14, (1 << 26) // max(n_factors, 1))
+def _check_factors(trainset, pu, qi, bu, bi) -> None:
+    """Shapes, dtypes and finiteness of factors and biases against a trainset."""
+    n_users, n_items = trainset.n_users, trainset.n_items
+    if pu.dtype not in _DTYPES or {qi.dtype, bu.dtype, bi.dtype} != {pu.dtype}:
+        raise ValueError(
+            f"pu, qi, bu, bi must share a float32 or float64 dtype, got "
+            f"{[str(a.dtype) for a in (pu, qi, bu, bi)]}"
+        )
+    if pu.ndim != 2 or qi.ndim != 2 or pu.shape[1] != qi.shape[1]:
+        raise ValueError(
+            f"pu {pu.shape} and qi {qi.shape} must be matrices with the same number of columns"
+        )
+    if pu.shape[0] != n_users or bu.shape != (n_users,):
+        raise ValueError(f"pu {pu.shape} and bu {bu.shape} do not match n_users={n_users}")
+    if qi.shape[0] != n_items or bi.shape != (n_items,):
+        raise ValueError(f"qi {qi.shape} and bi {bi.shape} do not match n_items={n_items}")
+    for name, a in zip(("pu", "qi", "bu", "bi"), (pu, qi, bu, bi), strict=True):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} holds NaN or infinite values")

@@ -21,7 +21,7 @@ class NormalPredictor(AlgoBase):
     def fit(self, trainset):
         """Estimate ``sigma``; returns ``self``."""
         AlgoBase.fit(self, trainset)
-        squared = (trainset._by_user()[2] - trainset.global_mean) ** 2
+        squared = (trainset.ratings_by_user()[2] - trainset.global_mean) ** 2
         # Sequential sum, in all_ratings order, as Surprise's built-in sum().
         num = float(np.cumsum(squared)[-1]) if len(squared) else 0
         self.sigma = np.sqrt(num / trainset.n_ratings)

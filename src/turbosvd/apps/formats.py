@@ -381,8 +381,8 @@ def load_dataset(path, *, rating_scale=None, sep=None, header=None):
     fmt : RatingsFormat
     rating_scale : tuple
     """
-    from .dataset import Dataset
-    from .reader import Reader
+    from ..dataset import Dataset
+    from ..reader import Reader
 
     fmt = detect_format(path, sep=sep, header=header)
     df = read_ratings(path, fmt)

@@ -16,8 +16,8 @@ This module holds everything that does not depend on the engine that runs the bl
   same bins as the local blocked schedule, so ``d`` blocks of one item each behave exactly
   like ``SVD(schedule="blocked")`` with ``d`` bins.
 - ``pack_block``: one block's ratings (block-local ids, in input order) as the blocked
-  layout of ``_blocked``, with a sub-grid chosen as ``SVD`` chooses it (``task_bins``). A
-  task runs the compiled blocked kernel on it, multi-threaded inside the task.
+  layout (``turbosvd.train.blocked``), with a sub-grid chosen as ``SVD`` chooses it
+  (``task_bins``). A task runs the compiled blocked kernel on it, multi-threaded inside the task.
 - ``train_block``: one pass over one block, in place on the block's factor rows.
 - ``encode_block`` / ``decode_block``: a packed block as a few ``bytes`` (what an engine
   stores once per block), and ``to_bytes`` / ``from_bytes`` for factor blocks.
@@ -37,8 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _blocked, _sgd
-from ._validation import check_int
+from .. import _sgd
+from .._validation import check_int
+from . import blocked as _blocked
 
 __all__ = [
     "Grid",

@@ -15,9 +15,9 @@ import sys
 import time
 from urllib.error import URLError
 
-from . import SVD, Dataset, accuracy
-from .builtin_datasets import BUILTIN_DATASETS, _data_folder
-from .model_selection import train_test_split
+from .. import SVD, Dataset, accuracy
+from ..builtin_datasets import BUILTIN_DATASETS, _data_folder
+from ..model_selection import train_test_split
 
 __all__ = ["DemoDataError", "load_titles", "run"]
 
@@ -137,8 +137,9 @@ def run(compare: bool = True, out=None) -> int:
 
     # How one rating is predicted.
     star_wars = by_title[QUERIES[0]]
-    known = trainset._raw2inner_id_users
-    u_raw, i_raw, r_ui = next(t for t in testset if t[1] == star_wars and t[0] in known)
+    u_raw, i_raw, r_ui = next(
+        t for t in testset if t[1] == star_wars and trainset.inner_uids([t[0]])[0] >= 0
+    )
     u = trainset.to_inner_uid(u_raw)
     i = trainset.to_inner_iid(i_raw)
     mu = float(trainset.global_mean)

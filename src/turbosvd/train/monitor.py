@@ -8,177 +8,21 @@ after each epoch, between two compiled calls, so monitoring costs nothing inside
   semantics of ``accuracy.rmse(model.test(...))``: unknown ids handled as ``predict`` does
   and estimates clipped to the rating scale. So the last ``val_rmse`` equals
   ``accuracy.rmse(model.test(eval_set))``. They are computed only when asked for.
-* The progress bar writes to stderr only (stdout, where Surprise's ``verbose`` prints
-  ``Processing epoch k``, is never touched). On a terminal it is one line redrawn with
-  ``\\r`` and erased at the end; elsewhere (logs, or when ``verbose`` also prints epoch
-  lines) it prints whole lines, at most one per second.
+* The progress bar is ``turbosvd._progress`` (stderr only: stdout, where Surprise's
+  ``verbose`` prints ``Processing epoch k``, is never touched).
 """
 
 from __future__ import annotations
 
-import shutil
-import sys
-import threading
 import time
 from contextlib import contextmanager
 
 import numpy as np
 
-from . import _objects, _sgd
+from .. import _sgd
+from .._progress import ProgressBar, make_progress
 
-__all__ = [
-    "ProgressBar",
-    "TrainingMonitor",
-    "TrainingMonitorMixin",
-    "fitted_rmse",
-    "make_progress",
-]
-
-# Automatic progress bars appear only for fits still running after this many seconds.
-AUTO_DELAY = 1.0
-_LINE_INTERVAL = 1.0  # seconds between two progress lines in line mode
-_BAR_INTERVAL = 0.1  # seconds between two redraws in bar mode
-
-
-class ProgressBar:
-    """A dependency-free progress indicator on a text stream (stderr by default).
-
-    Parameters
-    ----------
-    total : int
-        Number of steps.
-    label : str
-        Printed before the bar.
-    mode : {'bar', 'lines'}
-        ``'bar'`` redraws one line with carriage returns (for terminals); ``'lines'``
-        prints a full line per update, rate-limited (for logs).
-    delay : float
-        Stay silent until this many seconds have passed since creation.
-    stream : file-like, optional
-        Where to write (``sys.stderr`` when None, looked up at each write).
-    unit : str
-        What the steps are, in ``'lines'`` mode (``"3/20 epochs"``).
-    """
-
-    def __init__(
-        self,
-        total: int,
-        label: str,
-        *,
-        mode: str = "bar",
-        delay: float = 0.0,
-        stream=None,
-        unit: str = "epochs",
-    ):
-        if mode not in ("bar", "lines"):
-            raise ValueError(f"mode={mode!r} is not one of ('bar', 'lines')")
-        self.total = int(total)
-        self.label = label
-        self.unit = unit
-        self.mode = mode
-        self.delay = float(delay)
-        self._stream = stream
-        self.start = time.perf_counter()
-        self._last_write = -np.inf
-        self._drawn = 0  # width of the bar line currently on screen
-        self._wrote = False
-
-    @property
-    def stream(self):
-        return self._stream if self._stream is not None else sys.stderr
-
-    def update(self, done: int, info: str = "", *, final: bool = False) -> None:
-        """Show that ``done`` of ``total`` steps are finished, with extra ``info``."""
-        now = time.perf_counter()
-        elapsed = now - self.start
-        if elapsed < self.delay and not (final and self._wrote):
-            return
-        interval = _LINE_INTERVAL if self.mode == "lines" else _BAR_INTERVAL
-        if not final and now - self._last_write < interval:
-            return
-        self._last_write = now
-        eta = elapsed / done * (self.total - done) if done else float("nan")
-        timing = f"{_fmt_seconds(elapsed)}"
-        if done < self.total and done:
-            timing += f", ETA {_fmt_seconds(eta)}"
-        info = f"  {info}" if info else ""
-        if self.mode == "lines":
-            self._write(f"{self.label}: {done}/{self.total} {self.unit}, {timing}{info}\n")
-            return
-        width = max(20, shutil.get_terminal_size(fallback=(80, 24)).columns - 1)
-        head = f"{self.label} "
-        tail = f" {done}/{self.total} {timing}{info}"
-        bar_width = max(10, min(30, width - len(head) - len(tail) - 2))
-        filled = int(bar_width * done / self.total) if self.total else bar_width
-        line = f"{head}[{'#' * filled}{'-' * (bar_width - filled)}]{tail}"[:width]
-        pad = " " * max(0, self._drawn - len(line))
-        self._write("\r" + line + pad)
-        self._drawn = len(line)
-
-    def close(self, *, keep: bool = False) -> None:
-        """End the bar: erase it (or keep it, on its own line) in bar mode."""
-        if self.mode != "bar" or not self._drawn:
-            return
-        if keep:
-            self._write("\n")
-        else:
-            self._write("\r" + " " * self._drawn + "\r")
-        self._drawn = 0
-
-    def _write(self, text: str) -> None:
-        stream = self.stream
-        try:
-            stream.write(text)
-            stream.flush()
-        except (OSError, ValueError):  # closed or broken stderr: progress is optional
-            pass
-        self._wrote = True
-
-
-def _fmt_seconds(s: float) -> str:
-    if s != s:
-        return "?"
-    if s < 60:
-        return f"{s:.1f}s"
-    m, s = divmod(int(round(s)), 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m"
-
-
-def _stderr_is_tty() -> bool:
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def make_progress(
-    progress, total: int, label: str, *, verbose: bool = False, unit: str = "epochs"
-) -> ProgressBar | None:
-    """The progress bar of a long computation, or None; the package's one policy.
-
-    ``progress=None`` (automatic): a bar on stderr when stderr is a terminal or ``verbose``
-    is set, shown only once the work has lasted over ``AUTO_DELAY`` seconds, and only on
-    the main thread (a server's worker threads stay silent). True: always, at once.
-    False: never. On a terminal without ``verbose`` the bar is one redrawn line;
-    otherwise it prints whole lines (``verbose`` output on stdout would tear a redrawn
-    line apart, and logs want lines).
-    """
-    if progress is not None and not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be None or a bool, got {progress!r}")
-    tty = _stderr_is_tty()
-    if progress is None:
-        if not (tty or verbose) or threading.current_thread() is not threading.main_thread():
-            return None
-        delay = AUTO_DELAY
-    elif progress:
-        delay = 0.0
-    else:
-        return None
-    mode = "bar" if tty and not verbose else "lines"
-    return ProgressBar(total, label, mode=mode, delay=delay, unit=unit)
+__all__ = ["TrainingMonitor", "TrainingMonitorMixin", "fitted_rmse"]
 
 
 class _RmseTarget:
@@ -209,9 +53,7 @@ def _eval_target(eval_set, trainset) -> _RmseTarget:
     triples = eval_set if isinstance(eval_set, list) else list(eval_set)
     if not triples:
         raise ValueError("eval_set is empty: it needs at least one (uid, iid, r_ui) rating")
-    users, items = _objects.inner_ids(
-        triples, trainset._raw2inner_id_users, trainset._raw2inner_id_items
-    )
+    users, items = trainset.testset_inner_ids(triples)
     ratings = np.empty(len(triples), dtype=np.float64)
     for k, t in enumerate(triples):
         r = t[2]
@@ -232,7 +74,7 @@ def fitted_rmse(model, testset=None) -> float:
     """
     trainset = model.trainset
     if testset is None:
-        target = _RmseTarget(trainset._users, trainset._items, trainset._ratings, trainset)
+        target = _RmseTarget(*trainset.rating_arrays(), trainset)
     else:
         target = _eval_target(testset, trainset)
     c = np.ascontiguousarray
@@ -269,7 +111,7 @@ class TrainingMonitor:
         self.record = bool(history) or self.val is not None
         self.train = None
         if self.record:
-            self.train = _RmseTarget(trainset._users, trainset._items, trainset._ratings, trainset)
+            self.train = _RmseTarget(*trainset.rating_arrays(), trainset)
             self.n_threads = model._n_threads()
         self.history: dict[str, list] = {"epoch": [], "train_rmse": [], "time": []}
         if self.val is not None:

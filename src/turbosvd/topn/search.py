@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _knn
-from ._monitor import make_progress
-from ._threads import effective_n_threads
-from ._validation import check_alloc, check_int
+from .. import _knn
+from .._progress import make_progress
+from .._threads import effective_n_threads
+from .._validation import check_alloc, check_int
 
 __all__ = ["cosine_topk", "inner_product_topk"]
 

@@ -77,7 +77,7 @@ def synthetic_ratings(
 
 def turbosvd_variants() -> list[tuple[str, dict]]:
     """``(name, SVD kwargs)`` for every training schedule this build of SVD offers."""
-    from .prediction_algorithms import matrix_factorization as mf
+    from ..prediction_algorithms import matrix_factorization as mf
 
     if "schedule" not in inspect.signature(mf.SVD.__init__).parameters:
         return [("turbosvd", {})]
@@ -203,7 +203,8 @@ def run_benchmark(
 def _machine() -> dict:
     from importlib import metadata
 
-    from . import __version__, _sgd
+    from .. import _sgd
+    from .._version import __version__
 
     def version(pkg):
         try:

@@ -1,19 +1,25 @@
-"""Top-N methods for fitted matrix-factorisation models: similar items and users, and
-recommendations for one user or for every user.
+"""Top-N methods for fitted factor models: similar items and users, and recommendations for
+one user or for every user.
 
-``RecommendMixin`` is mixed into ``SVD``. It needs the fitted attributes ``pu``, ``qi``,
-``bu``, ``bi`` (float32 or float64), ``biased``, ``trainset`` and the model's own batch
-estimator ``_estimate_batch``; the searches run in the compiled top-k kernel
-(:mod:`turbosvd.topn`).
+``RecommendMixin`` works for any model whose estimate has the form
+``c[u] + b[i] + x[u] . y[i]`` (``c[u]`` not depending on the item). The model gives, once
+fitted (the *top-N protocol*, see CONTRIBUTING.md):
 
-Ranking rule for recommendations: the *unclipped* estimate
-``mu + bu[u] + bi[i] + qi[i] . pu[u]`` (``qi[i] . pu[u]`` when ``biased=False``). For a
-fixed user, ``mu + bu[u]`` is a constant, so the ranking is the inner product of
-``[pu[u], 1]`` with ``[qi[i], bi[i]]``: the inner-product top-k kernel runs on these
-augmented vectors in float64 (float32 factors are widened exactly), and the reported
-estimates are then recomputed by the model's own ``predict`` arithmetic, so each equals
-``algo.predict(uid, iid, clip=False).est`` bit for bit. Rows are finally ordered by that
-estimate (ties: smaller inner item id first).
+- ``_user_vectors()``: ``x``, shape (n_users, k), float32 or float64 (SVD: ``pu``; SVD++:
+  ``pu + |I_u|^-1/2 sum y_j``);
+- ``_item_vectors()``: ``y``, shape (n_items, k) (SVD: ``qi``);
+- ``_item_biases()``: ``b``, shape (n_items,), or None when the estimate has no item term
+  (SVD: ``bi`` when ``biased``, else None);
+- ``_estimate_batch(users, items)``: the model's own batch estimator (every ``AlgoBase``
+  model has one), ``trainset``, ``_check_fitted`` and ``_n_threads`` (from ``AlgoBase``).
+
+Ranking rule for recommendations: the *unclipped* estimate. For a fixed user, ``c[u]`` is
+a constant, so the ranking is the inner product of ``[x[u], 1]`` with ``[y[i], b[i]]``: the
+inner-product top-k kernel runs on these augmented vectors in float64 (float32 factors are
+widened exactly), and the reported estimates are then recomputed by the model's own
+``_estimate_batch``, so each equals ``algo.predict(uid, iid, clip=False).est`` bit for bit.
+Rows are finally ordered by that estimate (ties: smaller inner item id first). Similar
+items and users are the cosine of the item and user vectors.
 """
 
 from __future__ import annotations
@@ -24,9 +30,9 @@ import weakref
 import numpy as np
 import pandas as pd
 
-from . import topn
-from ._validation import check_int
-from .topn import cosine_topk, inner_product_topk
+from .._validation import check_int
+from . import search as topn
+from .search import cosine_topk, inner_product_topk
 
 __all__ = ["RecommendMixin"]
 
@@ -40,9 +46,9 @@ _SEEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _seen_items(trainset) -> tuple[np.ndarray, np.ndarray]:
     with contextlib.suppress(KeyError, TypeError):
         return _SEEN[trainset]
-    perm, indptr = trainset._grouped(by_user=True)
+    indptr, items, _ = trainset.user_csr()
     rows = np.repeat(np.arange(trainset.n_users, dtype=np.int64), np.diff(indptr))
-    items = trainset._items[perm].astype(np.int64)
+    items = items.astype(np.int64)
     items = items[np.lexsort((items, rows))]
     csr = (np.ascontiguousarray(indptr, dtype=np.int64), np.ascontiguousarray(items))
     with contextlib.suppress(TypeError):  # a trainset class without weak references
@@ -51,7 +57,7 @@ def _seen_items(trainset) -> tuple[np.ndarray, np.ndarray]:
 
 
 class RecommendMixin:
-    """Similar items/users and top-N recommendations for factor models (``SVD``)."""
+    """Similar items/users and top-N recommendations for factor models (see the module notes)."""
 
     # ------------------------------------------------------------------ similarity
     def similar_items(self, raw_iid, k: int = 10) -> list[tuple[object, float]]:
@@ -76,7 +82,7 @@ class RecommendMixin:
         """
         self._check_fitted("similar_items")
         inner = self._inner_id(raw_iid, "item")
-        return self._similar(self.qi, inner, k, self.trainset._item_ids)
+        return self._similar(self._item_vectors(), inner, k, self.trainset.raw_item_ids)
 
     def similar_users(self, raw_uid, k: int = 10) -> list[tuple[object, float]]:
         """The ``k`` users whose factor vectors ``pu`` are most cosine-similar to a user's.
@@ -85,7 +91,7 @@ class RecommendMixin:
         """
         self._check_fitted("similar_users")
         inner = self._inner_id(raw_uid, "user")
-        return self._similar(self.pu, inner, k, self.trainset._user_ids)
+        return self._similar(self._user_vectors(), inner, k, self.trainset.raw_user_ids)
 
     def _similar(self, factors, inner: int, k, raw_ids) -> list[tuple[object, float]]:
         k = check_int("k", k, min_value=1)
@@ -131,8 +137,8 @@ class RecommendMixin:
         if cold_start not in _COLD_START:
             raise ValueError(f"cold_start={cold_start!r} is not one of {_COLD_START}")
         trainset = self.trainset
-        inner = trainset._raw2inner_id_users.get(raw_uid)
-        if inner is None:
+        inner = int(trainset.inner_uids([raw_uid])[0])
+        if inner < 0:
             if cold_start == "error":
                 raise ValueError(
                     f"user {raw_uid!r} is not part of the trainset; pass cold_start='bias' to "
@@ -145,7 +151,7 @@ class RecommendMixin:
             items, est = items[0], est[0]
         valid = items >= 0
         return list(
-            zip(trainset._item_ids[items[valid]].tolist(), est[valid].tolist(), strict=True)
+            zip(trainset.raw_item_ids[items[valid]].tolist(), est[valid].tolist(), strict=True)
         )
 
     def recommend_all(
@@ -182,8 +188,8 @@ class RecommendMixin:
         ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1), items.shape)
         return pd.DataFrame(
             {
-                "user": trainset._user_ids[np.broadcast_to(rows[:, None], items.shape)[valid]],
-                "item": trainset._item_ids[items[valid]],
+                "user": trainset.raw_user_ids[np.broadcast_to(rows[:, None], items.shape)[valid]],
+                "item": trainset.raw_item_ids[items[valid]],
                 "estimate": est[valid],
                 "rank": ranks[valid].astype(np.int64),
             }
@@ -191,28 +197,25 @@ class RecommendMixin:
 
     # ------------------------------------------------------------------ internals
     def _inner_id(self, raw_id, kind: str) -> int:
-        ids = (
-            self.trainset._raw2inner_id_items
-            if kind == "item"
-            else self.trainset._raw2inner_id_users
-        )
-        inner = ids.get(raw_id)
-        if inner is None:
+        ts = self.trainset
+        inner = int((ts.inner_iids if kind == "item" else ts.inner_uids)([raw_id])[0])
+        if inner < 0:
             raise ValueError(f"{kind} {raw_id!r} is not part of the trainset")
         return inner
 
     def _augmented(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """User and item vectors whose inner product ranks items like the estimate."""
-        pu = np.asarray(self.pu, dtype=np.float64)[users]
-        qi = np.asarray(self.qi, dtype=np.float64)
-        if not self.biased:
+        pu = np.asarray(self._user_vectors(), dtype=np.float64)[users]
+        qi = np.asarray(self._item_vectors(), dtype=np.float64)
+        bi = self._item_biases()
+        if bi is None:
             return np.ascontiguousarray(pu), np.ascontiguousarray(qi)
         x = np.empty((len(users), pu.shape[1] + 1))
         x[:, :-1] = pu
         x[:, -1] = 1.0
         y = np.empty((qi.shape[0], qi.shape[1] + 1))
         y[:, :-1] = qi
-        y[:, -1] = np.asarray(self.bi, dtype=np.float64)
+        y[:, -1] = np.asarray(bi, dtype=np.float64)
         return x, y
 
     def _top_n(self, users: np.ndarray, n: int, exclude_seen: bool, progress=False):
@@ -250,12 +253,13 @@ class RecommendMixin:
         return np.take_along_axis(items, order, -1), np.take_along_axis(est, order, -1)
 
     def _cold_start(self, n: int):
-        if not self.biased:
+        bi = self._item_biases()
+        if bi is None:
             raise ValueError(
                 "cannot recommend to an unknown user with an unbiased model: "
                 "every estimate is impossible (biased=False)"
             )
-        bi = np.ascontiguousarray(np.asarray(self.bi, dtype=np.float64)[:, None])
+        bi = np.ascontiguousarray(np.asarray(bi, dtype=np.float64)[:, None])
         items, _ = inner_product_topk(np.ones((1, 1)), n, Y=bi, num_threads=self._n_threads())
         users = np.array([-1])
         items, est = self._exact_estimates(users, items)

@@ -1,0 +1,450 @@
+"""The commands of the ``turbosvd`` command line (one ``_cmd_*`` function each)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from ._cli_options import (
+    CLIError,
+    _check_epochs_for_plot,
+    _check_output_file,
+    _check_plot,
+    _describe_model,
+    _fit,
+    _load_data,
+    _make_svd,
+    _one_line,
+    _scale,
+    _user_errors,
+    _warn,
+)
+
+
+# ------------------------------------------------------------------ commands
+def _cmd_fit(args) -> int:
+    from ..model_selection import train_test_split
+
+    _check_output_file(args.output, "model")
+    _check_plot(args.plot)
+    data, fmt, scale = _load_data(args)
+    eval_set = None
+    if args.holdout:
+        trainset, eval_set = train_test_split(
+            data, test_size=args.holdout, random_state=args.random_state
+        )
+    else:
+        trainset = data.build_full_trainset()
+    model = _make_svd(args, trainset)
+    _check_epochs_for_plot(args, model)
+    # The per-epoch curve costs a prediction pass per epoch: only for --plot.
+    curve = args.plot is not None
+    seconds = _fit(
+        model, trainset, eval_set=eval_set if curve else None, history=curve, progress=args.progress
+    )
+    from ..train.monitor import fitted_rmse
+
+    line = f"Trained {_describe_model(model)} on {trainset.n_ratings:,} ratings in {seconds:.2f} s"
+    line += f": training RMSE {fitted_rmse(model):.4f}"
+    if eval_set is not None:
+        line += (
+            f", validation RMSE {fitted_rmse(model, eval_set):.4f} on {len(eval_set):,} "
+            "held-out ratings"
+        )
+    print(line)
+    extra = {
+        "source": {
+            "path": os.path.abspath(args.ratings),
+            "format": fmt.describe(),
+            "holdout": args.holdout,
+        }
+    }
+    with _user_errors("cannot save the model: "):
+        model.save(args.output, compress=args.compress, extra=extra)
+    size = os.path.getsize(args.output)
+    print(f"Saved the model to {args.output} ({_size(size)})")
+    if args.plot:
+        from .plotting import plot_learning_curve
+
+        title = (
+            f"{_describe_model(model)}\non {os.path.basename(args.ratings)}, "
+            f"{trainset.n_ratings:,} training ratings"
+        )
+        with _user_errors("cannot write the plot: ", (ValueError, OSError)):
+            plot_learning_curve(model.history_, args.plot, title=title)
+        print(f"Wrote the learning curve to {args.plot}")
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)  # pragma: no cover
+
+
+def _load_model(path):
+    from ..persist import load
+
+    with _user_errors():
+        return load(path)
+
+
+def _coerce_id(model, raw: str, kind: str):
+    """The model's raw id for a command-line string: the string itself if the model knows
+    it, else the int or float it spells if the model knows that (ids from a numeric
+    DataFrame column), else the string (an unknown id)."""
+    if _knows(model, raw, kind):
+        return raw
+    for convert in (int, float):
+        try:
+            value = convert(raw)
+        except ValueError:
+            continue
+        if _knows(model, value, kind):
+            return value
+    return raw
+
+
+def _knows(model, raw_id, kind: str) -> bool:
+    ts = model.trainset
+    return bool((ts.inner_uids if kind == "user" else ts.inner_iids)([raw_id])[0] >= 0)
+
+
+def _cmd_predict(args) -> int:
+    model = _load_model(args.model)
+    uid = _coerce_id(model, args.user, "user")
+    if not _knows(model, uid, "user"):
+        _warn(f"user {args.user!r} is not in the model: its bias and factors are unknown")
+    for item in args.items:
+        iid = _coerce_id(model, item, "item")
+        if not _knows(model, iid, "item"):
+            _warn(f"item {item!r} is not in the model: its bias and factors are unknown")
+        pred = model.predict(uid, iid)
+        if pred.details.get("was_impossible"):
+            _warn(f"{pred.details.get('reason', 'prediction impossible')} Using the global mean.")
+        print(f"{args.user}\t{item}\t{pred.est:.{args.digits}f}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from ..model_selection import KFold, cross_validate
+
+    _check_plot(args.plot)
+    data, fmt, scale = _load_data(args)
+    with _user_errors():
+        n_ratings = len(data._table)
+        if args.cv > n_ratings:
+            raise ValueError(f"--cv {args.cv} is more folds than there are ratings ({n_ratings})")
+    cv = KFold(n_splits=args.cv, random_state=args.random_state, shuffle=True)
+    model = _make_svd(args, data.build_full_trainset())
+    _check_epochs_for_plot(args, model)
+    if not args.plot:
+        with _user_errors("", (_fit_error(),)):
+            cross_validate(model, data, measures=["rmse", "mae"], cv=cv, verbose=True)
+        return 0
+    # The learning curve needs each fold's testset inside fit: the same folds and table as
+    # cross_validate, with fit(trainset, eval_set=testset).
+    from .. import accuracy
+    from ..model_selection.validation import print_summary
+
+    histories, rmse, mae, fit_times, test_times = [], [], [], [], []
+    for trainset, testset in cv.split(data):
+        fit_times.append(_fit(model, trainset, eval_set=testset, progress=args.progress))
+        start = time.perf_counter()
+        predictions = model.test(testset)
+        test_times.append(time.perf_counter() - start)
+        rmse.append(accuracy.rmse(predictions, verbose=False))
+        mae.append(accuracy.mae(predictions, verbose=False))
+        histories.append(model.history_)
+    import numpy as np
+
+    print_summary(
+        model,
+        ["rmse", "mae"],
+        {"rmse": np.asarray(rmse), "mae": np.asarray(mae)},
+        {},
+        tuple(fit_times),
+        tuple(test_times),
+        cv.n_splits,
+    )
+    print("(fit times include the per-epoch evaluation drawn in the learning curve)")
+    from .plotting import plot_learning_curves
+
+    title = (
+        f"{_describe_model(model)}\n{args.cv}-fold cross-validation on "
+        f"{os.path.basename(args.ratings)}"
+    )
+    with _user_errors("cannot write the plot: ", (ValueError, OSError)):
+        plot_learning_curves(histories, args.plot, title=title, val_label="test")
+    print(f"Wrote the learning curves to {args.plot}")
+    return 0
+
+
+def _fit_error():
+    from ..exceptions import ModelFitError
+
+    return ModelFitError
+
+
+def _normalise_topn(result, kind: str) -> list[tuple[object, float]]:
+    """``[(raw id, score), ...]`` from a top-N method's result, whatever its container.
+
+    Accepts a DataFrame (the id column is named ``kind``, ``kind[0] + 'id'`` or
+    ``'raw_' + kind[0] + 'id'``, else the first; the score is the first float column), a
+    pair of arrays ``(ids, scores)``, a dict ``{id: score}``, or a sequence of
+    ``(id, score)`` pairs or of ``Prediction``-like records (``iid``/``uid`` and ``est``).
+    """
+    import numpy as np
+    import pandas as pd
+
+    names = (kind, kind[0] + "id", "raw_" + kind[0] + "id")
+    if isinstance(result, pd.DataFrame):
+        id_col = next((c for c in result.columns if str(c) in names), result.columns[0])
+        scores = [c for c in result.columns if c != id_col and result[c].dtype.kind == "f"]
+        if not scores:
+            raise TypeError(f"no score column in the result's columns {list(result.columns)}")
+        return list(zip(result[id_col].tolist(), map(float, result[scores[0]].tolist())))
+    if isinstance(result, dict):
+        return [(k, float(v)) for k, v in result.items()]
+    if (
+        isinstance(result, tuple)
+        and len(result) == 2
+        and all(isinstance(x, np.ndarray) for x in result)
+    ):
+        ids, scores = result
+        return list(zip(ids.tolist(), map(float, scores.tolist())))
+    out = []
+    for entry in result:
+        if hasattr(entry, "est"):
+            out.append((getattr(entry, kind[0] + "id"), float(entry.est)))
+        else:
+            out.append((entry[0], float(entry[1])))
+    return out
+
+
+def _titles_for(args, model_path: str):
+    from ..persist import read_metadata
+    from .formats import find_titles_file, read_titles
+
+    if args.titles:
+        with _user_errors("cannot read titles: "):
+            return read_titles(args.titles)
+    folders = [os.path.dirname(os.path.abspath(model_path))]
+    try:
+        source = read_metadata(model_path).get("extra", {}).get("source", {}).get("path")
+    except (ValueError, OSError, AttributeError):
+        source = None
+    if isinstance(source, str):
+        folders.insert(0, os.path.dirname(source))
+    found = find_titles_file(*folders)
+    if found is None:
+        return None
+    try:
+        return read_titles(found)
+    except (ValueError, OSError) as e:
+        _warn(f"ignoring titles file {found}: {_one_line(e)}")
+        return None
+
+
+def _print_ranked(rows, score_name: str, titles, id_header: str) -> None:
+    ids = [str(i) for i, _ in rows]
+    width = max([len(id_header)] + [len(i) for i in ids])
+    head = f"{'rank':>4}  {id_header:<{width}}  {score_name:>10}"
+    if titles is not None:
+        head += "  title"
+    print(head)
+    for rank, (ident, score) in enumerate(rows, 1):
+        line = f"{rank:>4}  {str(ident):<{width}}  {score:>10.4f}"
+        if titles is not None:
+            line += f"  {titles.get(str(ident), '?')}"
+        print(line)
+
+
+def _require_method(model, name: str):
+    method = getattr(model, name, None)
+    if method is None:
+        raise CLIError(
+            f"this turbosvd ({_version()}) has no {type(model).__name__}.{name}(): top-N "
+            "recommendations are not available in this build"
+        )
+    return method
+
+
+def _version() -> str:
+    from .._version import __version__
+
+    return __version__
+
+
+def _cmd_recommend(args) -> int:
+    model = _load_model(args.model)
+    recommend = _require_method(model, "recommend")
+    uid = _coerce_id(model, args.user, "user")
+    kwargs = {"exclude_seen": not args.include_seen}
+    if args.cold_start is not None:
+        if "cold_start" not in inspect.signature(recommend).parameters:
+            raise CLIError("--cold-start is not supported by this turbosvd's SVD.recommend()")
+        kwargs["cold_start"] = args.cold_start
+    try:
+        result = recommend(uid, args.n, **kwargs)
+        rows = _normalise_topn(result, "item")
+    except (ValueError, KeyError, TypeError) as e:
+        # Speak in options, not keyword arguments.
+        raise CLIError(
+            _one_line(e).replace("pass cold_start='bias'", "use --cold-start bias")
+        ) from e
+    titles = _titles_for(args, args.model)
+    _print_ranked(rows, "estimate", titles, "item")
+    return 0
+
+
+def _cmd_similar(args) -> int:
+    model = _load_model(args.model)
+    kind = "user" if args.users else "item"
+    method = _require_method(model, f"similar_{kind}s")
+    raw = _coerce_id(model, args.id, kind)
+    with _user_errors():
+        result = method(raw, args.n)
+        rows = _normalise_topn(result, kind)
+    titles = _titles_for(args, args.model) if kind == "item" else None
+    _print_ranked(rows, "similarity", titles, kind)
+    return 0
+
+
+def _cmd_info(args) -> int:
+    from ..persist import read_metadata
+
+    with _user_errors():
+        meta = read_metadata(args.model)
+    ts = meta["trainset"]
+    print(
+        f"{args.model}: {meta['format']} version {meta['format_version']}, written by "
+        f"turbosvd {meta.get('turbosvd_version', '?')}"
+    )
+    print(f"model: {meta['class']}")
+    for name, value in meta["params"].items():
+        print(f"  {name} = {_param_text(value)}")
+    print(
+        f"trained on {ts['n_ratings']:,} ratings of {ts['n_users']:,} users and "
+        f"{ts['n_items']:,} items; rating scale {_scale(ts['rating_scale'])}, "
+        f"global mean {ts['global_mean']:.4f}"
+    )
+    source = meta.get("extra", {}).get("source") if isinstance(meta.get("extra"), dict) else None
+    if isinstance(source, dict) and source.get("path"):
+        print(f"training file: {source['path']} ({source.get('format', '?')})")
+    history = meta.get("history")
+    if history and history.get("epoch"):
+        line = (
+            f"learning curve: {len(history['epoch'])} epochs, last training RMSE "
+            f"{history['train_rmse'][-1]:.4f}"
+        )
+        if history.get("val_rmse"):
+            line += f", validation RMSE {history['val_rmse'][-1]:.4f}"
+        print(line)
+    return 0
+
+
+def _param_text(value) -> str:
+    from ..persist import _decode_param
+
+    try:
+        value = _decode_param(value)
+    except (KeyError, TypeError, ValueError):
+        return repr(value)
+    if hasattr(value, "get_state"):
+        return "a numpy RandomState"
+    return getattr(value, "__name__", None) or repr(value)
+
+
+def _cmd_bench(args) -> int:
+    from . import benchmark
+
+    _check_plot(args.plot)
+    if args.json:
+        _check_output_file(args.json, "results")
+    with _user_errors("", (benchmark.MissingSurpriseError,)):
+        benchmark._import_surprise()
+    scale = (1, 5)
+    if args.ratings:
+        data, fmt, scale = _load_data(args)
+        df = data.df
+        name = os.path.basename(args.ratings)
+    elif args.synthetic:
+        n = args.synthetic
+        side = math.sqrt(n / 100_000)
+        n_users, n_items = max(10, math.ceil(943 * side)), max(10, math.ceil(1682 * side))
+        while n_users * n_items < n:
+            n_users, n_items = n_users * 2, n_items * 2
+        df = benchmark.synthetic_ratings(n_users, n_items, n, random_state=args.random_state or 0)
+        name = f"synthetic ({n:,} ratings)"
+    else:
+        df, name = _builtin_ml100k()
+        if df is None:
+            _warn(
+                "MovieLens 100k is not in the data folder (set SURPRISE_DATA_FOLDER, or run "
+                "'turbosvd demo' to download it): using synthetic ratings of the same shape"
+            )
+            df, name = benchmark.synthetic_ratings(), "synthetic (ml-100k shape)"
+
+    def log(msg):
+        print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+    if args.test_size * len(df) < 1 or (1 - args.test_size) * len(df) < 1:
+        raise CLIError(f"--test-size {args.test_size:g} leaves an empty train or test split")
+    result = benchmark.run_benchmark(
+        df,
+        rating_scale=scale,
+        dataset=name,
+        n_factors=args.n_factors,
+        n_epochs=args.n_epochs,
+        repeat=args.repeat,
+        test_size=args.test_size,
+        random_state=0 if args.random_state is None else args.random_state,
+        log=log,
+    )
+    print(benchmark.format_table(result))
+    if args.json:
+        with _user_errors("cannot write the results: ", (OSError,)):
+            Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")
+        print(f"Wrote the results to {args.json}")
+    if args.plot:
+        from .plotting import plot_benchmark
+
+        title = (
+            f"SVD k={args.n_factors}, {args.n_epochs} epochs on {name}\n"
+            "speed-up over Surprise (higher is better)"
+        )
+        with _user_errors("cannot write the plot: ", (ValueError, OSError)):
+            plot_benchmark(result["rows"], args.plot, title=title)
+        print(f"Wrote the chart to {args.plot}")
+    return 0
+
+
+def _builtin_ml100k():
+    import pandas as pd
+
+    from ..builtin_datasets import BUILTIN_DATASETS
+
+    path = BUILTIN_DATASETS["ml-100k"].path
+    if not os.path.isfile(path):
+        return None, None
+    df = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1, 2], dtype=str)
+    df.columns = ["user", "item", "rating"]
+    df["rating"] = df["rating"].astype(float)
+    return df, "MovieLens 100k"
+
+
+def _cmd_demo(args) -> int:
+    from . import demo
+
+    try:
+        return demo.run(compare=not args.no_surprise)
+    except demo.DemoDataError as e:
+        raise CLIError(str(e)) from None
