@@ -46,6 +46,31 @@ needs_ml_latest = pytest.mark.skipif(
 )
 
 
+# What scikit-surprise's sdist lacks of its tests/ folder: the fixtures and data files (its
+# repository has them; they are not committed here).
+SURPRISE_REPO_ONLY_FILES = [
+    "conftest.py",
+    "custom_dataset",
+    "custom_train",
+    "custom_test",
+    "u1_ml100k_train",
+    "u1_ml100k_test",
+]
+
+
+def surprise_checkout() -> Path | None:
+    """A Surprise source tree holding those files: ``TURBOSVD_SURPRISE_SOURCE``, or a
+    ``ref/surprise`` folder beside the repository or one of its parents."""
+    candidates = []
+    if os.environ.get("TURBOSVD_SURPRISE_SOURCE"):
+        candidates.append(Path(os.environ["TURBOSVD_SURPRISE_SOURCE"]))
+    candidates += [parent / "ref" / "surprise" for parent in HERE.parents]
+    for path in candidates:
+        if all((path / "tests" / name).is_file() for name in SURPRISE_REPO_ONLY_FILES):
+            return path
+    return None
+
+
 @pytest.fixture(scope="session")
 def data_folder() -> Path:
     if DATA_FOLDER is None:

@@ -27,6 +27,7 @@ from .prediction_algorithms import (
     SVD,
     AlgoBase,
     BaselineOnly,
+    CoClustering,
     KNNBaseline,
     KNNBasic,
     KNNWithMeans,
@@ -34,6 +35,7 @@ from .prediction_algorithms import (
     NormalPredictor,
     Prediction,
     PredictionImpossible,
+    SlopeOne,
     SVDpp,
 )
 from .reader import Reader
@@ -44,6 +46,7 @@ __all__ = [
     "SVD",
     "AlgoBase",
     "BaselineOnly",
+    "CoClustering",
     "Dataset",
     "KNNBaseline",
     "KNNBasic",
@@ -56,6 +59,7 @@ __all__ = [
     "Prediction",
     "PredictionImpossible",
     "Reader",
+    "SlopeOne",
     "SVDpp",
     "Trainset",
     "accuracy",

@@ -76,6 +76,60 @@ cdef extern from "turbosvd/cosine_topn.hpp" namespace "turbosvd" nogil:
     void topk_kernel_shape(bool is_double, int* mq, int* nv)
 
 
+cdef extern from "turbosvd/row_means.hpp" namespace "turbosvd" nogil:
+    void row_means(
+        const int64_t* indptr, const double* values, int64_t n_rows, double* out, int n_threads,
+    )
+    void row_means_truncated(
+        const int64_t* indptr, const double* values, int64_t n_rows, double* out, int n_threads,
+    )
+
+
+cdef extern from "turbosvd/slope_one.hpp" namespace "turbosvd" nogil:
+    int64_t slope_one_count(
+        const int64_t* u_indptr, const int32_t* u_items, const int64_t* i_indptr,
+        const int32_t* i_users, int64_t n_items, int64_t* out_count, int n_threads,
+    ) except +
+    void slope_one_fill(
+        const int64_t* u_indptr, const int32_t* u_items, const double* u_ratings,
+        int64_t n_users, const int64_t* i_indptr, const int32_t* i_users,
+        const double* i_ratings, int64_t n_items, const int64_t* row_ptr, int32_t* cols,
+        int32_t* freq, double* dev,
+        int n_threads,
+    ) except +
+    void slope_one_predict(
+        const int32_t* users, const int32_t* items, int64_t n, const int64_t* u_indptr,
+        const int32_t* u_items, const double* user_mean, const int64_t* row_ptr,
+        const int32_t* cols, const double* dev, int64_t n_items, double mu, double* out,
+        uint8_t* impossible, int n_threads,
+    ) except +
+    void slope_one_densify(
+        const int64_t* row_ptr, const int32_t* cols, const int32_t* freq, const double* dev,
+        int64_t n_items, int64_t* freq_out, double* dev_out, int n_threads,
+    ) except +
+
+
+cdef extern from "turbosvd/co_clustering.hpp" namespace "turbosvd" nogil:
+    void co_clustering_averages(
+        const int32_t* users, const int32_t* items, const double* ratings, int64_t n_ratings,
+        const int64_t* cltr_u, const int64_t* cltr_i, int64_t n_cltr_u, int64_t n_cltr_i,
+        double global_mean, double* avg_u, double* avg_i, double* avg_co,
+    ) except +
+    void co_clustering_assign(
+        const int64_t* u_indptr, const int32_t* u_items, const double* u_ratings,
+        int64_t n_users, const int64_t* i_indptr, const int32_t* i_users,
+        const double* i_ratings, int64_t n_items, const double* user_mean,
+        const double* item_mean, const double* avg_u, const double* avg_i, const double* avg_co,
+        int64_t n_cltr_u, int64_t n_cltr_i, int64_t* cltr_u, int64_t* cltr_i, int n_threads,
+    ) except +
+    void co_clustering_predict(
+        const int32_t* users, const int32_t* items, int64_t n, const int64_t* cltr_u,
+        const int64_t* cltr_i, const double* user_mean, const double* item_mean,
+        const double* avg_u, const double* avg_i, const double* avg_co, int64_t n_cltr_i,
+        double global_mean, double* out, int n_threads,
+    ) except +
+
+
 cdef extern from "turbosvd/svdpp.hpp" namespace "turbosvd" nogil:
     cdef struct SvdppRates:
         double lr_bu

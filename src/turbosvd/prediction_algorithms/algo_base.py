@@ -51,6 +51,9 @@ class AlgoBase:
         Kept for compatibility; ``user_based`` is set to True when missing.
     """
 
+    #: The reason of an impossible batch estimate (what ``estimate`` would raise).
+    _impossible_reason = "User and item are unknown."
+
     def __init__(self, **kwargs):
         self.bsl_options = kwargs.get("bsl_options", {})
         self.sim_options = kwargs.get("sim_options", {})
@@ -161,7 +164,7 @@ class AlgoBase:
                 lo,
                 hi,
                 POSSIBLE,
-                impossible_details("User and item are unknown."),
+                impossible_details(self._impossible_reason),
                 impossible.view(np.uint8),
             )
         if verbose:

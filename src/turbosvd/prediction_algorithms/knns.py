@@ -81,6 +81,9 @@ class SymmetricAlgo(AlgoBase):
         if trainset.n_ratings == 0:
             raise ValueError("the trainset is empty: k-NN needs at least one rating")
         AlgoBase.fit(self, trainset)
+        # A refit (cross_validate reuses the object) must not reuse the previous
+        # trainset's groups.
+        self.__dict__.pop(_ENGINE_CACHE, None)
         ub = opts.user_based
         self.n_x = trainset.n_users if ub else trainset.n_items
         self.n_y = trainset.n_items if ub else trainset.n_users

@@ -3,6 +3,7 @@
 - ``sgd``: the exact (Surprise's order, float64) and blocked (parallel waves) SGD loops of ``SVD``.
 - ``svdpp``: the exact (Surprise's order, float64) and user-batched loops of ``SVDpp``.
 - ``nmf``: the exact and parallel multiplicative-update loops of ``NMF``.
+- ``co_clustering``: ``CoClustering``'s loop (Surprise's draws, one C++ call per epoch).
 - ``blocked``: the blocked layout (user bins x item bins) the blocked schedules train on.
 - ``dsgd``: engine-independent DSGD pieces (grid, strata, block packing, a serial reference),
   used by ``turbosvd.spark``.
