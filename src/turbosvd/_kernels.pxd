@@ -211,19 +211,21 @@ cdef extern from "turbosvd/similarities.hpp" namespace "turbosvd" nogil:
         const int64_t* y_indptr
         const int32_t* y_x
         const double* y_r
+        const double* y_v
+        const int32_t* ys_x
+        const double* ys_v
         const int64_t* x_indptr
         const int32_t* x_y
-        const double* x_r
+        const double* x_v
         int kind
         int64_t min_support
         double shrinkage
-        double global_mean
-        const double* x_bias
-        const double* y_bias
 
     void similarity_rows(
-        const SimInput& sim_in, const int64_t* rows, int64_t n_rows, double* out, int n_threads,
+        const SimInput& sim_in, const int64_t* rows, int64_t n_rows, double* out, bool upper,
+        int n_threads,
     ) except +
+    void mirror_upper(double* m, int64_t n, int n_threads) except +
 
 
 cdef extern from "turbosvd/knn_predict.hpp" namespace "turbosvd" nogil:
