@@ -192,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cold-start",
         choices=["error", "bias"],
+        default="error",
         help="for a user not in the model: 'error' (the default) or 'bias' (rank items by "
         "their bias, which is what predict() estimates for an unknown user)",
     )
