@@ -284,10 +284,17 @@ def _check_epochs_for_plot(args, model) -> None:
 
 
 def _fit(model, trainset, **kwargs):
-    """Train; divergence is the user's input (learning rate too high), other errors bugs."""
-    from ..exceptions import ModelFitError
+    """Train; divergence is the user's input (learning rate too high), other errors bugs.
 
-    with _user_errors("", (ModelFitError,)):
+    The exact schedule only warns on divergence (Surprise keeps a NaN model); a command
+    line must not save one, so the warning is an error here.
+    """
+    import warnings
+
+    from ..exceptions import ModelFitError, ModelFitWarning
+
+    with _user_errors("", (ModelFitError, ModelFitWarning)), warnings.catch_warnings():
+        warnings.simplefilter("error", ModelFitWarning)
         start = time.perf_counter()
         model.fit(trainset, **kwargs)
     return time.perf_counter() - start
