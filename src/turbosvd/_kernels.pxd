@@ -155,27 +155,10 @@ cdef extern from "turbosvd/svdpp.hpp" namespace "turbosvd" nogil:
         int64_t n_factors, const Real* pu, const Real* yj, double* out, int n_threads,
     ) except +
 
-    void svdpp_implicit_sums[Real](
-        const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
-        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, int64_t n_ratings,
-        const int64_t* user_ptr, int64_t n_users, int64_t n_items, int64_t n_factors,
-        const Real* yj, const Real* inv_sqrt, Real* z, int n_threads,
-    ) except +
-
     void svdpp_epoch_batched[Real](
-        const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
-        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, const Real* ratings,
-        int64_t n_ratings, const int64_t* user_ptr, int64_t n_users, int64_t n_items,
-        int64_t n_factors, Real* pu, Real* qi, Real* bu, Real* bi, Real* z, Real* beta,
-        Real* alpha, const Real* inv_sqrt, double global_mean, const SvdppRates& rates,
-        int n_threads, int64_t first_wave, int64_t last_wave,
-    ) except +
-
-    void svdpp_apply_y[Real](
-        const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
-        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, int64_t n_ratings,
-        const int64_t* user_ptr, int64_t n_users, int64_t n_items, int64_t n_factors, Real* yj,
-        const Real* alpha, const Real* beta, int n_threads,
+        const int64_t* indptr, const int32_t* items, const Real* ratings, int64_t n_users,
+        int64_t n_items, int64_t n_factors, Real* pu, Real* qi, Real* yj, Real* bu, Real* bi,
+        double global_mean, const SvdppRates& rates, int64_t user_begin, int64_t user_end,
     ) except +
 
 

@@ -34,6 +34,7 @@ from ._cli_options import (
     _add_svd_options,
     _Formatter,
     _int_at_least,
+    _one_line,
     _Parser,
     _real,
     _seed,
@@ -206,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cold-start",
         choices=["error", "bias"],
+        default="error",
         help="for a user not in the model: 'error' (the default) or 'bias' (rank items by "
         "their bias, which is what predict() estimates for an unknown user)",
     )
@@ -317,21 +319,87 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _GuardedOutput:
+    """``sys.stdout`` during a command: a failed write is recorded, never raised mid-command.
+
+    Output problems (the reader of a pipe went away, a full disk) must not cost the work:
+    ``turbosvd fit ... | head -1`` still trains and saves the model. Once a write fails, the
+    rest of the output is dropped (the real descriptor is pointed at the null device, so
+    Python's final flush does not fail again) and ``main`` reports it when the command ends.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.error: OSError | None = None
+
+    def write(self, text):
+        if self.error is None:
+            try:
+                return self._stream.write(text)
+            except OSError as e:
+                self._lost(e)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        if self.error is None:
+            try:
+                self._stream.flush()
+            except OSError as e:
+                self._lost(e)
+
+    def _lost(self, error: OSError) -> None:
+        self.error = error
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return  # not a real descriptor (a test's capture): nothing left to flush
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv=None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Exit status: 0 on success, 1 for a user error (one line on stderr), 2 for option syntax,
+    130 after Ctrl-C. When standard output is closed by its reader (a broken pipe), the
+    command still finishes its work (a model is saved), drops the rest of its output and
+    exits with status 1 without a message, as Unix tools stopped by SIGPIPE do; any other
+    failure to write the output (a full disk) is reported on one line, status 1.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    out = _GuardedOutput(sys.stdout)
+    sys.stdout = out
     try:
-        return args.func(args)
+        status = args.func(args)
+        out.flush()
     except CLIError as e:
+        out.flush()
         print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+        status = 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (e.g. '| head'): stop quietly, without a second error when
-        # Python flushes stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        status = 130
+    except BrokenPipeError as e:  # written around the guard (e.g. to sys.stdout.buffer)
+        out._lost(e)
+        status = 1
+    finally:
+        if sys.stdout is out:
+            sys.stdout = out._stream
+    if isinstance(out.error, BrokenPipeError):
+        return status or 1
+    if out.error is not None:
+        reason = out.error.strerror or _one_line(out.error)
+        print(f"{PROG}: error: cannot write the output: {reason}", file=sys.stderr)
+        return status or 1
+    return status
