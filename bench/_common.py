@@ -131,6 +131,43 @@ def machine_info() -> dict:
     return info
 
 
+# Variables read by BLAS and OpenMP runtimes when they load. OPENBLAS_CORETYPE forces a kernel
+# family (a wrong one can cost 4x in sgemm) and OPENBLAS_L2_SIZE changes the blocking; a peer's
+# subprocess starts without any of these, and gets its thread counts set explicitly.
+_RUNTIME_ENV_PREFIXES = ("OPENBLAS_", "GOTOBLAS", "GOTO_", "OMP_", "GOMP_", "KMP_", "MKL_", "BLIS_")
+
+
+def runtime_env() -> dict:
+    """The BLAS / OpenMP variables set in this process (what a peer would inherit)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(_RUNTIME_ENV_PREFIXES)}
+
+
+def peer_env(threads: int, blas_threads: int) -> dict:
+    """A clean environment for a peer: this one without BLAS/OpenMP variables, plus explicit
+    thread counts (OpenMP ``threads``, BLAS ``blas_threads``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_RUNTIME_ENV_PREFIXES)}
+    env.update(
+        OMP_NUM_THREADS=str(threads),
+        OPENBLAS_NUM_THREADS=str(blas_threads),
+        MKL_NUM_THREADS=str(blas_threads),
+    )
+    return env
+
+
+def blas_report() -> list[dict]:
+    """What threadpoolctl sees in this process: library, version, kernel family, threads."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return [{"error": "threadpoolctl not installed"}]
+    keys = ("internal_api", "prefix", "version", "architecture", "threading_layer", "num_threads")
+    return [{k: d.get(k) for k in keys} for d in threadpool_info()]
+
+
+def load_str(avg) -> str:
+    return "/".join(f"{x:.1f}" for x in avg)
+
+
 def markdown_table(headers: list[str], rows: list[list]) -> str:
     def fmt(x):
         if isinstance(x, float):

@@ -3,11 +3,12 @@
 Usage::
 
     python bench/bench_fast.py                    # everything below except --netflix
-    python bench/bench_fast.py --skip-surprise-10m --reuse-surprise   # cached peer numbers
+    python bench/bench_fast.py --sizes 1M --skip-movielens   # a quick look
     python bench/bench_fast.py --netflix          # adds 100M ratings (480k x 17,770)
 
 Measured, each in a fresh interpreter (``run_isolated``), k=100 factors, 20 epochs,
-``n_jobs`` threads (2 by default), same hyperparameters for both libraries:
+``n_jobs`` threads (2 by default) and 1 thread for turbosvd, Surprise (single-threaded)
+``--surprise-repeat`` times (3 by default) in the same run, same hyperparameters:
 
 - synthetic 1M ratings (6,040 x 3,706) and 10M (70,000 x 10,000) from
   ``turbosvd.datasets.make_ratings``: fit time on the full data, the whole pipeline
@@ -19,14 +20,14 @@ Measured, each in a fresh interpreter (``run_isolated``), k=100 factors, 20 epoc
 - MovieLens 100k official folds u1..u5 and ml-latest-small (80/20, ``random_state=42``):
   mean test RMSE of both.
 
-Prints a markdown table and writes ``bench/results/bench_fast.json``. Times are medians;
+Prints a markdown table and writes ``bench/results/bench_fast.json`` (every time, the load
+average around every measurement) and ``bench/results/bench_fast.md``. Times are medians;
 the machine is shared, so read the ratios, which compare runs made minutes apart.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -40,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     RESULTS,
     data_folder,
+    load_str,
     machine_info,
     markdown_table,
     measure_peak,
@@ -146,7 +148,7 @@ def peak_fit(size_key: str, n_jobs: int) -> dict:
     """Peak RSS through turbosvd's fit (data loaded through load_from_df, as a user would)."""
     import turbosvd
     from _common import rss
-    from turbosvd._blocked import choose_n_bins
+    from turbosvd.train.blocked import choose_n_bins
 
     if size_key == "netflix":
         from turbosvd.datasets import make_ratings
@@ -180,7 +182,8 @@ def peak_fit(size_key: str, n_jobs: int) -> dict:
 def kernel_rate(size: str, n_jobs: int, epochs: int = 5) -> dict:
     """Rating updates per second per core of the float32 k=100 blocked kernel."""
     import turbosvd
-    from turbosvd import _blocked, _sgd
+    from turbosvd import _sgd
+    from turbosvd.train import blocked as _blocked
 
     full, _, _ = _frames(*SIZES[size])
     trainset = turbosvd.Dataset.load_from_df(
@@ -242,47 +245,36 @@ def movielens(name: str) -> dict:
 # ---------------------------------------------------------------------------- driver
 
 
-def _cached_surprise(key: str):
-    path = RESULTS / "bench_fast.json"
-    if not path.is_file():
-        return None
-    old = json.loads(path.read_text())
-    value = old.get("raw", {}).get(key)
-    if value is not None:
-        value = {**value, "cached_from": old.get("date")}
-    return value
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n-jobs", type=int, default=2, help="threads for turbosvd (default 2)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per turbosvd timing (median)")
-    ap.add_argument("--surprise-repeat", type=int, default=1, help="runs per Surprise timing")
+    ap.add_argument("--surprise-repeat", type=int, default=3, help="runs per Surprise timing")
     ap.add_argument("--skip-surprise-10m", action="store_true", help="do not run Surprise at 10M")
-    ap.add_argument(
-        "--reuse-surprise",
-        action="store_true",
-        help="take Surprise numbers from the last bench_fast.json instead of measuring",
-    )
+    ap.add_argument("--skip-movielens", action="store_true", help="no MovieLens accuracy runs")
     ap.add_argument("--netflix", action="store_true", help="add 100M ratings, 480k x 17,770")
     ap.add_argument("--sizes", default="1M,10M", help="synthetic sizes to run (default 1M,10M)")
     args = ap.parse_args(argv)
     iso = {"OMP_NUM_THREADS": str(max(args.n_jobs, 1))}
     raw = {}
 
-    def measure(key, func, *a):
-        if key.startswith("surprise") and args.reuse_surprise:
-            cached = _cached_surprise(key)
-            if cached is not None:
-                raw[key] = cached
-                return
+    info = machine_info()
+
+    def measure(key, func, *a, threads=None):
         print(f"... {key}", file=sys.stderr, flush=True)
-        raw[key] = run_isolated("bench_fast", func, *a, env=iso, timeout=7200)
+        env = iso if threads is None else {"OMP_NUM_THREADS": str(threads)}
+        load = os.getloadavg()
+        raw[key] = run_isolated("bench_fast", func, *a, env=env, timeout=7200)
+        raw[key]["load_average_before_after"] = [load, os.getloadavg()]
 
     sizes = [x for x in args.sizes.split(",") if x]
     for size in sizes:
         peer = not (size == "10M" and args.skip_surprise_10m)
         measure(f"turbosvd_fit_{size}", "fit_time", "turbosvd", size, args.repeat, args.n_jobs)
+        if args.n_jobs != 1:
+            measure(
+                f"turbosvd_fit1_{size}", "fit_time", "turbosvd", size, args.repeat, 1, threads=1
+            )
         if peer:
             measure(f"surprise_fit_{size}", "fit_time", "surprise", size, args.surprise_repeat, 1)
         measure(f"turbosvd_pipe_{size}", "pipeline", "turbosvd", size, args.repeat, args.n_jobs)
@@ -291,8 +283,9 @@ def main(argv=None) -> int:
     big = sizes[-1]
     measure(f"turbosvd_peak_{big}", "peak_fit", big, args.n_jobs)
     measure(f"turbosvd_kernel_{big}", "kernel_rate", big, args.n_jobs)
-    measure("turbosvd_movielens", "movielens", "turbosvd")
-    measure("surprise_movielens", "movielens", "surprise")
+    if not args.skip_movielens:
+        measure("turbosvd_movielens", "movielens", "turbosvd")
+        measure("surprise_movielens", "movielens", "surprise")
     if args.netflix:
         measure("turbosvd_peak_netflix", "peak_fit", "netflix", args.n_jobs)
 
@@ -305,11 +298,26 @@ def main(argv=None) -> int:
         t, s = raw.get(f"turbosvd_fit_{size}"), raw.get(f"surprise_fit_{size}")
         tp, sp = raw.get(f"turbosvd_pipe_{size}"), raw.get(f"surprise_pipe_{size}")
         rows.append(
-            [f"{size} fit (s)", s and s["fit_s"], t["fit_s"], ratio(s and s["fit_s"], t["fit_s"])]
+            [
+                f"{size} fit (s), {args.n_jobs} threads",
+                s and s["fit_s"],
+                t["fit_s"],
+                ratio(s and s["fit_s"], t["fit_s"]),
+            ]
         )
+        t1 = raw.get(f"turbosvd_fit1_{size}")
+        if t1:
+            rows.append(
+                [
+                    f"{size} fit (s), 1 thread",
+                    s and s["fit_s"],
+                    t1["fit_s"],
+                    ratio(s and s["fit_s"], t1["fit_s"]),
+                ]
+            )
         rows.append(
             [
-                f"{size} pipeline (s)",
+                f"{size} pipeline (s), {args.n_jobs} threads",
                 sp and sp["pipeline_s"],
                 tp["pipeline_s"],
                 ratio(sp and sp["pipeline_s"], tp["pipeline_s"]),
@@ -343,7 +351,7 @@ def main(argv=None) -> int:
                     f"{v['ns_per_update']:.1f} ns/update",
                 ]
             )
-    tm, sm = raw["turbosvd_movielens"], raw["surprise_movielens"]
+    tm, sm = raw.get("turbosvd_movielens", {}), raw.get("surprise_movielens", {})
     for key, label in (
         ("ml100k_mean_rmse", "ML-100k u1..u5 mean RMSE"),
         ("ml_latest_small_rmse", "ml-latest-small RMSE"),
@@ -363,16 +371,42 @@ def main(argv=None) -> int:
         )
     table = markdown_table(["metric", "Surprise 1.1.5", "turbosvd blocked", "ratio / note"], rows)
     print(table)
+    info["load_average_end"] = os.getloadavg()
     payload = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "args": vars(args),
         "k": K,
         "epochs": EPOCHS,
-        "machine": machine_info(),
+        "machine": info,
         "raw": raw,
         "table": table,
     }
     path = write_json("bench_fast", payload)
+    spread = [
+        f"{key}: " + ", ".join(f"{x:.3g}" for x in v.get("fit_times") or v.get("pipeline_times"))
+        for key, v in raw.items()
+        if v.get("fit_times") or v.get("pipeline_times")
+    ]
+    md = [
+        "# bench_fast",
+        "",
+        f"`python bench/bench_fast.py {' '.join(sys.argv[1:] if argv is None else argv)}`, "
+        f"{payload['date']}. k={K}, {EPOCHS} epochs; turbosvd blocked float32 on "
+        f"{args.n_jobs} threads and on 1 thread, Surprise 1.1.5 (one thread); medians of "
+        f"{args.repeat} (turbosvd) and {args.surprise_repeat} (Surprise) runs in this run; "
+        "ratio = Surprise / turbosvd.",
+        "",
+        table,
+        "",
+        "Every run (seconds): " + "; ".join(spread) + ".",
+        "",
+        f"Machine: {info['cpu']}, {info['cpus']} CPUs ({info['simd']}), load average "
+        f"{load_str(info['load_average'])} at the start, {load_str(info['load_average_end'])} "
+        f"at the end (shared machine; per-measurement load in the JSON file); versions "
+        f"{info['versions']}; build {info.get('turbosvd_build')}.",
+        "",
+    ]
+    (RESULTS / "bench_fast.md").write_text("\n".join(md))
     print(f"\nwrote {path}", file=sys.stderr)
     return 0
 

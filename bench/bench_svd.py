@@ -7,12 +7,17 @@ Measures, with Surprise running in the same run for every ratio:
   fresh process so the peak belongs to that step alone.
 on MovieLens 100k fold u1 and on synthetic ratings (1M, MovieLens-1M shape).
 
+Every timing is the median of ``--repeat`` runs (3 by default), Surprise's included. turbosvd's
+``test()`` is timed on all CPUs (its default) and on one thread (``n_jobs=1``).
+
 Usage: ``python bench/bench_svd.py [--repeat 3] [--n-ratings 1000000] [--skip-synthetic]``
+Writes ``bench/results/bench_svd.json`` (every time, load averages) and ``bench_svd.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -48,11 +53,15 @@ def _fit_test(lib, trainset, testset, repeat, **extra):
     def fit():
         return lib.SVD(n_factors=K, n_epochs=EPOCHS, random_state=0, **extra).fit(trainset)
 
-    fit_t, _ = C.median_time(fit, repeat=repeat)
+    fit_t, fit_all = C.median_time(fit, repeat=repeat)
     algo = fit()
-    test_t, _ = C.median_time(lambda: algo.test(testset), repeat=repeat)
+    test_t, test_all = C.median_time(lambda: algo.test(testset), repeat=repeat)
     rmse = float(lib.accuracy.rmse(algo.test(testset), verbose=False))
-    return fit_t, test_t, rmse
+    test1_t = test1_all = None
+    if "n_jobs" in vars(algo):
+        algo.n_jobs = 1
+        test1_t, test1_all = C.median_time(lambda: algo.test(testset), repeat=repeat)
+    return fit_t, test_t, rmse, test1_t, {"fit": fit_all, "test": test_all, "test_1": test1_all}
 
 
 def compare(name, pair_loader, repeat):
@@ -62,6 +71,7 @@ def compare(name, pair_loader, repeat):
     import turbosvd
 
     rows = {}
+    load = os.getloadavg()
     for lib, extra in ((surprise, {}), (turbosvd, {"schedule": "exact"})):
         trainset, testset = pair_loader(lib)
         rows[lib.__name__] = _fit_test(lib, trainset, testset, repeat, **extra)
@@ -77,6 +87,10 @@ def compare(name, pair_loader, repeat):
         "surprise_test_s": s[1],
         "turbosvd_test_s": t[1],
         "test_speedup": s[1] / t[1],
+        "turbosvd_test_1_thread_s": t[3],
+        "test_speedup_1_thread": s[1] / t[3],
+        "times": {"surprise": s[4], "turbosvd": t[4]},
+        "load_average_before_after": [load, os.getloadavg()],
         "surprise_rmse": s[2],
         "turbosvd_rmse": t[2],
         "rmse_diff": abs(s[2] - t[2]),
@@ -123,57 +137,76 @@ def main(argv=None):
             ]
             secs = sorted(r["seconds"] for r in res)[len(res) // 2]
             peak = sorted(r["peak_mb"] for r in res)[len(res) // 2]
-            results["load"].append({"library": lib, "seconds": secs, "peak_mb": peak})
+            results["load"].append({"library": lib, "seconds": secs, "peak_mb": peak, "runs": res})
+    results["machine"]["load_average_end"] = os.getloadavg()
+    md = [
+        "# bench_svd",
+        "",
+        f"`python bench/bench_svd.py {' '.join(sys.argv[1:] if argv is None else argv)}`, "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')}. k={K}, {EPOCHS} epochs; turbosvd "
+        '`schedule="exact"` (Surprise\'s order, one thread) against Surprise 1.1.5; medians of '
+        f"{args.repeat} runs each, in this run; x = Surprise / turbosvd.",
+        "",
+    ]
 
-    print(
-        f"\n## SVD drop-in path, k={K}, {EPOCHS} epochs, single thread for fit "
-        f"({results['machine']['cpu']}, load {results['machine']['load_average'][0]:.1f})\n"
-    )
-    print(
-        C.markdown_table(
+    table = C.markdown_table(
+        [
+            "dataset",
+            "train/test",
+            "Surprise fit s",
+            "exact fit s",
+            "fit x",
+            "Surprise test s",
+            "test s",
+            "test x",
+            "test s, 1 thread",
+            "test x, 1 thread",
+            "RMSE Surprise",
+            "RMSE ours",
+        ],
+        [
             [
-                "dataset",
-                "train/test",
-                "Surprise fit s",
-                "exact fit s",
-                "fit x",
-                "Surprise test s",
-                "test s",
-                "test x",
-                "RMSE Surprise",
-                "RMSE ours",
-            ],
-            [
-                [
-                    r["dataset"],
-                    f"{r['n_train']}/{r['n_test']}",
-                    r["surprise_fit_s"],
-                    r["turbosvd_exact_fit_s"],
-                    r["fit_speedup"],
-                    r["surprise_test_s"],
-                    r["turbosvd_test_s"],
-                    r["test_speedup"],
-                    r["surprise_rmse"],
-                    r["turbosvd_rmse"],
-                ]
-                for r in results["compare"]
-            ],
-        )
+                r["dataset"],
+                f"{r['n_train']}/{r['n_test']}",
+                r["surprise_fit_s"],
+                r["turbosvd_exact_fit_s"],
+                r["fit_speedup"],
+                r["surprise_test_s"],
+                r["turbosvd_test_s"],
+                r["test_speedup"],
+                r["turbosvd_test_1_thread_s"],
+                r["test_speedup_1_thread"],
+                r["surprise_rmse"],
+                r["turbosvd_rmse"],
+            ]
+            for r in results["compare"]
+        ],
     )
+    md += [table, ""]
     if results["load"]:
         s, t = results["load"]
-        print(
-            f"\n## load_from_df + build_full_trainset, {args.n_ratings:,} ratings (fresh process "
-            "each, median)\n"
-        )
-        print(
+        md += [
+            f"`load_from_df` + `build_full_trainset`, {args.n_ratings:,} synthetic ratings (a "
+            "fresh process each time, median; peak = resident memory added over the DataFrame):",
+            "",
             C.markdown_table(
                 ["library", "seconds", "peak MB over the DataFrame"],
                 [[x["library"], x["seconds"], x["peak_mb"]] for x in results["load"]]
                 + [["ratio", s["seconds"] / t["seconds"], s["peak_mb"] / max(t["peak_mb"], 1e-9)]],
-            )
-        )
+            ),
+            "",
+        ]
+    m = results["machine"]
+    md += [
+        f"Machine: {m['cpu']}, {m['cpus']} CPUs ({m['simd']}), load average "
+        f"{C.load_str(m['load_average'])} at the start, {C.load_str(m['load_average_end'])} at "
+        f"the end (shared machine); versions {m['versions']}; build {m.get('turbosvd_build')}.",
+        "",
+    ]
+    text = "\n".join(md)
+    print(text)
     path = C.write_json("bench_svd", results)
+    (C.RESULTS / "bench_svd.md").write_text(text)
     print(f"\nwrote {path}")
 
 

@@ -2,22 +2,31 @@
 recommend_all against Surprise's documented route.
 
 1. Similar items: top-10 cosine neighbours of every item (self excluded), 100-d float32
-   factors, 2 threads, at 20,000 and 100,000 items.
-   - turbosvd.topn.cosine_topk (normalisation included);
+   factors, at 20,000 and 100,000 items, on 2 threads and on 1 thread.
+   - turbosvd.topn.cosine_topk (normalisation included), in this process;
    - faiss IndexFlatIP brute force and implicit's cpu topk, both on pre-normalised rows
-     (their cosine route), asking for k + 1 to drop the item itself; they run in a
-     separate interpreter (--peer-python, default $TURBOSVD_PEER_PYTHON or this one) and
-     print "not installed" when they cannot be imported;
-   - numpy float32 matmul of the same shape (blocks of 256 or 1024 queries x all items,
-     the faster, no selection; timed on the first 8192 queries and scaled to n): the BLAS
-     throughput reference for "effective GFLOP/s" (2 n^2 d / time).
-   Contenders are interleaved round by round so that machine noise hits them alike.
+     (their cosine route), asking for k + 1 to drop the item itself;
+   - numpy float32 matmul of the same shape (blocks of queries x all items, no selection;
+     timed on the first 8192 queries and scaled to n): the BLAS throughput reference for
+     "effective GFLOP/s" (2 n^2 d / time).
+   Every peer runs in its own interpreter (--peer-python, default $TURBOSVD_PEER_PYTHON or
+   this one) started with a clean environment: no inherited BLAS/OpenMP variables (e.g.
+   OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE, which OpenBLAS reads when it loads), and explicit
+   OpenMP and BLAS thread counts. Inside, threadpoolctl pins the BLAS threads and reports
+   the library, its kernel family ("architecture") and thread count, which go into the
+   result file. Each peer gets its best configuration: its candidate configurations
+   (BLAS threads = 1 or the run's thread count; numpy's block size) are timed on the
+   smallest size first and the fastest is used everywhere. The old harness's way (inherited
+   environment, BLAS threads = threads) is timed once per size for the record.
+   Contenders are interleaved round by round so that machine noise hits them alike; the
+   load average is recorded around every timing.
 2. recommend_all(n=10) on full ML-100k against the FAQ route with scikit-surprise
    (build_anti_testset + test + get_top_n), same data, same seed (turbosvd's exact schedule
    reproduces Surprise's factors to ~1e-15; the largest difference is reported), and the
-   top-10 sets compared.
+   top-10 sets compared; turbosvd on all CPUs and on 1 thread.
 
-Usage: python bench/bench_topn.py [--sizes 20000 100000] [--rounds 3] [--peer-python PY]
+Usage: python bench/bench_topn.py [--sizes 20000 100000] [--rounds 3] [--threads 2 1]
+                                  [--peer-python PY]
 Writes bench/results/bench_topn.json and bench/results/bench_topn.md.
 """
 
@@ -38,54 +47,90 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-DIM, K, THREADS = 100, 10, 2
-NUMPY_BLOCKS = (256, 1024)
+DIM, K = 100, 10
+NUMPY_SLAB = 8192
+PEERS = ("faiss", "implicit", "numpy")
+
+
+def _configs(peer: str, threads: int) -> list[dict]:
+    """Candidate configurations of a peer at ``threads`` threads (the fastest is used)."""
+    blas = sorted({1, threads}, reverse=True)
+    if peer == "numpy":  # no selection, BLAS threads only
+        return [{"blas_threads": threads, "block": b} for b in (256, 1024)]
+    return [{"blas_threads": b} for b in blas]
 
 
 # ---------------------------------------------------------------- peers (subprocess)
-def _peer_worker(peer: str, data: str, k: int, threads: int) -> dict:
-    """Run one timed peer search in this interpreter; returns {'status', 'time'}."""
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(threads))
+def _peer_worker(peer: str, data: str, k: int, threads: int, config: dict) -> dict:
+    """Run one timed peer search in this interpreter (started by _run_peer)."""
     try:
+        from threadpoolctl import threadpool_limits
+
         if peer == "faiss":
             import faiss
 
             faiss.omp_set_num_threads(threads)
-        else:
+        elif peer == "implicit":
             from implicit.cpu.topk import topk
     except ImportError as e:
         return {"status": "not installed", "error": str(e)}
     Xn = np.load(data)
-    t = time.perf_counter()
-    if peer == "faiss":
-        index = faiss.IndexFlatIP(Xn.shape[1])
-        index.add(Xn)
-        _, idx = index.search(Xn, k + 1)
-    else:
-        idx, _ = topk(Xn, Xn, k + 1, num_threads=threads)
-    elapsed = time.perf_counter() - t
-    return {"status": "ok", "time": elapsed, "first_row": np.asarray(idx[0]).tolist()}
+    n = Xn.shape[0]
+    load_before = os.getloadavg()
+    with threadpool_limits(config["blas_threads"], user_api="blas"):
+        blas = _common.blas_report()
+        c = time.process_time()
+        t = time.perf_counter()
+        if peer == "faiss":
+            index = faiss.IndexFlatIP(Xn.shape[1])
+            index.add(Xn)
+            _, idx = index.search(Xn, k + 1)
+        elif peer == "implicit":
+            idx, _ = topk(Xn, Xn, k + 1, num_threads=threads)
+        else:  # numpy matmul reference on a slab of queries, scaled to all n queries
+            block, slab = config["block"], min(n, NUMPY_SLAB)
+            out = np.empty((block, n), dtype=np.float32)
+            for s in range(0, slab, block):
+                np.matmul(Xn[s : s + block], Xn.T, out=out[: min(block, slab - s)])
+            idx = None
+        elapsed = time.perf_counter() - t
+        cpu = time.process_time() - c
+    if peer == "numpy":
+        elapsed, cpu = elapsed * n / slab, cpu * n / slab
+    return {
+        "status": "ok",
+        "time": elapsed,
+        "cpu_time": cpu,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "blas": blas,
+        "env": _common.runtime_env(),
+        "first_row": None if idx is None else np.asarray(idx[0]).tolist(),
+    }
 
 
-def _run_peer(python: str, peer: str, data: str, k: int, threads: int) -> dict:
+def _run_peer(
+    python: str, peer: str, data: str, threads: int, config: dict, inherit: bool = False
+) -> dict:
+    """One peer timing in a fresh interpreter. The environment is clean (no inherited
+    BLAS/OpenMP variables, explicit thread counts) unless ``inherit``, which reproduces the
+    old harness: this process's environment plus thread counts."""
     code = (
         "import json, sys; sys.path.insert(0, sys.argv[1]); import bench_topn; "
         "print('@@RESULT@@' + json.dumps(bench_topn._peer_worker(*json.loads(sys.argv[2]))))"
     )
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": str(threads),
-        "OPENBLAS_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
-    }
+    if inherit:
+        env = {**os.environ}
+        env.update({v: str(threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    else:
+        env = _common.peer_env(threads, config["blas_threads"])
     proc = subprocess.run(
         [
             python,
             "-c",
             code,
             str(Path(__file__).resolve().parent),
-            json.dumps([peer, data, k, threads]),
+            json.dumps([peer, data, K, threads, config]),
         ],
         capture_output=True,
         text=True,
@@ -102,7 +147,7 @@ def _peer_versions(python: str) -> dict:
     code = (
         "import json; from importlib import metadata as m\n"
         "out = {}\n"
-        "for p in ('faiss-cpu', 'implicit', 'numpy'):\n"
+        "for p in ('faiss-cpu', 'implicit', 'numpy', 'threadpoolctl'):\n"
         "    try: out[p] = m.version(p)\n"
         "    except m.PackageNotFoundError: out[p] = None\n"
         "print(json.dumps(out))"
@@ -114,101 +159,98 @@ def _peer_versions(python: str) -> dict:
         return {}
 
 
-# ------------------------------------------------------------------- in-process parts
-def _numpy_matmul_time(X: np.ndarray, block: int, slab: int) -> float:
-    """Time of X[:slab] @ X.T in float32 blocks of ``block`` queries, no selection."""
-    out = np.empty((block, X.shape[0]), dtype=np.float32)
-    t = time.perf_counter()
-    for s in range(0, slab, block):
-        np.matmul(X[s : s + block], X.T, out=out[: min(block, slab - s)])
-    return time.perf_counter() - t
+def _data(n: int, tmp: str) -> tuple[np.ndarray, str]:
+    X = np.random.default_rng(0).standard_normal((n, DIM)).astype(np.float32)
+    path = os.path.join(tmp, f"xn_{n}.npy")
+    np.save(path, X / np.linalg.norm(X, axis=1, keepdims=True))
+    return X, path
 
 
-def similar_items_bench(sizes, rounds, peer_python) -> list[dict]:
-    from threadpoolctl import threadpool_limits
+def tune_peers(python: str, n: int, threads_list, tmp: str, repeat: int = 2) -> dict:
+    """Time every candidate configuration of every peer on n items; returns
+    {threads: {peer: {"best": config, "trials": [...]}}} (best = smallest median)."""
+    _, path = _data(n, tmp)
+    out = {}
+    for threads in threads_list:
+        out[threads] = {}
+        for peer in PEERS:
+            trials = []
+            for config in _configs(peer, threads):
+                res = [_run_peer(python, peer, path, threads, config) for _ in range(repeat)]
+                if res[0]["status"] != "ok":
+                    trials.append({"config": config, "status": res[0]["status"]})
+                    break
+                times = [r["time"] for r in res]
+                trials.append({"config": config, "times": times, "median": float(np.median(times))})
+                print(
+                    f"  tune n={n} t={threads} {peer} {config}: {np.median(times):.3f}s", flush=True
+                )
+            ok = [t for t in trials if "median" in t]
+            best = min(ok, key=lambda t: t["median"])["config"] if ok else None
+            out[threads][peer] = {"best": best, "trials": trials}
+    return out
 
+
+def similar_items_bench(sizes, rounds, threads_list, python, tuned, tmp) -> list[dict]:
     from turbosvd.topn import cosine_topk
 
     rows = []
     for n in sizes:
-        rng = np.random.default_rng(0)
-        X = rng.standard_normal((n, DIM)).astype(np.float32)
-        Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "xn.npy")
-            np.save(path, Xn)
-            times = defaultdict(list)
-            status = {}
-            slab = min(n, 8192)  # numpy: the same shape on a slab of queries, scaled up
+        X, path = _data(n, tmp)
+        for threads in threads_list:
+            times, status, blas, loads = defaultdict(list), {}, {}, []
             for r in range(rounds):
+                loads.append(os.getloadavg())
                 t = time.perf_counter()
-                idx, _ = cosine_topk(X, K, num_threads=THREADS)
+                idx, _ = cosine_topk(X, K, num_threads=threads)
                 times["turbosvd"].append(time.perf_counter() - t)
-                with threadpool_limits(THREADS, user_api="blas"):
-                    for block in NUMPY_BLOCKS:
-                        t_np = _numpy_matmul_time(X, block, slab) * n / slab
-                        times[f"numpy_{block}"].append(t_np)
-                for peer in ("faiss", "implicit"):
-                    if status.get(peer, "ok") != "ok":
+                for peer in PEERS:
+                    config = tuned[threads][peer]["best"]
+                    if config is None:
+                        status[peer] = "not installed"
                         continue
-                    res = _run_peer(peer_python, peer, path, K, THREADS)
+                    res = _run_peer(python, peer, path, threads, config)
                     status[peer] = res["status"]
-                    if res["status"] == "ok":
-                        times[peer].append(res["time"])
-                        if r == 0:  # same neighbours (drop the item itself)
-                            peer_first = [i for i in res["first_row"] if i != 0][:K]
-                            status[peer + "_same_first_row"] = peer_first == idx[0].tolist()
-                    else:
-                        print(f"  {peer}: {res['status']} {res.get('error', '')[:200]}")
+                    if res["status"] != "ok":
+                        print(f"  {peer}: {res['status']} {res.get('error', '')[:300]}")
+                        continue
+                    times[peer].append(res["time"])
+                    blas[peer] = res["blas"]
+                    if r == 0 and res["first_row"] is not None:  # same neighbours
+                        peer_first = [i for i in res["first_row"] if i != 0][:K]
+                        status[peer + "_same_first_row"] = peer_first == idx[0].tolist()
                 print(
-                    f"  n={n} round {r + 1}/{rounds}: "
-                    + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items() if len(v) > r),
+                    f"  n={n} threads={threads} round {r + 1}/{rounds}: "
+                    + ", ".join(f"{p} {v[-1]:.2f}s" for p, v in times.items() if len(v) > r),
                     flush=True,
                 )
-        med = {k: float(np.median(v)) for k, v in times.items()}
-        flops = 2.0 * n * n * DIM
-        np_block = min(NUMPY_BLOCKS, key=lambda b: med[f"numpy_{b}"])
-        np_gf = flops / med[f"numpy_{np_block}"] / 1e9
-        rows.append(
-            {
-                "n_items": n,
-                "times": dict(times),
-                "median_s": med,
-                "status": status,
-                "turbosvd_gflops": flops / med["turbosvd"] / 1e9,
-                "numpy_matmul_gflops": np_gf,
-                "numpy_block": np_block,
-                "vs_faiss": med["faiss"] / med["turbosvd"] if "faiss" in med else None,
-                "vs_implicit": med["implicit"] / med["turbosvd"] if "implicit" in med else None,
-            }
-        )
+            loads.append(os.getloadavg())
+            old = None
+            if threads == max(threads_list) and "faiss" in times:
+                # The old harness's way, once, for the record (explains the old README figure).
+                res = _run_peer(python, "faiss", path, threads, {"blas_threads": threads}, True)
+                old = {k: res.get(k) for k in ("status", "time", "blas", "env")}
+            med = {p: float(np.median(v)) for p, v in times.items()}
+            spread = {p: [float(min(v)), float(max(v))] for p, v in times.items()}
+            flops = 2.0 * n * n * DIM
+            rows.append(
+                {
+                    "n_items": n,
+                    "threads": threads,
+                    "times": dict(times),
+                    "median_s": med,
+                    "min_max_s": spread,
+                    "status": status,
+                    "configs": {p: tuned[threads][p]["best"] for p in PEERS},
+                    "peer_blas": blas,
+                    "load_average_per_round": loads,
+                    "faiss_old_harness": old,
+                    "turbosvd_gflops": flops / med["turbosvd"] / 1e9,
+                    "numpy_matmul_gflops": flops / med["numpy"] / 1e9 if "numpy" in med else None,
+                    "vs": {p: med[p] / med["turbosvd"] for p in ("faiss", "implicit") if p in med},
+                }
+            )
     return rows
-
-
-def cpu_time_efficiency(n: int, rounds: int) -> dict:
-    """One thread each, process CPU time (robust to other jobs on the machine): top-k
-    search vs numpy float32 matmul of the same shape (8192-query slab, scaled)."""
-    from threadpoolctl import threadpool_limits
-
-    from turbosvd.topn import cosine_topk
-
-    X = np.random.default_rng(0).standard_normal((n, DIM)).astype(np.float32)
-    slab = min(n, 8192)
-    out = np.empty((1024, n), dtype=np.float32)
-    t_ours, t_np = [], []
-    for _ in range(rounds):
-        t = time.process_time()
-        cosine_topk(X, K, num_threads=1)
-        t_ours.append(time.process_time() - t)
-        with threadpool_limits(1, user_api="blas"):
-            t = time.process_time()
-            for s in range(0, slab, 1024):
-                np.matmul(X[s : s + 1024], X.T, out=out[: min(1024, slab - s)])
-            t_np.append((time.process_time() - t) * n / slab)
-    flops = 2.0 * n * n * DIM
-    ours, ref = flops / np.median(t_ours) / 1e9, flops / np.median(t_np) / 1e9
-    print(f"  1 thread CPU time, n={n}: turbosvd {ours:.0f} GFLOP/s, numpy {ref:.0f} GFLOP/s")
-    return {"n_items": n, "turbosvd_gflops": ours, "numpy_gflops": ref, "ratio": ours / ref}
 
 
 def recommend_all_bench(rounds) -> dict | None:
@@ -282,13 +324,91 @@ def recommend_all_bench(rounds) -> dict | None:
     }
 
 
-def _load(avg) -> str:
-    return "/".join(f"{x:.1f}" for x in avg)
+def _similar_markdown(sim: list[dict], rounds: int) -> list[str]:
+    headers = [
+        "n items",
+        "threads",
+        "turbosvd s",
+        "faiss IndexFlatIP s",
+        "implicit topk s",
+        "numpy matmul s (no selection)",
+        "faiss / turbosvd",
+        "implicit / turbosvd",
+        "turbosvd GFLOP/s",
+        "numpy GFLOP/s",
+        "turbosvd % of numpy",
+    ]
+    table = []
+    for row in sim:
+        med, st = row["median_s"], row["status"]
+
+        def cell(peer, med=med, st=st):
+            return med[peer] if peer in med else st.get(peer, "not run")
+
+        np_gf = row["numpy_matmul_gflops"]
+        table.append(
+            [
+                row["n_items"],
+                row["threads"],
+                med["turbosvd"],
+                cell("faiss"),
+                cell("implicit"),
+                cell("numpy"),
+                f"{row['vs']['faiss']:.2f}x" if "faiss" in row["vs"] else "-",
+                f"{row['vs']['implicit']:.2f}x" if "implicit" in row["vs"] else "-",
+                row["turbosvd_gflops"],
+                np_gf if np_gf else "-",
+                f"{100 * row['turbosvd_gflops'] / np_gf:.0f}%" if np_gf else "-",
+            ]
+        )
+    md = [
+        f"Similar items: top-{K} cosine of every item, {DIM}-d float32; median of {rounds} "
+        "interleaved rounds (seconds; every time is in the JSON file). 'x' = peer time / "
+        "turbosvd time. GFLOP/s = 2 n^2 d / time; numpy = float32 matmul of the same shape "
+        f"without selection, timed on {NUMPY_SLAB} queries and scaled to n.",
+        "",
+        _common.markdown_table(headers, table),
+        "",
+        "Peer configurations used (the fastest candidate on the smallest size; BLAS threads "
+        "pinned with threadpoolctl in a clean environment) and the BLAS each one loaded:",
+        "",
+    ]
+    seen = set()
+    for row in sim:
+        for peer, config in row["configs"].items():
+            blas = [
+                f"{b.get('prefix')} {b.get('version')} {b.get('architecture')} "
+                f"({b.get('threading_layer')}, {b.get('num_threads')} threads)"
+                for b in row["peer_blas"].get(peer, [])
+                if b.get("internal_api") not in (None, "openmp")
+            ]
+            key = (row["threads"], peer)
+            if key not in seen:
+                seen.add(key)
+                md.append(f"- {row['threads']} threads, {peer}: {config}; BLAS: {'; '.join(blas)}")
+    md.append("")
+    olds = [r for r in sim if r.get("faiss_old_harness")]
+    if olds:
+        parts = []
+        for r in olds:
+            o = r["faiss_old_harness"]
+            kernels = [b.get("architecture") for b in o.get("blas") or [] if b.get("architecture")]
+            parts.append(
+                f"n={r['n_items']}: {o.get('time') or float('nan'):.3g} s (BLAS kernels {kernels}, "
+                f"inherited BLAS/OpenMP variables {o.get('env')})"
+            )
+        md += [
+            "faiss the old harness's way (environment inherited from the benchmark process, "
+            "OPENBLAS_NUM_THREADS = threads), once per size: " + "; ".join(parts),
+            "",
+        ]
+    return md
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
+    ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--peer-python", default=os.environ.get("TURBOSVD_PEER_PYTHON", sys.executable))
     ap.add_argument("--skip-recommend", action="store_true")
@@ -300,59 +420,17 @@ def main(argv=None) -> None:
     info["peer_python"] = args.peer_python
     info["peer_versions"] = _peer_versions(args.peer_python)
     info["micro_kernel_f32"] = _knn.kernel_shape(False)
+    info["runtime_env_of_benchmark_process"] = _common.runtime_env()
     print(f"machine: {info['cpu']} ({info['simd']}), load {info['load_average']}")
-    cpu = cpu_time_efficiency(min(args.sizes), max(args.rounds, 5))
-    sim = similar_items_bench(args.sizes, args.rounds, args.peer_python)
+    with tempfile.TemporaryDirectory() as tmp:
+        tuned = tune_peers(args.peer_python, min(args.sizes), args.threads, tmp)
+        sim = similar_items_bench(
+            args.sizes, args.rounds, args.threads, args.peer_python, tuned, tmp
+        )
     rec = None if args.skip_recommend else recommend_all_bench(args.rounds)
     info["load_average_end"] = os.getloadavg()
 
-    headers = [
-        "n items",
-        "turbosvd s",
-        "faiss IndexFlatIP s",
-        "implicit topk s",
-        "vs faiss",
-        "vs implicit",
-        "turbosvd GFLOP/s",
-        "numpy sgemm GFLOP/s",
-        "% of numpy",
-    ]
-    table = []
-    for row in sim:
-        med, st = row["median_s"], row["status"]
-
-        def cell(peer, med=med, st=st):
-            return med[peer] if peer in med else st.get(peer, "not run")
-
-        table.append(
-            [
-                row["n_items"],
-                med["turbosvd"],
-                cell("faiss"),
-                cell("implicit"),
-                f"{row['vs_faiss']:.2f}x" if row["vs_faiss"] else "-",
-                f"{row['vs_implicit']:.2f}x" if row["vs_implicit"] else "-",
-                row["turbosvd_gflops"],
-                row["numpy_matmul_gflops"],
-                f"{100 * row['turbosvd_gflops'] / row['numpy_matmul_gflops']:.0f}%",
-            ]
-        )
-    md = [
-        "# bench_topn",
-        "",
-        f"Similar items: top-{K} cosine of every item, {DIM}-d float32, {THREADS} threads; "
-        f"median of {args.rounds} interleaved rounds (seconds). 'vs' = peer time / turbosvd "
-        "time. GFLOP/s = 2 n^2 d / time; numpy = float32 matmul of the same shape without "
-        "selection (the faster of blocks of 256/1024 queries x all items, timed on 8192 "
-        "queries and scaled).",
-        "",
-        _common.markdown_table(headers, table),
-        "",
-        f"Same search on one thread, measured in process CPU time (insensitive to other jobs "
-        f"on the machine), n = {cpu['n_items']}: turbosvd {cpu['turbosvd_gflops']:.0f} GFLOP/s, "
-        f"numpy float32 matmul {cpu['numpy_gflops']:.0f} GFLOP/s ({100 * cpu['ratio']:.0f}%).",
-        "",
-    ]
+    md = ["# bench_topn", "", *_similar_markdown(sim, args.rounds)]
     if rec:
         md += [
             "recommend_all(n=10) on full ML-100k vs Surprise's FAQ route "
@@ -360,7 +438,7 @@ def main(argv=None) -> None:
             "",
             _common.markdown_table(
                 [
-                    "turbosvd s",
+                    "turbosvd s (all CPUs)",
                     "turbosvd s (n_jobs=1)",
                     "Surprise route s",
                     "speed-up",
@@ -386,16 +464,20 @@ def main(argv=None) -> None:
         ]
     md += [
         f"Machine: {info['cpu']}, {info['cpus']} CPUs ({info['simd']}), load average "
-        f"{_load(info['load_average'])} at the start, {_load(info['load_average_end'])} at the "
-        f"end (other jobs share the machine); turbosvd build {info.get('turbosvd_build')}, "
-        f"micro-kernel {info['micro_kernel_f32']} (float32); peers {info['peer_versions']}.",
+        f"{_common.load_str(info['load_average'])} at the start, "
+        f"{_common.load_str(info['load_average_end'])} at the end (other jobs share the "
+        f"machine; per-round load averages are in the JSON file); turbosvd build "
+        f"{info.get('turbosvd_build')}, micro-kernel {info['micro_kernel_f32']} (float32); "
+        f"versions {info['versions']}; peers {info['peer_versions']}; BLAS/OpenMP variables "
+        "of the benchmark process (not passed to peers): "
+        f"{info['runtime_env_of_benchmark_process']}.",
         "",
     ]
     text = "\n".join(md)
     print(text)
     _common.write_json(
         "bench_topn",
-        {"machine": info, "cpu_time_1_thread": cpu, "similar_items": sim, "recommend_all": rec},
+        {"machine": info, "peer_tuning": tuned, "similar_items": sim, "recommend_all": rec},
     )
     (_common.RESULTS / "bench_topn.md").write_text(text)
 

@@ -205,42 +205,34 @@ def list_metrics_ref(lists, k):
 # =====================================================================================
 
 
-def svdpp_epoch_batched(
-    users, items, ratings, user_bin, item_bin, n_bins, pu, qi, yj, bu, bi, mu, rates
-):
-    """One epoch of the user-batched SVD++ schedule, in place, serially (float64).
+def svdpp_epoch_batched(indptr, items, ratings, pu, qi, yj, bu, bi, mu, rates):
+    """One epoch of the user-batched SVD++ schedule, in place, float64, written literally.
 
-    The definition: Surprise's per-rating update, visiting the ratings in the blocked
-    order, except that while a user's ratings are processed the y rows of its items are a
-    private copy taken at the epoch's start (its implicit sum is recomputed from that copy
-    at every rating, literally). At the end of the epoch every user's net change of each
-    of those rows, an affine map ``y -> (1 - lr_yj reg_yj)^|I_u| y + delta``, is applied to
-    the shared rows, users in increasing id. Assumes distinct (user, item) pairs.
+    Users in order; each takes a private copy of the y rows of its items (from the current
+    rows, which its predecessors updated), runs Surprise's per-rating update on it (the
+    implicit sum recomputed from the copy at every rating, every row of the copy updated at
+    every rating), and writes the copy back. The ratings are grouped by user (``indptr``).
+    Assumes distinct (user, item) pairs.
     """
     lr_bu, lr_bi, lr_pu, lr_qi, lr_yj, reg_bu, reg_bi, reg_pu, reg_qi, reg_yj = rates
-    users, items = np.asarray(users), np.asarray(items)
-    start = yj.copy()
-    rated = defaultdict(list)
-    for u, i in zip(users.tolist(), items.tolist(), strict=True):
-        rated[u].append(i)
-    local = {u: {j: start[j].copy() for j in js} for u, js in rated.items()}
-    for r in blocked_order(users, items, user_bin, item_bin, n_bins):
-        u, i, rating = int(users[r]), int(items[r]), float(ratings[r])
-        n = len(rated[u])
-        z = sum(local[u][j] for j in rated[u]) / np.sqrt(n)
-        err = rating - (mu + bu[u] + bi[i] + qi[i] @ (pu[u] + z))
-        bu[u] += lr_bu * (err - reg_bu * bu[u])
-        bi[i] += lr_bi * (err - reg_bi * bi[i])
-        p, q = pu[u].copy(), qi[i].copy()
-        pu[u] = p + lr_pu * (err * q - reg_pu * p)
-        qi[i] = q + lr_qi * (err * (p + z) - reg_qi * q)
-        for j in rated[u]:
-            local[u][j] = local[u][j] + lr_yj * (err * q / np.sqrt(n) - reg_yj * local[u][j])
-    decay = 1.0 - lr_yj * reg_yj
-    for u in sorted(rated):
-        alpha = decay ** len(rated[u])
-        for j in rated[u]:
-            yj[j] = alpha * yj[j] + (local[u][j] - alpha * start[j])
+    for u in range(len(indptr) - 1):
+        js = [int(j) for j in items[indptr[u] : indptr[u + 1]]]
+        if not js:
+            continue
+        local = {j: yj[j].astype(np.float64) for j in js}
+        s = np.sqrt(len(js))
+        for i, rating in zip(js, ratings[indptr[u] : indptr[u + 1]], strict=True):
+            z = sum(local[j] for j in js) / s
+            err = float(rating) - (mu + bu[u] + bi[i] + qi[i] @ (pu[u] + z))
+            bu[u] += lr_bu * (err - reg_bu * bu[u])
+            bi[i] += lr_bi * (err - reg_bi * bi[i])
+            p, q = pu[u].copy(), qi[i].copy()
+            pu[u] = p + lr_pu * (err * q - reg_pu * p)
+            qi[i] = q + lr_qi * (err * (p + z) - reg_qi * q)
+            for j in js:
+                local[j] = local[j] + lr_yj * (err * q / s - reg_yj * local[j])
+        for j in js:
+            yj[j] = local[j]
 
 
 def nmf_epoch(users, items, ratings, pu, qi, bu, bi, mu, biased, rates):
@@ -276,7 +268,8 @@ def nmf_epoch(users, items, ratings, pu, qi, bu, bi, mu, biased, rates):
         x *= step
 
 
-# =====================================================================================
+# ==============================================================================
+
 # ALS (issue 15): explicit ALS-WR with biases, written from the definition
 # =====================================================================================
 
@@ -393,3 +386,23 @@ def als_fit(
     bu = U[:, k + 1] if biased else zeros_u
     bi = V[:, k + 1] if biased else zeros_i
     return bu, bi, U[:, :k], V[:, :k], mu
+=======
+# ----------------------------------------------------------------------------- fold-in
+def foldin_solve(items, ratings, qi, bi, mu, biased, lam_p, lam_b):
+    """One user's (pu, bu): the ridge solve written from its definition, in float64.
+
+    Minimises ``sum_j (r_j - mu - bi[i_j] - bu - qi[i_j] . pu)^2 + lam_b bu^2 + lam_p |pu|^2``
+    (unbiased: ``sum_j (r_j - qi[i_j] . pu)^2 + lam_p |pu|^2``) by the normal equations.
+    """
+    items = np.asarray(items, dtype=np.int64)
+    Q = np.asarray(qi, dtype=np.float64)[items]
+    r = np.asarray(ratings, dtype=np.float64)
+    k = Q.shape[1]
+    if biased:
+        X = np.hstack([Q, np.ones((len(r), 1))])
+        y = r - mu - np.asarray(bi, dtype=np.float64)[items]
+        lam = np.r_[np.full(k, lam_p), lam_b]
+    else:
+        X, y, lam = Q, r, np.full(k, lam_p)
+    w = np.linalg.solve(X.T @ X + np.diag(lam), X.T @ y)
+    return w[:k], (w[k] if biased else 0.0)

@@ -15,7 +15,7 @@ import pytest
 import turbosvd
 from conftest import needs_ml100k, small_ratings
 from turbosvd import SVD, Dataset, Reader, accuracy
-from turbosvd.apps import _cli_commands, cli
+from turbosvd.apps import cli
 from turbosvd.model_selection import KFold, cross_validate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -301,107 +301,66 @@ def test_unbiased_unknown_user_warns_impossible(capsys, ratings_csv, tmp_path):
     assert out == f"stranger\t2\t{gm:.4f}\n"
 
 
-# ------------------------------------------------------------------ top-N extension points
-def test_recommend_and_similar_use_the_topn_api(capsys, model_file, ratings_csv, monkeypatch):
-    seen = {}
-
-    def recommend(self, raw_uid, n, exclude_seen=True):
-        seen["recommend"] = (raw_uid, n, exclude_seen)
-        return pd.DataFrame(
-            {"user": [raw_uid] * 2, "item": ["2", "777"], "estimate": [4.5, 4.25], "rank": [1, 2]}
-        )
-
-    def similar_items(self, raw_iid, k):
-        seen["similar_items"] = (raw_iid, k)
-        return np.array(["3", "5"]), np.array([0.9, 0.8])
-
-    def similar_users(self, raw_uid, k):
-        return [("7", 0.5)]
-
-    monkeypatch.setattr(SVD, "recommend", recommend, raising=False)
-    monkeypatch.setattr(SVD, "similar_items", similar_items, raising=False)
-    monkeypatch.setattr(SVD, "similar_users", similar_users, raising=False)
+# ------------------------------------------------------------------ top-N, end to end
+def test_recommend_and_similar_on_a_real_model(capsys, model_file, ratings_csv):
+    model = turbosvd.load(model_file)
+    ts = model.trainset
+    uid, iid = ts.to_raw_uid(0), ts.to_raw_iid(0)
     # Titles are found next to the training file (movies.csv, as in ml-latest-small).
+    expected = model.recommend(uid, 3)
+    first = expected[0][0]
     (ratings_csv.parent / "movies.csv").write_text(
-        'movieId,title,genres\n2,"Heat (1995)",Action\n3,"Sabrina, The (1995)",Comedy\n'
+        f'movieId,title,genres\n{first},"Heat (1995)",Action\n'
     )
-    status, out, err = call(capsys, "recommend", model_file, "1", "-n", 2)
+    status, out, err = call(capsys, "recommend", model_file, uid, "-n", 3)
     assert status == 0, err
-    assert seen["recommend"] == ("1", 2, True)
-    assert out.splitlines() == [
-        "rank  item    estimate  title",
-        "   1  2         4.5000  Heat (1995)",
-        "   2  777       4.2500  ?",
-    ]
-    status, out, err = call(capsys, "similar", model_file, "2", "-n", 2, "--titles",
-                            ratings_csv.parent / "movies.csv")  # fmt: skip
+    lines = out.splitlines()
+    assert lines[0].split() == ["rank", "item", "estimate", "title"]
+    assert len(lines) == 4
+    for rank, (line, (item, est)) in enumerate(zip(lines[1:], expected, strict=True), 1):
+        fields = line.split()
+        assert fields[:3] == [str(rank), str(item), f"{est:.4f}"]
+    assert lines[1].endswith("Heat (1995)") and lines[2].endswith("?")
+    # Seen items come back with --include-seen.
+    status, out, _ = call(capsys, "recommend", model_file, uid, "-n", 3, "--include-seen")
+    with_seen = model.recommend(uid, 3, exclude_seen=False)
+    assert [ln.split()[1] for ln in out.splitlines()[1:]] == [str(i) for i, _ in with_seen]
+    # Similar items and users: the model's own answers, in order.
+    status, out, err = call(capsys, "similar", model_file, iid, "-n", 2)
     assert status == 0, err
-    assert seen["similar_items"] == ("2", 2)
-    assert out.splitlines()[1:] == [
-        "   1  3         0.9000  Sabrina, The (1995)",
-        "   2  5         0.8000  ?",
+    rows = [ln.split() for ln in out.splitlines()[1:]]
+    assert [(r[1], r[2]) for r in rows] == [
+        (str(i), f"{s:.4f}") for i, s in model.similar_items(iid, 2)
     ]
-    status, out, _ = call(capsys, "similar", model_file, "1", "--users", "--include-seen")
+    status, out, err = call(capsys, "similar", model_file, uid, "--users", "-n", 2)
+    assert status == 0, err
+    rows = [ln.split() for ln in out.splitlines()[1:]]
+    assert out.splitlines()[0].split() == ["rank", "user", "similarity"]
+    assert [(r[1], r[2]) for r in rows] == [
+        (str(u), f"{s:.4f}") for u, s in model.similar_users(uid, 2)
+    ]
+    status, out, _ = call(capsys, "similar", model_file, uid, "--users", "--include-seen")
     assert status == 2  # --include-seen belongs to recommend
-    status, out, _ = call(capsys, "similar", model_file, "1", "--users")
-    assert status == 0 and out.splitlines() == ["rank  user  similarity", "   1  7         0.5000"]
-    status, out, err = call(capsys, "recommend", model_file, "1", "--include-seen")
-    assert seen["recommend"] == ("1", 10, False)
-    status, out, err = call(capsys, "recommend", model_file, "1", "--cold-start", "bias")
-    assert_one_line_error(status, err, "--cold-start is not supported")
 
-    def recommend_cold(self, raw_uid, n=10, exclude_seen=True, *, cold_start="error"):
-        seen["cold_start"] = cold_start
-        return [("2", 3.0)]
 
-    monkeypatch.setattr(SVD, "recommend", recommend_cold, raising=False)
-    status, out, err = call(capsys, "recommend", model_file, "nobody", "--cold-start", "bias")
-    assert status == 0 and seen["cold_start"] == "bias"
-
-    def recommend_strict(self, raw_uid, n=10, exclude_seen=True, *, cold_start="error"):
-        raise ValueError(f"user {raw_uid!r} is not part of the trainset; pass cold_start='bias'")
-
-    monkeypatch.setattr(SVD, "recommend", recommend_strict, raising=False)
-    status, out, err = call(capsys, "recommend", model_file, "nobody")
+def test_recommend_to_unknown_users(capsys, model_file, ratings_csv, tmp_path):
+    status, _, err = call(capsys, "recommend", model_file, "nobody")
     assert_one_line_error(
         status, err, "'nobody' is not part of the trainset; use --cold-start bias"
     )
-
-
-@pytest.mark.parametrize(
-    ("args", "method"),
-    [(["recommend", "1"], "recommend"), (["similar", "2"], "similar_items"),
-     (["similar", "1", "--users"], "similar_users")],
-)  # fmt: skip
-def test_topn_commands_without_topn_api(capsys, model_file, monkeypatch, args, method):
-    """Before top-N lands (or in a build without it): one clear line."""
-    monkeypatch.setattr(SVD, method, None, raising=False)
-    status, _, err = call(capsys, args[0], model_file, *args[1:])
-    assert_one_line_error(status, err, f"has no SVD.{method}()")
-
-
-def test_recommend_unknown_user_is_a_user_error(capsys, model_file, monkeypatch):
-    def recommend(self, raw_uid, n, exclude_seen=True):
-        return self.trainset.to_inner_uid(raw_uid)  # raises ValueError for unknown users
-
-    monkeypatch.setattr(SVD, "recommend", recommend, raising=False)
-    status, _, err = call(capsys, "recommend", model_file, "nobody")
-    assert_one_line_error(status, err, "User nobody is not part of the trainset.")
-
-
-def test_normalise_topn_containers():
-    from turbosvd.prediction_algorithms.predictions import Prediction
-
-    pairs = [("a", 1.0), ("b", 0.5)]
-    assert _cli_commands._normalise_topn(pairs, "item") == pairs
-    assert _cli_commands._normalise_topn(dict(pairs), "item") == pairs
-    assert (
-        _cli_commands._normalise_topn((np.array(["a", "b"]), np.array([1.0, 0.5])), "item") == pairs
-    )
-    preds = [Prediction("u", "a", None, 1.0, {}), Prediction("u", "b", None, 0.5, {})]
-    assert _cli_commands._normalise_topn(preds, "item") == pairs
-    df = pd.DataFrame({"raw_iid": ["a", "b"], "score": [1.0, 0.5]})
-    assert _cli_commands._normalise_topn(df, "item") == pairs
+    model = turbosvd.load(model_file)
+    status, out, err = call(capsys, "recommend", model_file, "nobody", "-n", 2,
+                            "--cold-start", "bias")  # fmt: skip
+    assert status == 0, err
+    cold = model.recommend("nobody", 2, cold_start="bias")
+    assert [ln.split()[1:3] for ln in out.splitlines()[1:]] == [
+        [str(i), f"{e:.4f}"] for i, e in cold
+    ]
+    call(capsys, "fit", ratings_csv, "-o", tmp_path / "u", "--no-biased", "--n-epochs", 2)
+    status, _, err = call(capsys, "recommend", tmp_path / "u", "nobody", "--cold-start", "bias")
+    assert_one_line_error(status, err, "unbiased model")
+    status, _, err = call(capsys, "similar", model_file, "no-such-item")
+    assert_one_line_error(status, err, "item 'no-such-item' is not part of the trainset")
 
 
 # --------------------------------------------------------------------------- bench, demo
@@ -467,3 +426,31 @@ def test_demo_without_data_or_network_says_how_to_fix_it(capsys, monkeypatch, tm
     assert "could not be downloaded (no network)" in err
     assert "TURBOSVD_DATA_FOLDER=DIR turbosvd demo" in err
     assert "DIR/ml-100k/ml-100k/u.data" in err
+
+
+def test_recommend_for_a_new_user_from_a_ratings_file(capsys, model_file, tmp_path):
+    """--ratings folds the file's user into the model (not into the file) and recommends."""
+    new = tmp_path / "new_user.csv"
+    new.write_text("userId,movieId,rating\nnewbie,2,5\nnewbie,3,4.5\nnewbie,999999,3\n")
+    status, out, err = call(capsys, "recommend", model_file, "--ratings", new, "-n", 3)
+    assert status == 0, err
+    assert "1 rating(s) of 1 item(s) unknown" in err and "new_user.csv" in err
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert len(rows) == 3 and {"2", "3"}.isdisjoint(r[1] for r in rows)
+    model = turbosvd.load(model_file)
+    assert "newbie" not in model.trainset._raw2inner_id_users  # the model file is unchanged
+    model.partial_fit_users([("newbie", "2", 5.0), ("newbie", "3", 4.5)])
+    expected = model.recommend("newbie", n=3)
+    assert [r[1] for r in rows] == [i for i, _ in expected]
+    assert [float(r[2]) for r in rows] == pytest.approx([e for _, e in expected], abs=1e-4)
+    # Several users in the file: USER picks one; without it, a one-line error.
+    new.write_text("userId,movieId,rating\na,2,5\nb,3,1\n")
+    status, out, err = call(capsys, "recommend", model_file, "b", "--ratings", new, "-n", 2)
+    assert status == 0, err
+    status, _, err = call(capsys, "recommend", model_file, "--ratings", new)
+    assert_one_line_error(status, err, "has ratings of 2 users", "USER")
+    status, _, err = call(capsys, "recommend", model_file)
+    assert_one_line_error(status, err, "--ratings")
+    new.write_text("userId,movieId,rating\nc,2,50\n")
+    status, _, err = call(capsys, "recommend", model_file, "--ratings", new)
+    assert_one_line_error(status, err, "outside the model's rating scale")

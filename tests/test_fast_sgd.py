@@ -110,13 +110,22 @@ def test_bins_are_balanced_and_deterministic():
         assert np.array_equal(ib, _blocked.item_bins(counts, n_bins))
 
 
-def test_grid_size_depends_on_data_not_threads():
+def test_grid_size_rules():
+    """Each documented rule of choose_n_bins, on numbers worked out by hand."""
     c = _blocked.choose_n_bins
-    assert c(1000, 60, 40, 100, 4) == 1  # tiny: one block
-    assert c(10_000_000, 70_000, 10_000, 100, 4) >= 8
-    # More item rows than L2 can hold per bin -> more bins.
-    assert c(100_000_000, 480_000, 17_770, 100, 8) > c(100_000_000, 480_000, 17_770, 100, 4)
-    assert 1 <= c(80_000, 943, 1650, 100, 4) <= 8
+    assert c(1000, 60, 40, 100, 4) == 1  # tiny: isqrt(1000 // MIN_BLOCK) == 0 -> one block
+    # MIN_BINS when the items fit in L2 (10,000 x 101 x 4 bytes = 3.9 MB -> 4 < 8).
+    assert c(10_000_000, 70_000, 10_000, 100, 4) == 8
+    # More bins when one item bin would overflow L2: 17,770 x 101 x 8 = 13.7 MB -> 14;
+    # in float32 the same items need 7 bins, so MIN_BINS wins.
+    assert c(100_000_000, 480_000, 17_770, 100, 8) == 14
+    assert c(100_000_000, 480_000, 17_770, 100, 4) == 8
+    # At most MAX_BINS, however many items.
+    assert c(10**9, 1000, 10_000_000, 100, 4) == _blocked.MAX_BINS
+    # Blocks under MIN_BLOCK ratings on average: isqrt(8 * 8 * 2048 - 1) // 2048) = 7.
+    assert c(8 * 8 * _blocked.MIN_BLOCK - 1, 100, 100, 10, 4) == 7
+    # Runs under MIN_RUN ratings: 10M ratings over 200k users -> 4 ratings per user and bin.
+    assert c(10_000_000, 200_000, 10_000, 100, 4) == 4
 
 
 # --------------------------------------------------------------------- determinism

@@ -18,7 +18,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from turbosvd import _knn, _sgd
+from turbosvd import _foldin, _knn, _sgd
 
 N, DIM = 300, 8  # above the size where the top-k search starts a team of threads
 
@@ -130,7 +130,17 @@ def _predict(user):
     )
 
 
+def _foldin_call(item=0, reg=(1.0, 0.0, 1.0, 0.0)):
+    qi = np.zeros((3, 4), np.float32)
+    bi = np.zeros(3, np.float32)
+    indptr = np.array([0, 2, 3], np.int64)
+    items = np.array([0, 1, item], np.int32)
+    _foldin.foldin_users(indptr, items, np.array([4.0, 3.0, 5.0]), qi, bi, 3.0, True, reg, 2)
+
+
 OTHER_CASES = {
+    "foldin_item_id": (lambda: _foldin_call(item=3), "item id out of range"),
+    "foldin_reg": (lambda: _foldin_call(reg=(1.0, -1.0, 1.0, 0.0)), "regularisation"),
     "blocked_item_id": (lambda: _epoch(item=7), "item id out of range"),
     "blocked_run_user": (lambda: _epoch(run_user=9), "user out of range"),
     "blocked_waves": (lambda: _epoch(first_wave=1, last_wave=0), "first_wave <= last_wave"),
@@ -152,6 +162,7 @@ def test_good_arguments_still_work():
     assert idx.shape == (N, 5) and not (idx == np.arange(N)[:, None]).any()
     _epoch()
     _predict(1)
+    _foldin_call()
 
 
 def test_no_abort_in_a_subprocess():

@@ -8,6 +8,7 @@ matplotlib) are not installed.
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 from pathlib import Path
 
 import pytest
@@ -57,10 +58,12 @@ def _is_type_checking(node: ast.If) -> bool:
 
 def _extensions() -> set[str]:
     """Dotted names of the compiled modules (leaves of the graph: they import no module)."""
-    return {
-        ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts)
-        for p in PACKAGE.rglob("*.pyx")
-    }
+    # .pyx sources in a checkout; only the built .so/.pyd files in an installed wheel.
+    names = {p.relative_to(PACKAGE.parent).with_suffix("") for p in PACKAGE.rglob("*.pyx")}
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        for p in PACKAGE.rglob(f"*{suffix}"):
+            names.add(p.relative_to(PACKAGE.parent).with_name(p.name[: -len(suffix)]))
+    return {".".join(n.parts) for n in names}
 
 
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:

@@ -528,7 +528,8 @@ def test_pickled_object_array_is_never_unpickled(saved, tmp_path, fitted):
 
     payload = _npy(evil) + b"\0" * 4000 * fitted.trainset.n_users
     bad = _rewrite(saved, tmp_path / "bad", replace={"user_ids.npy": payload}, meta=edit)
-    with pytest.raises(ValueError, match="not a valid array .*[Oo]bject arrays cannot be loaded"):
+    # Refused from the .npy header, before any byte of the pickle is read.
+    with pytest.raises(ValueError, match="user_ids.npy' holds object"):
         turbosvd.load(bad)
 
 

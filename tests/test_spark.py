@@ -33,6 +33,7 @@ from turbosvd import SVD, Dataset, Reader, accuracy  # noqa: E402
 from turbosvd import spark as tspark  # noqa: E402
 from turbosvd.datasets import make_ratings  # noqa: E402
 from turbosvd.exceptions import ModelFitError  # noqa: E402
+from turbosvd.spark.fitting import _cap_n_blocks  # noqa: E402
 from turbosvd.train import dsgd as _dsgd  # noqa: E402
 from turbosvd.train.sgd import draw_normal as _draw_normal  # noqa: E402
 from turbosvd.utils import get_rng  # noqa: E402
@@ -285,7 +286,7 @@ def test_fit_validates_its_arguments(spark, ratings_df):
     bad = spark.createDataFrame(
         pd.DataFrame({"user": [1, 2], "item": [1, 1], "rating": [3.0, math.nan]})
     )
-    with pytest.raises(ValueError, match="rating_col='rating' has 1 null or NaN values"):
+    with pytest.raises(ValueError, match="rating_col='rating' has 1 null, NaN or infinite"):
         tspark.fit(bad, "user", "item", "rating")
     with pytest.raises(ValueError, match="df is empty"):
         tspark.fit(bad.limit(0), "user", "item", "rating")
@@ -298,7 +299,7 @@ def test_fit_validates_its_arguments(spark, ratings_df):
 
 def test_more_blocks_than_users_leaves_empty_blocks_out(spark):
     """Two users and three user blocks: a row of empty blocks, skipped in every stratum."""
-    df = make_ratings(2, 30, 40, random_state=6)
+    df = make_ratings(2, 600, 900, random_state=6)  # enough ratings for 3 x 3 blocks
     model = tspark.fit(
         spark.createDataFrame(df),
         "user",
@@ -311,6 +312,37 @@ def test_more_blocks_than_users_leaves_empty_blocks_out(spark):
     ref = _reference(model.trainset, 3, np.float32)
     for got, want in zip((model.pu, model.qi, model.bu, model.bi), ref, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf])
+def test_infinite_ratings_are_refused_before_training(spark, value):
+    """Not "training diverged ... lower the learning rates": the data is at fault."""
+    df = make_ratings(20, 10, 150, random_state=2)
+    df.loc[7, "rating"] = value
+    with pytest.raises(ValueError, match="has 1 null, NaN or infinite values"):
+        tspark.fit(spark.createDataFrame(df), "user", "item", "rating", n_epochs=1)
+
+
+def test_n_blocks_is_capped_to_the_data(spark):
+    """2,000 ratings with n_blocks=200 (40,000 blocks): capped to 4, with a warning."""
+    df = make_ratings(100, 80, 2000, random_state=3)
+    sdf = spark.createDataFrame(df)
+    params = {**PARAMS, "n_epochs": 1}
+    with pytest.warns(
+        UserWarning, match="n_blocks=200 is too many for 2,000 ratings: using n_blocks=4"
+    ):
+        capped = tspark.fit(
+            sdf, "user", "item", "rating", n_blocks=200, keep_ratings=False, **params
+        )
+    four = tspark.fit(sdf, "user", "item", "rating", n_blocks=4, keep_ratings=False, **params)
+    _assert_same_model(capped, four)
+
+
+def test_cap_n_blocks_keeps_what_the_data_fills():
+    assert _cap_n_blocks(3, 900) == 3
+    assert _cap_n_blocks(8, 10**6) == 8
+    with pytest.warns(UserWarning, match="using n_blocks=1"):
+        assert _cap_n_blocks(2, 150) == 1
 
 
 def test_default_n_blocks():

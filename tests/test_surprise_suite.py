@@ -82,12 +82,7 @@ SURPRISE_EXAMPLES = [
 ]
 
 # Files that do not pass yet, with the reason. Empty when turbosvd is a complete drop-in.
-NOT_YET: dict[str, str] = {
-    "test_SVD.py": "its two tests (test_SVD_parameters, test_SVDpp_parameters) train with "
-    "lr_all=5 (and lr_bu=5, ...), which diverges in the first epoch: Surprise trains on with "
-    "NaN factors (predictions clipped to the rating scale), turbosvd raises ModelFitError "
-    "naming the epoch (issue 12's bad-input rule)",
-}
+NOT_YET: dict[str, str] = {}
 
 pytestmark = [
     pytest.mark.slow,

@@ -19,6 +19,7 @@ from turbosvd import (
     BaselineOnly,
     Dataset,
     ModelFitError,
+    ModelFitWarning,
     NormalPredictor,
     NotFittedError,
     Prediction,
@@ -305,12 +306,28 @@ def test_bad_parameters_fail_at_fit_with_clear_messages(small_df, params, exc, m
 
 def test_divergence_is_reported_and_model_untouched(small_df):
     tr = Dataset.load_from_df(small_df, Reader()).build_full_trainset()
-    algo = _exact(n_factors=5, n_epochs=2, random_state=0).fit(tr)
+    algo = SVD(n_factors=5, n_epochs=2, random_state=0).fit(tr)
     before = algo.pu.copy()
     algo.lr_pu = algo.lr_qi = algo.lr_bu = algo.lr_bi = 1e6
     with pytest.raises(ModelFitError, match="training diverged at epoch"):
         algo.fit(tr)
     np.testing.assert_array_equal(algo.pu, before)
+
+
+def test_exact_divergence_keeps_surprises_nan_model_with_a_warning(surprise, small_df):
+    # Surprise trains on when its parameters become NaN (its own test_SVD.py needs
+    # lr_all=5 to fit); the exact schedule does the same and warns once, naming the epoch.
+    tr = Dataset.load_from_df(small_df, Reader()).build_full_trainset()
+    theirs = surprise.SVD(n_factors=5, n_epochs=4, lr_all=1e6, random_state=0).fit(
+        surprise.Dataset.load_from_df(small_df, surprise.Reader()).build_full_trainset()
+    )
+    with pytest.warns(ModelFitWarning, match="training diverged at epoch 0") as record:
+        ours = _exact(n_factors=5, n_epochs=4, lr_all=1e6, random_state=0).fit(tr)
+    assert len(record) == 1
+    for name in ("pu", "qi", "bu", "bi"):
+        np.testing.assert_array_equal(
+            np.isfinite(getattr(ours, name)), np.isfinite(getattr(theirs, name))
+        )
 
 
 # ------------------------------------------------------------------- other algorithms

@@ -5,9 +5,10 @@
 // each with sim(x, x2). Surprise keeps the k largest similarities (heapq.nlargest: ties
 // go to the earlier candidate) and aggregates those with sim > 0 in that order. Only
 // positive candidates can contribute, and they come first in that order, so this kernel
-// keeps the positive candidates, selects the k best with std::nth_element under the
-// strict order (sim descending, position ascending), sorts those k the same way, and adds
-// them up in that order in float64, with Surprise's expressions:
+// offers the positive candidates to a bounded heap of size k (topk.hpp, whose strict
+// order is this one: similarity descending, then position in yr ascending; a rejected
+// candidate costs one comparison), sorts it, and adds the kept ones up in that order in
+// float64, with Surprise's expressions:
 //   basic:    sum_sim += s; sum_r += s * r;                       est = sum_r / sum_sim
 //   means:    sum_r += s * (r - mean[x2]);                        est = mean[x] + sum_r / sum_sim
 //   zscore:   sum_r += s * (r - mean[x2]) / sigma[x2];            est = mean[x] + sum_r / sum_sim * sigma[x]
@@ -30,6 +31,7 @@
 
 #include "common.hpp"
 #include "similarities.hpp"
+#include "topk.hpp"
 
 namespace turbosvd {
 
@@ -52,51 +54,49 @@ struct KnnParams {
 
 namespace knn_detail {
 
-struct Candidate {
-    double s;
-    std::int64_t pos;
-    double r;
-    std::int32_t x2;
+// One thread's bounded heap (topk.hpp) of (similarity, position in yr) pairs.
+struct Heap {
+    std::vector<double> s;
+    std::vector<index_t> pos;
 };
-
-TURBOSVD_INLINE bool before(const Candidate& a, const Candidate& b) {
-    return a.s > b.s || (a.s == b.s && a.pos < b.pos);
-}
 
 // One pair (x, y); `sim_of(x2)` gives sim(x, x2).
 template <typename SimOf>
 inline void predict_pair(const SimInput& in, const KnnParams& p, std::int64_t x, std::int64_t y,
-                         SimOf sim_of, std::vector<Candidate>& cand, double* est,
-                         std::int32_t* actual_k, std::int8_t* code) {
-    cand.clear();
-    for (std::int64_t q = in.y_indptr[y]; q < in.y_indptr[y + 1]; ++q) {
-        const std::int32_t x2 = in.y_x[q];
-        const double s = sim_of(x2);
-        if (s > 0.0) cand.push_back(Candidate{s, q, in.y_r[q], x2});
+                         SimOf sim_of, Heap& heap, double* est, std::int32_t* actual_k,
+                         std::int8_t* code) {
+    const std::int64_t lo = in.y_indptr[y], hi = in.y_indptr[y + 1];
+    const index_t kk = std::min<index_t>(p.k, hi - lo);
+    double* hs = heap.s.data();
+    index_t* hp = heap.pos.data();
+    topk_init(hs, hp, kk);
+    std::int64_t n_pos = 0;
+    for (std::int64_t q = lo; q < hi; ++q) {
+        const double s = sim_of(in.y_x[q]);
+        if (s > 0.0) {
+            ++n_pos;
+            topk_push(hs, hp, kk, s, q);
+        }
     }
-    auto first = cand.begin(), last = cand.end();
-    if (static_cast<std::int64_t>(cand.size()) > p.k) {
-        last = first + p.k;
-        std::nth_element(first, last, cand.end(), before);
-    }
-    std::sort(first, last, before);
+    topk_sort(hs, hp, kk);  // best first: similarity descending, then position ascending
+    const std::int64_t n = std::min<std::int64_t>(n_pos, kk);
     double sum_sim = 0.0, sum_r = 0.0;
-    std::int64_t n = 0;
-    for (auto it = first; it != last; ++it, ++n) {
-        const Candidate& c = *it;
-        sum_sim += c.s;
+    for (std::int64_t e = 0; e < n; ++e) {
+        const double s = hs[e], r = in.y_r[hp[e]];
+        const std::int32_t x2 = in.y_x[hp[e]];
+        sum_sim += s;
         switch (p.kind) {
             case kKnnBasic:
-                sum_r += c.s * c.r;
+                sum_r += s * r;
                 break;
             case kKnnMeans:
-                sum_r += c.s * (c.r - p.means[c.x2]);
+                sum_r += s * (r - p.means[x2]);
                 break;
             case kKnnZScore:
-                sum_r += c.s * (c.r - p.means[c.x2]) / p.sigmas[c.x2];
+                sum_r += s * (r - p.means[x2]) / p.sigmas[x2];
                 break;
             default:
-                sum_r += c.s * (c.r - ((p.global_mean + p.bx[c.x2]) + p.by[y]));
+                sum_r += s * (r - ((p.global_mean + p.bx[x2]) + p.by[y]));
         }
     }
     *actual_k = static_cast<std::int32_t>(n);
@@ -163,12 +163,15 @@ inline void knn_predict(const SimInput& in, const double* sim_matrix, const KnnP
         1, std::min<std::int64_t>(n_threads < 1 ? 1 : n_threads, n_groups)));
     // Allocations happen here, never inside the parallel region.
     std::vector<SimWorkspace> spaces;
-    std::vector<std::vector<knn_detail::Candidate>> cands(static_cast<std::size_t>(threads));
+    std::vector<knn_detail::Heap> heaps(static_cast<std::size_t>(threads));
     if (sim_matrix == nullptr) {
         spaces.reserve(static_cast<std::size_t>(threads));
         for (int t = 0; t < threads; ++t) spaces.emplace_back(in);
     }
-    for (auto& c : cands) c.reserve(static_cast<std::size_t>(max_cands));
+    for (auto& h : heaps) {
+        h.s.resize(static_cast<std::size_t>(std::min(max_cands, p.k)));
+        h.pos.resize(static_cast<std::size_t>(std::min(max_cands, p.k)));
+    }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
@@ -180,7 +183,7 @@ inline void knn_predict(const SimInput& in, const double* sim_matrix, const KnnP
             for (std::int64_t t = group_ptr[g]; t < group_ptr[g + 1]; ++t) {
                 const std::int64_t j = order[t];
                 knn_detail::predict_pair(
-                    in, p, x, ys[j], [row](std::int32_t x2) { return row[x2]; }, cands[tid],
+                    in, p, x, ys[j], [row](std::int32_t x2) { return row[x2]; }, heaps[tid],
                     est + j, actual_k + j, code + j);
             }
         } else {
@@ -189,7 +192,7 @@ inline void knn_predict(const SimInput& in, const double* sim_matrix, const KnnP
             for (std::int64_t t = group_ptr[g]; t < group_ptr[g + 1]; ++t) {
                 const std::int64_t j = order[t];
                 knn_detail::predict_pair(
-                    in, p, x, ys[j], [&ws](std::int32_t x2) { return ws.sim(x2); }, cands[tid],
+                    in, p, x, ys[j], [&ws](std::int32_t x2) { return ws.sim(x2); }, heaps[tid],
                     est + j, actual_k + j, code + j);
             }
             ws.clear();

@@ -3,8 +3,11 @@
 //
 // Algorithm: sparse co-rating accumulation. To get row x, walk x's ratings (y, r_xy) in
 // increasing y, and for each of them every rating (x2, r_x2y) of y; add the measure's
-// terms into dense per-x2 accumulators (the co-rating count and up to five float64 sums),
-// remembering which x2 were touched. A similarity is then finalised from the
+// terms into dense per-x2 accumulators (the co-rating count and up to five float64 sums,
+// interleaved so that one x2 is one cache line), remembering which x2 were touched.
+// pearson_baseline is the cosine of the baseline residuals r_xy - b_xy, with its own
+// shrinkage: the caller passes the residuals (computed once per rating with Surprise's
+// expression, so the same bits) as the similarity values. A similarity is then finalised from the
 // accumulators of one x2 only when it is asked for (a full row, or the few candidates of
 // a prediction), and the touched entries are cleared. The n x n matrix is never needed:
 // a caller materialises the rows it wants, one block at a time.
@@ -36,7 +39,7 @@ namespace turbosvd {
 
 enum SimKind : int { kSimCosine = 0, kSimMsd = 1, kSimPearson = 2, kSimPearsonBaseline = 3 };
 
-// The ratings in both groupings, plus the measure's settings. Ratings are float64 (the
+// The ratings in both groupings, plus the measure's settings. Values are float64 (the
 // exactness needs Surprise's float64 sums); ids are int32, offsets int64.
 struct SimInput {
     std::int64_t n_x = 0;
@@ -44,18 +47,18 @@ struct SimInput {
     // yr: the ratings of y are entries y_indptr[y] .. y_indptr[y + 1] (x id, rating).
     const std::int64_t* y_indptr = nullptr;
     const std::int32_t* y_x = nullptr;
-    const double* y_r = nullptr;
+    const double* y_r = nullptr;  // the ratings (the k-NN estimates use them)
+    const double* y_v = nullptr;  // the similarity's values: ratings, or residuals (pb)
+    // Optional, for upper-triangle rows: yr with each y's ratings sorted by x (stable).
+    const std::int32_t* ys_x = nullptr;
+    const double* ys_v = nullptr;
     // xr: the ratings of x, by increasing y (stable: duplicates in yr order).
     const std::int64_t* x_indptr = nullptr;
     const std::int32_t* x_y = nullptr;
-    const double* x_r = nullptr;
+    const double* x_v = nullptr;
     int kind = kSimMsd;
     std::int64_t min_support = 1;
     double shrinkage = 100.0;
-    // pearson_baseline only: baseline of (x, y) = (global_mean + y_bias[y]) + x_bias[x].
-    double global_mean = 0.0;
-    const double* x_bias = nullptr;
-    const double* y_bias = nullptr;
 };
 
 inline void check_sim_input(const SimInput& in) {
@@ -64,9 +67,6 @@ inline void check_sim_input(const SimInput& in) {
             "similarities: unknown similarity kind");
     require(in.min_support >= 0, "similarities: min_support must be >= 0");
     require(in.shrinkage >= 0, "similarities: shrinkage must be >= 0");
-    if (in.kind == kSimPearsonBaseline)
-        require(in.n_x == 0 || (in.x_bias != nullptr && in.y_bias != nullptr),
-                "similarities: pearson_baseline needs the biases");
 }
 
 // One thread's accumulators over all x2 of one row x.
@@ -74,82 +74,39 @@ class SimWorkspace {
   public:
     explicit SimWorkspace(const SimInput& in)
         : in_(in),
-          freq_(static_cast<std::size_t>(in.n_x), 0),
-          n_sums_(in.kind == kSimMsd ? 1 : (in.kind == kSimPearson ? 5 : 3)),
-          sums_(static_cast<std::size_t>(in.n_x) * n_sums_, 0.0) {
+          stride_(in.kind == kSimMsd ? 2 : (in.kind == kSimPearson ? 6 : 4)),
+          acc_(static_cast<std::size_t>(in.n_x) * stride_, 0.0) {
         // Every x2 is touched at most once per row: no reallocation inside parallel loops.
         touched_.reserve(static_cast<std::size_t>(in.n_x));
         min_sprt_ = in.kind == kSimPearsonBaseline ? std::max<std::int64_t>(2, in.min_support)
                                                     : in.min_support;
     }
 
-    // Add the co-ratings of row x (its accumulators must be clear).
-    void accumulate(std::int64_t x) {
+    // Add the co-ratings of row x (its accumulators must be clear). With `upper`, only
+    // those of x2 > x, read from the x-sorted copy of yr (each y's ratings of x2 > x are
+    // a suffix found by binary search): half the work when the whole matrix is built.
+    void accumulate(std::int64_t x, bool upper = false) {
         row_ = x;
         const SimInput& in = in_;
-        const int nsum = n_sums_;
-        double* TURBOSVD_RESTRICT sums = sums_.data();
-        std::int64_t* TURBOSVD_RESTRICT freq = freq_.data();
+        const std::int32_t* yx = upper ? in.ys_x : in.y_x;
+        const double* yv = upper ? in.ys_v : in.y_v;
         for (std::int64_t p = in.x_indptr[x]; p < in.x_indptr[x + 1]; ++p) {
             const std::int64_t y = in.x_y[p];
-            const double ri = in.x_r[p];
-            const std::int64_t lo = in.y_indptr[y], hi = in.y_indptr[y + 1];
-            switch (in.kind) {
-                case kSimCosine:
-                    for (std::int64_t q = lo; q < hi; ++q) {
-                        const std::int32_t x2 = in.y_x[q];
-                        const double rj = in.y_r[q];
-                        if (freq[x2]++ == 0) touched_.push_back(x2);
-                        double* s = sums + static_cast<std::int64_t>(x2) * nsum;
-                        s[0] += ri * rj;
-                        s[1] += ri * ri;
-                        s[2] += rj * rj;
-                    }
-                    break;
-                case kSimMsd:
-                    for (std::int64_t q = lo; q < hi; ++q) {
-                        const std::int32_t x2 = in.y_x[q];
-                        if (freq[x2]++ == 0) touched_.push_back(x2);
-                        const double d = ri - in.y_r[q];
-                        sums[x2] += d * d;
-                    }
-                    break;
-                case kSimPearson:
-                    for (std::int64_t q = lo; q < hi; ++q) {
-                        const std::int32_t x2 = in.y_x[q];
-                        const double rj = in.y_r[q];
-                        if (freq[x2]++ == 0) touched_.push_back(x2);
-                        double* s = sums + static_cast<std::int64_t>(x2) * nsum;
-                        s[0] += ri * rj;
-                        s[1] += ri * ri;
-                        s[2] += rj * rj;
-                        s[3] += ri;
-                        s[4] += rj;
-                    }
-                    break;
-                default: {  // pearson_baseline
-                    const double partial = in.global_mean + in.y_bias[y];
-                    const double di = ri - (partial + in.x_bias[x]);
-                    for (std::int64_t q = lo; q < hi; ++q) {
-                        const std::int32_t x2 = in.y_x[q];
-                        if (freq[x2]++ == 0) touched_.push_back(x2);
-                        const double dj = in.y_r[q] - (partial + in.x_bias[x2]);
-                        double* s = sums + static_cast<std::int64_t>(x2) * nsum;
-                        s[0] += di * dj;
-                        s[1] += di * di;
-                        s[2] += dj * dj;
-                    }
-                }
-            }
+            std::int64_t lo = in.y_indptr[y];
+            const std::int64_t hi = in.y_indptr[y + 1];
+            if (upper)
+                lo = std::upper_bound(yx + lo, yx + hi, static_cast<std::int32_t>(x)) - yx;
+            add_terms(in.x_v[p], yx, yv, lo, hi);
         }
     }
 
     // sim(row, x2) from the accumulators (the row given to accumulate()).
     double sim(std::int64_t x2) const {
         if (x2 == row_) return 1.0;
-        const std::int64_t f = freq_[x2];
+        const double* a = acc_.data() + x2 * stride_;
+        const std::int64_t f = static_cast<std::int64_t>(a[0]);
         if (f == 0 || f < min_sprt_) return 0.0;
-        const double* s = sums_.data() + x2 * n_sums_;
+        const double* s = a + 1;
         switch (in_.kind) {
             case kSimCosine: {
                 const double den = std::sqrt(s[1] * s[2]);
@@ -173,9 +130,10 @@ class SimWorkspace {
         }
     }
 
-    // The whole row: out[x2] = sim(row, x2) for every x2.
-    void fill_row(double* TURBOSVD_RESTRICT out) const {
-        for (std::int64_t x2 = 0; x2 < in_.n_x; ++x2) out[x2] = 0.0;
+    // The whole row: out[x2] = sim(row, x2) for every x2 (with `upper`, for x2 >= row
+    // only, after accumulate(row, true); the rest of `out` is left as it is).
+    void fill_row(double* TURBOSVD_RESTRICT out, bool upper = false) const {
+        for (std::int64_t x2 = upper ? row_ : 0; x2 < in_.n_x; ++x2) out[x2] = 0.0;
         for (const std::int32_t x2 : touched_) out[x2] = sim(x2);
         if (row_ >= 0 && row_ < in_.n_x) out[row_] = 1.0;
     }
@@ -183,28 +141,74 @@ class SimWorkspace {
     // Reset the touched accumulators (cost proportional to the row, not to n_x).
     void clear() {
         for (const std::int32_t x2 : touched_) {
-            freq_[x2] = 0;
-            double* s = sums_.data() + static_cast<std::int64_t>(x2) * n_sums_;
-            for (int t = 0; t < n_sums_; ++t) s[t] = 0.0;
+            double* a = acc_.data() + static_cast<std::int64_t>(x2) * stride_;
+            for (int t = 0; t < stride_; ++t) a[t] = 0.0;
         }
         touched_.clear();
         row_ = -1;
     }
 
   private:
+    // The terms of the values yx/yv[lo, hi) of one y against x's value vi. The count is
+    // kept as a double in slot 0 (exact below 2^53).
+    void add_terms(double vi, const std::int32_t* yx, const double* yv, std::int64_t lo,
+                   std::int64_t hi) {
+        double* TURBOSVD_RESTRICT acc = acc_.data();
+        switch (in_.kind) {
+            case kSimMsd:
+                for (std::int64_t q = lo; q < hi; ++q) {
+                    const std::int32_t x2 = yx[q];
+                    double* a = acc + static_cast<std::int64_t>(x2) * 2;
+                    if (a[0] == 0.0) touched_.push_back(x2);
+                    a[0] += 1.0;
+                    const double d = vi - yv[q];
+                    a[1] += d * d;
+                }
+                break;
+            case kSimPearson:
+                for (std::int64_t q = lo; q < hi; ++q) {
+                    const std::int32_t x2 = yx[q];
+                    const double vj = yv[q];
+                    double* a = acc + static_cast<std::int64_t>(x2) * 6;
+                    if (a[0] == 0.0) touched_.push_back(x2);
+                    a[0] += 1.0;
+                    a[1] += vi * vj;
+                    a[2] += vi * vi;
+                    a[3] += vj * vj;
+                    a[4] += vi;
+                    a[5] += vj;
+                }
+                break;
+            default:  // cosine, and pearson_baseline on residuals
+                for (std::int64_t q = lo; q < hi; ++q) {
+                    const std::int32_t x2 = yx[q];
+                    const double vj = yv[q];
+                    double* a = acc + static_cast<std::int64_t>(x2) * 4;
+                    if (a[0] == 0.0) touched_.push_back(x2);
+                    a[0] += 1.0;
+                    a[1] += vi * vj;
+                    a[2] += vi * vi;
+                    a[3] += vj * vj;
+                }
+        }
+    }
+
     const SimInput& in_;
-    std::vector<std::int64_t> freq_;
-    int n_sums_;
-    std::vector<double> sums_;
+    int stride_;
+    std::vector<double> acc_;
     std::vector<std::int32_t> touched_;
     std::int64_t min_sprt_ = 1;
     std::int64_t row_ = -1;
 };
 
 // Similarity rows rows[0 .. n_rows) into out (n_rows x n_x, row-major).
+// With `upper`, only the entries x2 >= rows[k] of each row are written (see
+// mirror_upper); it needs the x-sorted copy of yr.
 inline void similarity_rows(const SimInput& in, const std::int64_t* rows, std::int64_t n_rows,
-                            double* out, int n_threads) {
+                            double* out, bool upper, int n_threads) {
     check_sim_input(in);
+    require(!upper || in.n_x == 0 || in.y_indptr[in.n_y] == 0 || in.ys_x != nullptr,
+            "similarity_rows: upper rows need the x-sorted ratings");
     for (std::int64_t k = 0; k < n_rows; ++k)
         require(rows[k] >= 0 && rows[k] < in.n_x, "similarity_rows: row out of range");
     if (n_rows == 0 || in.n_x == 0) return;
@@ -220,11 +224,30 @@ inline void similarity_rows(const SimInput& in, const std::int64_t* rows, std::i
 #endif
     for (std::int64_t k = 0; k < n_rows; ++k) {
         SimWorkspace& ws = spaces[static_cast<std::size_t>(thread_id())];
-        ws.accumulate(rows[k]);
-        ws.fill_row(out + k * in.n_x);
+        ws.accumulate(rows[k], upper);
+        ws.fill_row(out + k * in.n_x, upper);
         ws.clear();
     }
     (void)threads;
+}
+
+// Copy the upper triangle of the n x n matrix `m` onto its lower triangle, by tiles
+// (parallel over tile rows; every entry is written once: any thread count, same matrix).
+inline void mirror_upper(double* m, std::int64_t n, int n_threads) {
+    constexpr std::int64_t kTile = 64;
+    const std::int64_t n_tiles = (n + kTile - 1) / kTile;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads < 1 ? 1 : n_threads)
+#endif
+    for (std::int64_t ti = 0; ti < n_tiles; ++ti) {
+        const std::int64_t i0 = ti * kTile, i1 = std::min(n, i0 + kTile);
+        for (std::int64_t j0 = 0; j0 <= i0; j0 += kTile) {
+            const std::int64_t j1 = std::min(n, j0 + kTile);
+            for (std::int64_t i = i0; i < i1; ++i)
+                for (std::int64_t j = j0; j < std::min(j1, i); ++j) m[i * n + j] = m[j * n + i];
+        }
+    }
+    (void)n_threads;
 }
 
 }  // namespace turbosvd

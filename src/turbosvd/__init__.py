@@ -20,7 +20,7 @@ from ._threads import openmp_enabled
 from ._version import __version__ as __version__
 from .builtin_datasets import get_dataset_dir
 from .dataset import Dataset
-from .exceptions import ModelFitError, NotFittedError
+from .exceptions import ModelFitError, ModelFitWarning, NotFittedError
 from .persist import load
 from .prediction_algorithms import (
     ALS,
@@ -55,6 +55,7 @@ __all__ = [
     "KNNWithMeans",
     "KNNWithZScore",
     "ModelFitError",
+    "ModelFitWarning",
     "NormalPredictor",
     "NotFittedError",
     "Prediction",

@@ -155,27 +155,10 @@ cdef extern from "turbosvd/svdpp.hpp" namespace "turbosvd" nogil:
         int64_t n_factors, const Real* pu, const Real* yj, double* out, int n_threads,
     ) except +
 
-    void svdpp_implicit_sums[Real](
-        const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
-        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, int64_t n_ratings,
-        const int64_t* user_ptr, int64_t n_users, int64_t n_items, int64_t n_factors,
-        const Real* yj, const Real* inv_sqrt, Real* z, int n_threads,
-    ) except +
-
     void svdpp_epoch_batched[Real](
-        const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
-        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, const Real* ratings,
-        int64_t n_ratings, const int64_t* user_ptr, int64_t n_users, int64_t n_items,
-        int64_t n_factors, Real* pu, Real* qi, Real* bu, Real* bi, Real* z, Real* beta,
-        Real* alpha, const Real* inv_sqrt, double global_mean, const SvdppRates& rates,
-        int n_threads, int64_t first_wave, int64_t last_wave,
-    ) except +
-
-    void svdpp_apply_y[Real](
-        const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
-        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, int64_t n_ratings,
-        const int64_t* user_ptr, int64_t n_users, int64_t n_items, int64_t n_factors, Real* yj,
-        const Real* alpha, const Real* beta, int n_threads,
+        const int64_t* indptr, const int32_t* items, const Real* ratings, int64_t n_users,
+        int64_t n_items, int64_t n_factors, Real* pu, Real* qi, Real* yj, Real* bu, Real* bi,
+        double global_mean, const SvdppRates& rates, int64_t user_begin, int64_t user_end,
     ) except +
 
 
@@ -228,19 +211,21 @@ cdef extern from "turbosvd/similarities.hpp" namespace "turbosvd" nogil:
         const int64_t* y_indptr
         const int32_t* y_x
         const double* y_r
+        const double* y_v
+        const int32_t* ys_x
+        const double* ys_v
         const int64_t* x_indptr
         const int32_t* x_y
-        const double* x_r
+        const double* x_v
         int kind
         int64_t min_support
         double shrinkage
-        double global_mean
-        const double* x_bias
-        const double* y_bias
 
     void similarity_rows(
-        const SimInput& sim_in, const int64_t* rows, int64_t n_rows, double* out, int n_threads,
+        const SimInput& sim_in, const int64_t* rows, int64_t n_rows, double* out, bool upper,
+        int n_threads,
     ) except +
+    void mirror_upper(double* m, int64_t n, int n_threads) except +
 
 
 cdef extern from "turbosvd/knn_predict.hpp" namespace "turbosvd" nogil:
@@ -269,4 +254,13 @@ cdef extern from "turbosvd/als.hpp" namespace "turbosvd" nogil:
         int64_t first, int64_t last, Real* Xf, Real* Xb, const Real* Yf, const Real* Yb,
         int64_t n_cols, int64_t n_factors, int64_t stride, bool biased, double reg, int solver,
         int cg_steps, int n_threads,
+    ) except +
+
+
+cdef extern from "turbosvd/foldin.hpp" namespace "turbosvd" nogil:
+    void foldin_users[Real](
+        const int64_t* indptr, int64_t n_users, const int32_t* items, const double* ratings,
+        const Real* qi, const Real* bi, int64_t n_items, int64_t n_factors,
+        double global_mean, bool biased, double lam_p0, double lam_p1, double lam_b0,
+        double lam_b1, Real* out_pu, Real* out_bu, uint8_t* bad, int n_threads,
     ) except +

@@ -21,48 +21,19 @@ def svdpp_epoch_exact_f64(
     user_end: int,
 ) -> None: ...
 def user_vectors(indptr: _I64, items: _I32, pu: _F, yj: _F, n_threads: int) -> _F64: ...
-def implicit_sums(
-    block_ptr: _I64,
-    run_user: _I32,
-    run_ptr: _I64,
-    items: _I32,
-    user_ptr: _I64,
-    yj: _F,
-    inv_sqrt: _F,
-    z: _F,
-    n_threads: int,
-) -> None: ...
 def svdpp_epoch_fast(
-    block_ptr: _I64,
-    run_user: _I32,
-    run_ptr: _I64,
+    indptr: _I64,
     items: _I32,
     ratings: _F,
-    user_ptr: _I64,
     pu: _F,
     qi: _F,
+    yj: _F,
     bu: _F,
     bi: _F,
-    z: _F,
-    beta: _F,
-    alpha: _F,
-    inv_sqrt: _F,
     global_mean: float,
     rates: tuple[float, ...],
-    n_threads: int,
-    first_wave: int = 0,
-    last_wave: int = -1,
-) -> None: ...
-def apply_y(
-    block_ptr: _I64,
-    run_user: _I32,
-    run_ptr: _I64,
-    items: _I32,
-    user_ptr: _I64,
-    yj: _F,
-    alpha: _F,
-    beta: _F,
-    n_threads: int,
+    user_begin: int,
+    user_end: int,
 ) -> None: ...
 def nmf_accumulate_exact_f64(
     indptr: _I64,

@@ -16,10 +16,8 @@ from turbosvd._kernels cimport (
     nmf_fast_items,
     nmf_fast_users,
     nmf_update_exact,
-    svdpp_apply_y,
     svdpp_epoch_batched,
     svdpp_epoch_exact,
-    svdpp_implicit_sums,
     svdpp_user_vectors,
 )
 
@@ -125,103 +123,37 @@ def user_vectors(
     return out
 
 
-cdef _check_layout(const int64_t[::1] block_ptr, const int32_t[::1] run_user,
-                   const int64_t[::1] run_ptr, const int32_t[::1] items,
-                   const int64_t[::1] user_ptr):
-    cdef int64_t n_bins = user_ptr.shape[0] - 1
-    if n_bins < 1 or block_ptr.shape[0] != n_bins * n_bins + 1:
-        raise ValueError("block_ptr must have B * B + 1 entries for B = len(user_ptr) - 1")
-    if run_ptr.shape[0] != run_user.shape[0] + 1:
-        raise ValueError("run_ptr must have one entry more than run_user")
-    return n_bins
-
-
-def implicit_sums(
-    const int64_t[::1] block_ptr,
-    const int32_t[::1] run_user,
-    const int64_t[::1] run_ptr,
-    const int32_t[::1] items,
-    const int64_t[::1] user_ptr,
-    const real_t[:, ::1] yj,
-    const real_t[::1] inv_sqrt,
-    real_t[:, ::1] z,
-    int n_threads,
-):
-    """``z[u] = inv_sqrt[u] * sum of yj over u's ratings`` on the blocked layout."""
-    cdef int64_t n_bins = _check_layout(block_ptr, run_user, run_ptr, items, user_ptr)
-    cdef Py_ssize_t nu = z.shape[0], ni = yj.shape[0], k = z.shape[1]
-    if yj.shape[1] != k or inv_sqrt.shape[0] != nu:
-        raise ValueError("yj, inv_sqrt and z disagree on the shape")
-    with nogil:
-        svdpp_implicit_sums(
-            &block_ptr[0], n_bins, ip(run_user), &run_ptr[0], run_user.shape[0], ip(items),
-            items.shape[0], &user_ptr[0], nu, ni, k, cp2(yj), cp1(inv_sqrt), p2(z), n_threads,
-        )
-
-
 def svdpp_epoch_fast(
-    const int64_t[::1] block_ptr,
-    const int32_t[::1] run_user,
-    const int64_t[::1] run_ptr,
+    const int64_t[::1] indptr,
     const int32_t[::1] items,
     const real_t[::1] ratings,
-    const int64_t[::1] user_ptr,
     real_t[:, ::1] pu,
     real_t[:, ::1] qi,
+    real_t[:, ::1] yj,
     real_t[::1] bu,
     real_t[::1] bi,
-    real_t[:, ::1] z,
-    real_t[:, ::1] beta,
-    real_t[::1] alpha,
-    const real_t[::1] inv_sqrt,
     double global_mean,
     tuple rates,
-    int n_threads,
-    int64_t first_wave=0,
-    int64_t last_wave=-1,
+    int64_t user_begin,
+    int64_t user_end,
 ):
-    """Waves ``first_wave:last_wave`` of one batched SVD++ SGD epoch, in place."""
-    cdef int64_t n_bins = _check_layout(block_ptr, run_user, run_ptr, items, user_ptr)
+    """Users ``user_begin:user_end`` of one user-batched SVD++ epoch, in place.
+
+    Arguments as ``svdpp_epoch_exact_f64``, in float32 or float64.
+    """
     cdef Py_ssize_t nu = pu.shape[0], ni = qi.shape[0], k = pu.shape[1]
-    if ratings.shape[0] != items.shape[0]:
+    if items.shape[0] != ratings.shape[0]:
         raise ValueError("items and ratings must have the same length")
-    _check_model(nu, ni, k, (("qi", qi, ni, k), ("z", z, nu, k), ("beta", beta, nu, k),
-                             ("bu", bu, nu, -1), ("bi", bi, ni, -1), ("alpha", alpha, nu, -1),
-                             ("inv_sqrt", inv_sqrt, nu, -1)))
-    if last_wave < 0:
-        last_wave = n_bins
+    _check_csr(indptr, nu, items.shape[0])
+    _check_model(nu, ni, k, (("qi", qi, ni, k), ("yj", yj, ni, k), ("bu", bu, nu, -1),
+                             ("bi", bi, ni, -1)))
     cdef SvdppRates r
     (r.lr_bu, r.lr_bi, r.lr_pu, r.lr_qi, r.lr_yj,
      r.reg_bu, r.reg_bi, r.reg_pu, r.reg_qi, r.reg_yj) = rates
     with nogil:
         svdpp_epoch_batched(
-            &block_ptr[0], n_bins, ip(run_user), &run_ptr[0], run_user.shape[0], ip(items),
-            cp1(ratings), items.shape[0], &user_ptr[0], nu, ni, k, p2(pu), p2(qi), p1(bu),
-            p1(bi), p2(z), p2(beta), p1(alpha), cp1(inv_sqrt), global_mean, r, n_threads,
-            first_wave, last_wave,
-        )
-
-
-def apply_y(
-    const int64_t[::1] block_ptr,
-    const int32_t[::1] run_user,
-    const int64_t[::1] run_ptr,
-    const int32_t[::1] items,
-    const int64_t[::1] user_ptr,
-    real_t[:, ::1] yj,
-    const real_t[::1] alpha,
-    const real_t[:, ::1] beta,
-    int n_threads,
-):
-    """``yj[j] = alpha[u] * yj[j] + beta[u]`` for every rating (u, j) of the layout."""
-    cdef int64_t n_bins = _check_layout(block_ptr, run_user, run_ptr, items, user_ptr)
-    cdef Py_ssize_t nu = beta.shape[0], ni = yj.shape[0], k = yj.shape[1]
-    if beta.shape[1] != k or alpha.shape[0] != nu:
-        raise ValueError("yj, alpha and beta disagree on the shape")
-    with nogil:
-        svdpp_apply_y(
-            &block_ptr[0], n_bins, ip(run_user), &run_ptr[0], run_user.shape[0], ip(items),
-            items.shape[0], &user_ptr[0], nu, ni, k, p2(yj), cp1(alpha), cp2(beta), n_threads,
+            &indptr[0], ip(items), cp1(ratings), nu, ni, k, p2(pu), p2(qi), p2(yj), p1(bu),
+            p1(bi), global_mean, r, user_begin, user_end,
         )
 
 

@@ -9,7 +9,13 @@ import numpy as np
 
 from libc.stdint cimport int8_t, int32_t, int64_t
 
-from turbosvd._kernels cimport KnnParams, SimInput, knn_predict, similarity_rows
+from turbosvd._kernels cimport (
+    KnnParams,
+    SimInput,
+    knn_predict,
+    mirror_upper,
+    similarity_rows,
+)
 
 
 cdef const double* dptr(const double[::1] a) noexcept nogil:
@@ -20,8 +26,8 @@ cdef int _fill(
     SimInput* s, int64_t n_x, int64_t n_y,
     const int64_t[::1] y_indptr, const int32_t[::1] y_x, const double[::1] y_r,
     const int64_t[::1] x_indptr, const int32_t[::1] x_y, const double[::1] x_r,
-    int kind, int64_t min_support, double shrinkage, double global_mean,
-    const double[::1] x_bias, const double[::1] y_bias,
+    int kind, int64_t min_support, double shrinkage,
+    const double[::1] y_v, const double[::1] x_v,
 ) except -1:
     if y_indptr.shape[0] != n_y + 1 or x_indptr.shape[0] != n_x + 1:
         raise ValueError("indptr sizes do not match n_x / n_y")
@@ -30,25 +36,23 @@ cdef int _fill(
         raise ValueError("rating arrays of different lengths")
     if y_indptr[n_y] != nnz or x_indptr[n_x] != nnz:
         raise ValueError("indptr does not end at the number of ratings")
-    if kind == 3:
-        if x_bias is None or y_bias is None:
-            raise ValueError("pearson_baseline needs x_bias and y_bias")
-        if x_bias.shape[0] != n_x or y_bias.shape[0] != n_y:
-            raise ValueError("bias arrays do not match n_x / n_y")
+    if (y_v is None) != (x_v is None):
+        raise ValueError("y_v and x_v must both be given or both be None")
+    if y_v is not None and (y_v.shape[0] != nnz or x_v.shape[0] != nnz):
+        raise ValueError("similarity values of the wrong length")
     s.n_x = n_x
     s.n_y = n_y
     s.y_indptr = &y_indptr[0]
     s.x_indptr = &x_indptr[0]
-    s.y_x = &y_x[0] if nnz > 0 else NULL
-    s.y_r = &y_r[0] if nnz > 0 else NULL
-    s.x_y = &x_y[0] if nnz > 0 else NULL
-    s.x_r = &x_r[0] if nnz > 0 else NULL
+    if nnz > 0:
+        s.y_x = &y_x[0]
+        s.y_r = &y_r[0]
+        s.x_y = &x_y[0]
+        s.y_v = &y_v[0] if y_v is not None else &y_r[0]
+        s.x_v = &x_v[0] if x_v is not None else &x_r[0]
     s.kind = kind
     s.min_support = min_support
     s.shrinkage = shrinkage
-    s.global_mean = global_mean
-    s.x_bias = dptr(x_bias)
-    s.y_bias = dptr(y_bias)
     return 0
 
 
@@ -56,14 +60,28 @@ def sim_rows(
     int64_t n_x, int64_t n_y,
     const int64_t[::1] y_indptr, const int32_t[::1] y_x, const double[::1] y_r,
     const int64_t[::1] x_indptr, const int32_t[::1] x_y, const double[::1] x_r,
-    int kind, int64_t min_support, double shrinkage, double global_mean,
-    const double[::1] x_bias, const double[::1] y_bias,
+    int kind, int64_t min_support, double shrinkage,
+    const double[::1] y_v, const double[::1] x_v,
     const int64_t[::1] rows, double[:, ::1] out, int n_threads,
+    const int32_t[::1] ys_x=None, const double[::1] ys_v=None,
 ):
-    """Write the similarity rows ``rows`` into ``out`` (shape ``(len(rows), n_x)``)."""
+    """Write the similarity rows ``rows`` into ``out`` (shape ``(len(rows), n_x)``).
+
+    ``y_v``/``x_v`` are the values the similarity compares (None: the ratings;
+    pearson_baseline: the baseline residuals). With ``ys_x``/``ys_v`` (yr with each y's
+    entries sorted by x), only the entries ``x2 >= rows[k]`` of row ``k`` are written
+    (see ``mirror``).
+    """
     cdef SimInput s
     _fill(&s, n_x, n_y, y_indptr, y_x, y_r, x_indptr, x_y, x_r, kind, min_support, shrinkage,
-          global_mean, x_bias, y_bias)
+          y_v, x_v)
+    cdef bint upper = ys_x is not None
+    if upper:
+        if ys_v is None or ys_x.shape[0] != y_x.shape[0] or ys_v.shape[0] != y_x.shape[0]:
+            raise ValueError("ys_x and ys_v must both be given, one entry per rating")
+        if ys_x.shape[0] > 0:
+            s.ys_x = &ys_x[0]
+            s.ys_v = &ys_v[0]
     cdef int64_t n_rows = rows.shape[0]
     if out.shape[0] != n_rows or out.shape[1] != n_x:
         raise ValueError(
@@ -72,15 +90,26 @@ def sim_rows(
     cdef const int64_t* r_ptr = &rows[0] if n_rows > 0 else NULL
     cdef double* o_ptr = &out[0, 0] if n_rows > 0 and n_x > 0 else NULL
     with nogil:
-        similarity_rows(s, r_ptr, n_rows, o_ptr, n_threads)
+        similarity_rows(s, r_ptr, n_rows, o_ptr, upper, n_threads)
+
+
+def mirror(double[:, ::1] m, int n_threads):
+    """Copy the upper triangle of the square matrix ``m`` onto its lower triangle."""
+    if m.shape[0] != m.shape[1]:
+        raise ValueError("mirror needs a square matrix")
+    cdef int64_t n = m.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        mirror_upper(&m[0, 0], n, n_threads)
 
 
 def predict(
     int64_t n_x, int64_t n_y,
     const int64_t[::1] y_indptr, const int32_t[::1] y_x, const double[::1] y_r,
     const int64_t[::1] x_indptr, const int32_t[::1] x_y, const double[::1] x_r,
-    int sim_kind, int64_t min_support, double shrinkage, double global_mean,
-    const double[::1] x_bias, const double[::1] y_bias,
+    int sim_kind, int64_t min_support, double shrinkage,
+    const double[::1] y_v, const double[::1] x_v,
     const double[:, ::1] sim_matrix,
     int kind, int64_t k, int64_t min_k, bint user_based,
     const double[::1] means, const double[::1] sigmas,
@@ -95,7 +124,7 @@ def predict(
     """
     cdef SimInput s
     _fill(&s, n_x, n_y, y_indptr, y_x, y_r, x_indptr, x_y, x_r, sim_kind, min_support,
-          shrinkage, global_mean, x_bias, y_bias)
+          shrinkage, y_v, x_v)
     cdef int64_t n = xs.shape[0]
     if ys.shape[0] != n:
         raise ValueError("xs and ys have different lengths")

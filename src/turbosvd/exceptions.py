@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ModelFitError", "NotFittedError"]
+__all__ = ["ModelFitError", "ModelFitWarning", "NotFittedError"]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -15,3 +15,12 @@ class NotFittedError(ValueError, AttributeError):
 
 class ModelFitError(ValueError):
     """Training diverged: factors or biases became NaN or infinite."""
+
+
+class ModelFitWarning(RuntimeWarning):
+    """Training diverged on the exact schedule, which (like Surprise) keeps the model anyway.
+
+    The exact schedule reproduces Surprise, which trains on silently when its parameters
+    become NaN or infinite; turbosvd warns once, naming the epoch, and the default
+    schedule raises ``ModelFitError`` instead.
+    """

@@ -52,7 +52,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ._atomic import atomic_write
+from ._files import UntrustedZip, atomic_write, json_depth
 
 __all__ = [
     "FORMAT_NAME",
@@ -75,8 +75,16 @@ _TRAIN = ("train_users", "train_items", "train_ratings")
 _RESOLVED_PARAMS = frozenset({"lr_all", "reg_all"})
 # Fixed timestamp of the ZIP entries, so identical models give identical files.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-# Bytes a .npy header may add to the data (numpy pads headers to 64 bytes; allow slack).
-_NPY_HEADER_MAX = 1 << 16
+# Deepest nesting of lists and dicts the metadata may have (the format itself needs 4;
+# ``extra`` is free-form). Deeper files are refused before any recursive walk.
+_MAX_DEPTH = 32
+# Largest metadata member read (history and extra included).
+_META_MAX_BYTES = 64 << 20
+# Scalar types a ``{"__dtype__": ...}`` parameter may name.
+_PARAM_DTYPES = frozenset(
+    {"bool", "float16", "float32", "float64"}
+    | {f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)}
+)
 
 
 _MODELS: dict[str, type] = {}
@@ -167,6 +175,7 @@ def save(model, path, *, compress: bool = False, extra: dict | None = None) -> s
     if not isinstance(compress, bool):
         raise TypeError(f"compress must be a bool, got {compress!r}")
     arrays, meta = _serialise(model, extra)
+    _check_loadable(arrays, meta)
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
 
     def write(f: IO[bytes]) -> None:
@@ -237,6 +246,21 @@ def _serialise(model, extra) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, meta
 
 
+def _check_loadable(arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Refuse to write what ``load`` would refuse: never an unloadable file."""
+    for member, array in arrays.items():
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            raise ValueError(
+                f"cannot save: {member} holds NaN or infinite values (training diverged, or "
+                "init_std_dev is too large for the model's dtype); such a model cannot be used"
+            )
+    if json_depth(meta, _MAX_DEPTH) > _MAX_DEPTH:
+        raise ValueError(
+            f"cannot save: the metadata (with extra) is nested more than {_MAX_DEPTH} levels "
+            "deep, the most a model file may hold"
+        )
+
+
 def _package_version() -> str:
     from ._version import __version__
 
@@ -303,27 +327,57 @@ def _encode_param(name: str, value):
 
 
 def _decode_param(value):
+    """A parameter value from its JSON form; ``ValueError`` for an invalid tagged value."""
     if isinstance(value, list):
         return [_decode_param(v) for v in value]
     if not isinstance(value, dict):
         return value
     if "__random_state__" in value:
-        s = value["__random_state__"]
-        rs = np.random.RandomState()
-        rs.set_state(
-            (
-                s["kind"],
-                np.asarray(s["keys"], dtype=np.uint32),
-                s["pos"],
-                s["has_gauss"],
-                s["cached_gaussian"],
-            )
-        )
-        return rs
+        return _decode_random_state(value["__random_state__"])
     if "__dtype__" in value:
-        dt = np.dtype(value["__dtype__"])
+        name = value["__dtype__"]
+        if (
+            not isinstance(name, str)
+            or name not in _PARAM_DTYPES
+            or value.get("as", "type") not in ("dtype", "type")
+        ):
+            raise ValueError(f"unsupported dtype entry {value!r}")
+        dt = np.dtype(name)
         return dt if value.get("as") == "dtype" else dt.type
     return {k: _decode_param(v) for k, v in value.items()}
+
+
+def _decode_random_state(s) -> np.random.RandomState:
+    def integer(x, lo, hi):
+        return isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi
+
+    keys = s.get("keys") if isinstance(s, dict) else None
+    if not (
+        isinstance(s, dict)
+        and s.get("kind") == "MT19937"
+        and isinstance(keys, list)
+        and len(keys) == 624
+        and all(integer(k, 0, 2**32 - 1) for k in keys)
+        and integer(s.get("pos"), 0, 624)
+        and s.get("has_gauss") in (0, 1)
+        and not isinstance(s.get("has_gauss"), bool)
+        and _is_number(s.get("cached_gaussian"))
+    ):
+        raise ValueError(
+            "invalid random_state entry (expected an MT19937 state: kind, 624 keys, pos, "
+            "has_gauss, cached_gaussian)"
+        )
+    rs = np.random.RandomState()
+    rs.set_state(
+        (
+            "MT19937",
+            np.asarray(keys, dtype=np.uint32),
+            s["pos"],
+            s["has_gauss"],
+            float(s["cached_gaussian"]),
+        )
+    )
+    return rs
 
 
 def _encode_ids(ids: np.ndarray, what: str) -> tuple[np.ndarray, dict]:
@@ -404,7 +458,9 @@ def load(path):
     with _Reader(path) as reader:
         meta = reader.metadata()
         cls = _model_class(path, meta)
-        arrays = {k: reader.array(k) for k in (*cls._file_arrays, *_IDS, *_TRAIN)}
+        keys = (*cls._file_arrays, *_IDS, *_TRAIN)
+        reader.check_sizes(keys)
+        arrays = {k: reader.array(k) for k in keys}
     return _build(path, meta, cls, arrays)
 
 
@@ -418,59 +474,27 @@ def read_metadata(path) -> dict:
         return reader.metadata()
 
 
-class _Reader:
+class _Reader(UntrustedZip):
     """Opens a model file and validates it member by member, with errors naming the file."""
 
     def __init__(self, path: str):
-        self.path = path
+        super().__init__(path)
         self._meta: dict | None = None
-
-    def __enter__(self):
-        if not os.path.exists(self.path):
-            raise FileNotFoundError(f"model file not found: {self.path!r}")
-        try:
-            self.zf = zipfile.ZipFile(self.path)
-        except zipfile.BadZipFile:
-            with open(self.path, "rb") as f:
-                head = f.read(4)
-            if head.startswith(b"PK"):
-                self.fail("the file is truncated or corrupted (its ZIP directory is unreadable)")
-            self.fail("not a turbosvd model file (not a ZIP archive)")
-        except OSError as e:
-            if isinstance(e, FileNotFoundError):
-                raise
-            self.fail(f"cannot read the file ({e})")
-        return self
-
-    def __exit__(self, *exc):
-        self.zf.close()
-
-    def fail(self, problem: str):
-        raise ValueError(f"{self.path}: {problem}")
-
-    def _read(self, name: str, reader):
-        try:
-            info = self.zf.getinfo(name)
-        except KeyError:
-            self.fail(f"corrupted model file: member {name!r} is missing")
-        try:
-            with self.zf.open(info) as f:
-                return info, reader(f)
-        except zipfile.BadZipFile as e:
-            self.fail(f"the file is corrupted ({e})")
-        except (EOFError, OSError, NotImplementedError, RuntimeError) as e:
-            self.fail(f"the file is truncated or corrupted (reading {name!r}: {e})")
 
     def metadata(self) -> dict:
         if self._meta is not None:
             return self._meta
-        if _META not in self.zf.namelist():
+        if not self.has(_META):
             self.fail(f"not a turbosvd model file (no {_META} member)")
-        _, raw = self._read(_META, lambda f: f.read())
+        raw = self.read_bytes(_META, _META_MAX_BYTES)
         try:
             meta = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             self.fail(f"corrupted model file: {_META} is not valid JSON ({e})")
+        except RecursionError:
+            self.fail(f"{_META} is nested too deeply (at most {_MAX_DEPTH} levels)")
+        if json_depth(meta, _MAX_DEPTH) > _MAX_DEPTH:
+            self.fail(f"{_META} is nested more than {_MAX_DEPTH} levels deep")
         if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
             found = meta.get("format") if isinstance(meta, dict) else None
             self.fail(f"not a turbosvd model file (format {found!r}, expected {FORMAT_NAME!r})")
@@ -501,8 +525,11 @@ class _Reader:
             if need(ts, key, (int,), "trainset.") < 0:
                 self.fail(f"corrupted model file: trainset.{key} is negative")
         scale = need(ts, "rating_scale", (list,), "trainset.")
-        if len(scale) != 2 or not all(_is_number(x) for x in scale):
-            self.fail(f"corrupted model file: trainset.rating_scale is invalid ({scale!r})")
+        if len(scale) != 2 or not all(_is_number(x) for x in scale) or scale[0] > scale[1]:
+            self.fail(
+                f"corrupted model file: trainset.rating_scale is invalid ({scale!r}; two "
+                "finite numbers, lowest first)"
+            )
         if not _is_number(ts.get("global_mean")):
             self.fail("corrupted model file: trainset.global_mean is missing or invalid")
         for key in _IDS:
@@ -525,41 +552,29 @@ class _Reader:
         ):
             self.fail("corrupted model file: history is invalid")
 
-    def array(self, key: str) -> np.ndarray:
+    def _spec_dtype(self, key: str) -> np.dtype:
         spec = self.metadata()["arrays"].get(key)
         if spec is None:
             self.fail(f"corrupted model file: arrays.{key} is missing")
-        try:
-            dtype = np.dtype(spec["dtype"])
-        except TypeError:
-            self.fail(f"corrupted model file: arrays.{key} has an invalid dtype {spec['dtype']!r}")
-        if dtype.hasobject:
-            self.fail(f"corrupted model file: arrays.{key} declares an object dtype")
-        name = key + ".npy"
-        expected = dtype.itemsize * math.prod(spec["shape"])
-        try:
-            size = self.zf.getinfo(name).file_size
-        except KeyError:
-            self.fail(f"corrupted model file: member {name!r} is missing")
-        if not expected <= size <= expected + _NPY_HEADER_MAX:
-            self.fail(
-                f"corrupted model file: member {name!r} has {size} bytes, but its declared "
-                f"shape {tuple(spec['shape'])} and dtype {dtype} need {expected}"
-            )
+        return self.check_dtype(f"arrays.{key}", spec["dtype"])
 
-        def read(f):
-            try:
-                return np.lib.format.read_array(f, allow_pickle=False)
-            except ValueError as e:
-                self.fail(f"corrupted model file: member {name!r} is not a valid array ({e})")
+    def check_sizes(self, keys) -> None:
+        """Refuse, before reading, arrays whose declared sizes exceed the machine's memory."""
+        from ._validation import check_alloc
 
-        _, arr = self._read(name, read)
-        if arr.dtype != dtype or list(arr.shape) != spec["shape"]:
-            self.fail(
-                f"corrupted model file: member {name!r} holds {arr.dtype} {arr.shape}, "
-                f"expected {dtype} {tuple(spec['shape'])}"
-            )
-        return np.ascontiguousarray(arr)
+        total = 0
+        for key in keys:
+            spec = self.metadata()["arrays"][key]
+            total += self._spec_dtype(key).itemsize * math.prod(spec["shape"])
+        try:
+            check_alloc(f"the model's arrays ({', '.join(keys)})", total)
+        except ValueError as e:
+            self.fail(str(e))
+
+    def array(self, key: str) -> np.ndarray:
+        """Read one array member: header checked against the metadata before allocating."""
+        spec = self.metadata()["arrays"][key]
+        return self.read_npy(key + ".npy", self._spec_dtype(key), tuple(spec["shape"]))
 
 
 def _is_number(x) -> bool:
@@ -578,6 +593,7 @@ def _model_class(path: str, meta: dict) -> type:
 
 def _build(path: str, meta: dict, cls: type, arrays: dict[str, np.ndarray]):
     """The model of a checked file: trainset from the generic members, the rest by ``cls``."""
+    from ._threads import cpu_count
     from .trainset import Trainset
 
     def fail(problem):
@@ -612,7 +628,15 @@ def _build(path: str, meta: dict, cls: type, arrays: dict[str, np.ndarray]):
             f"know: {', '.join(unknown)} (written by turbosvd {meta.get('turbosvd_version')}); "
             "upgrade turbosvd"
         )
-    params = {k: _decode_param(v) for k, v in meta["params"].items()}
+    try:
+        params = {k: _decode_param(v) for k, v in meta["params"].items()}
+    except ValueError as e:
+        fail(f"invalid parameters ({e})")
+    n_jobs = params.get("n_jobs")
+    if isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs > cpu_count():
+        # Thread counts belong to the machine that saved the model (results do not depend
+        # on them): never ask this one for more threads than it has CPUs.
+        params["n_jobs"] = cpu_count()
     trainset = Trainset.from_arrays(
         users,
         items,

@@ -8,6 +8,7 @@ orders; training and prediction never need them.
 
 from __future__ import annotations
 
+import copy as _copy
 import numbers
 from collections import defaultdict
 from itertools import repeat
@@ -15,6 +16,7 @@ from itertools import repeat
 import numpy as np
 
 from . import _objects, _sgd
+from ._growth import append_rows
 
 __all__ = ["Trainset"]
 
@@ -141,6 +143,7 @@ class Trainset:
         self._ur = self._ir = None
         self._r2i_users = self._r2i_items = None
         self._keep_dicts = False
+        self._revision = 0
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self):
@@ -416,6 +419,165 @@ class Trainset:
         give); entries that do not unpack into three values raise as in Surprise.
         """
         return _objects.inner_ids(testset, self._raw2inner_id_users, self._raw2inner_id_items)
+
+    def subset(self, rows) -> Trainset:
+        """A trainset of some of these ratings, in the same id space.
+
+        Parameters
+        ----------
+        rows : array of int
+            Indices into ``rating_arrays()`` (storage order), in the order to keep.
+
+        Returns
+        -------
+        Trainset
+            The ratings at ``rows`` with this trainset's users, items, id maps (so inner ids
+            agree: ``n_users`` and ``n_items`` are unchanged even if some users or items keep
+            no rating) and ``global_mean``.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.ndim != 1 or (len(rows) and (rows.min() < 0 or rows.max() >= self.n_ratings)):
+            raise ValueError(
+                f"rows must be a 1-d array of indices below n_ratings={self.n_ratings}"
+            )
+        out = Trainset._from_arrays(
+            self._users[rows],
+            self._items[rows],
+            self._ratings[rows],
+            self._user_ids,
+            self._item_ids,
+            self.rating_scale,
+        )
+        out._global_mean = self.global_mean
+        return out
+
+    # ------------------------------------------------------------- in-place changes
+    @property
+    def revision(self) -> int:
+        """How many in-place changes (``set_user_ratings``) this trainset has seen.
+
+        Code that caches something derived from the ratings compares it.
+        """
+        return self._revision
+
+    def copy(self) -> Trainset:
+        """An independent copy: arrays and id maps are copied, the global mean is kept.
+
+        Raw ids themselves (hashable, treated as immutable) are shared.
+        """
+        self.global_mean  # noqa: B018 - computed once, so the copy need not recompute it
+        if self._keep_dicts:  # Surprise's dicts are the truth: copy them deeply
+            return _copy.deepcopy(self)
+        out = Trainset.__new__(Trainset)
+        out._init_arrays(
+            self._users.copy(),
+            self._items.copy(),
+            self._ratings.copy(),
+            self._user_ids.copy(),
+            self._item_ids.copy(),
+            self.rating_scale,
+        )
+        out.n_ratings = self.n_ratings
+        out._global_mean = self._global_mean
+        if self._r2i_users is not None:
+            out._r2i_users = dict(self._r2i_users)
+        if self._r2i_items is not None:
+            out._r2i_items = dict(self._r2i_items)
+        return out
+
+    def set_user_ratings(self, raw_uids, indptr, items, ratings) -> np.ndarray:
+        """Give some users exactly these ratings, in place (what fold-in records).
+
+        A known user's ratings are replaced; a new user is appended to the id maps with the
+        next inner id (in the order of ``raw_uids``). ``global_mean`` does not change: it
+        stays the mean the model was trained with. Appending costs O(new ratings)
+        amortised; replacing a known user's ratings costs O(n_ratings).
+
+        Parameters
+        ----------
+        raw_uids : sequence of hashable
+            Distinct raw user ids.
+        indptr : array of int, shape (len(raw_uids) + 1,)
+            User ``k``'s ratings are ``items[indptr[k]:indptr[k + 1]]`` and ``ratings[...]``.
+        items : array of int
+            Inner item ids (items must already be part of the trainset).
+        ratings : array of float
+
+        Returns
+        -------
+        numpy.ndarray of int32
+            The inner id of every user of ``raw_uids``.
+        """
+        raw_uids = list(raw_uids)
+        indptr = np.asarray(indptr, dtype=np.int64)
+        items = np.ascontiguousarray(items, dtype=np.int32)
+        ratings = np.ascontiguousarray(ratings, dtype=np.float64)
+        if indptr.shape != (len(raw_uids) + 1,) or indptr[0] != 0 or (np.diff(indptr) < 0).any():
+            raise ValueError(
+                "indptr must start at 0, not decrease, and have one entry per user + 1"
+            )
+        if not len(items) == len(ratings) == indptr[-1]:
+            raise ValueError("items and ratings must have indptr[-1] entries")
+        if len(items) and (items.min() < 0 or items.max() >= self.n_items):
+            raise ValueError("items must be inner ids of items of the trainset")
+        if not np.isfinite(ratings).all():
+            raise ValueError("ratings must be finite")
+        if len(set(raw_uids)) != len(raw_uids):
+            raise ValueError("raw_uids must be distinct")
+        self.global_mean  # noqa: B018 - fixed before the ratings change
+        r2i = self._raw2inner_id_users
+        inner = np.fromiter(
+            (r2i.get(raw, -1) for raw in raw_uids), dtype=np.int32, count=len(raw_uids)
+        )
+        is_new = inner < 0
+        n_new = int(is_new.sum())
+        inner[is_new] = np.arange(self.n_users, self.n_users + n_new, dtype=np.int32)
+        known = inner[~is_new]
+        if len(known):
+            keep = ~np.isin(self._users, known)
+            self._users, self._items, self._ratings = (
+                self._users[keep],
+                self._items[keep],
+                self._ratings[keep],
+            )
+        counts = np.diff(indptr)
+        self._users = append_rows(self._users, np.repeat(inner, counts))
+        self._items = append_rows(self._items, items)
+        self._ratings = append_rows(self._ratings, ratings)
+        new_raw = np.empty(n_new, dtype=object)
+        new_raw[:] = [raw for raw, new in zip(raw_uids, is_new.tolist(), strict=True) if new]
+        if self._user_ids.dtype != object:  # numeric ids from a model file
+            ids = np.empty(len(self._user_ids), dtype=object)
+            ids[:] = self._user_ids.tolist()
+            self._user_ids = ids
+        self._user_ids = append_rows(self._user_ids, new_raw)
+        for raw, u in zip(new_raw.tolist(), range(self.n_users, self.n_users + n_new)):
+            r2i[raw] = u
+        if self._inner2raw_id_users is not None:
+            for raw, u in zip(new_raw.tolist(), range(self.n_users, self.n_users + n_new)):
+                self._inner2raw_id_users[u] = raw
+        self.n_users += n_new
+        self.n_ratings = len(self._ratings)
+        if self._keep_dicts:
+            self._update_dicts(inner, indptr, items, ratings, set(known.tolist()))
+        else:
+            self._ur = self._ir = None
+        self._revision += 1
+        return inner
+
+    def _update_dicts(self, inner, indptr, items, ratings, replaced: set) -> None:
+        """Mirror ``set_user_ratings`` in Surprise's authoritative ``ur`` / ``ir`` dicts."""
+        ur, ir = self._ur, self._ir
+        touched_items = {i for u in replaced for i, _ in ur.get(u, ())}
+        for i in touched_items:
+            ir[i] = [(u, r) for u, r in ir[i] if u not in replaced]
+        bounds = indptr.tolist()
+        item_list, rating_list = items.tolist(), ratings.tolist()
+        for k, u in enumerate(inner.tolist()):
+            s, e = bounds[k], bounds[k + 1]
+            ur[u] = list(zip(item_list[s:e], rating_list[s:e], strict=True))
+            for i, r in ur[u]:
+                ir[i].append((u, r))
 
     # ------------------------------------------------------------- internal helpers
     def _by_user(self):

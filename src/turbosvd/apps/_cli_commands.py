@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -13,6 +12,7 @@ from pathlib import Path
 from ._cli_options import (
     CLIError,
     _check_epochs_for_plot,
+    _check_model_output,
     _check_output_file,
     _check_plot,
     _describe_model,
@@ -30,7 +30,7 @@ from ._cli_options import (
 def _cmd_fit(args) -> int:
     from ..model_selection import train_test_split
 
-    _check_output_file(args.output, "model")
+    _check_model_output(args.output, args.ratings)
     _check_plot(args.plot)
     data, fmt, scale = _load_data(args)
     eval_set = None
@@ -59,7 +59,7 @@ def _cmd_fit(args) -> int:
     print(line)
     extra = {
         "source": {
-            "path": os.path.abspath(args.ratings),
+            "path": "<stdin>" if args.ratings == "-" else os.path.abspath(args.ratings),
             "format": fmt.describe(),
             "holdout": args.holdout,
         }
@@ -193,42 +193,6 @@ def _fit_error():
     return ModelFitError
 
 
-def _normalise_topn(result, kind: str) -> list[tuple[object, float]]:
-    """``[(raw id, score), ...]`` from a top-N method's result, whatever its container.
-
-    Accepts a DataFrame (the id column is named ``kind``, ``kind[0] + 'id'`` or
-    ``'raw_' + kind[0] + 'id'``, else the first; the score is the first float column), a
-    pair of arrays ``(ids, scores)``, a dict ``{id: score}``, or a sequence of
-    ``(id, score)`` pairs or of ``Prediction``-like records (``iid``/``uid`` and ``est``).
-    """
-    import numpy as np
-    import pandas as pd
-
-    names = (kind, kind[0] + "id", "raw_" + kind[0] + "id")
-    if isinstance(result, pd.DataFrame):
-        id_col = next((c for c in result.columns if str(c) in names), result.columns[0])
-        scores = [c for c in result.columns if c != id_col and result[c].dtype.kind == "f"]
-        if not scores:
-            raise TypeError(f"no score column in the result's columns {list(result.columns)}")
-        return list(zip(result[id_col].tolist(), map(float, result[scores[0]].tolist())))
-    if isinstance(result, dict):
-        return [(k, float(v)) for k, v in result.items()]
-    if (
-        isinstance(result, tuple)
-        and len(result) == 2
-        and all(isinstance(x, np.ndarray) for x in result)
-    ):
-        ids, scores = result
-        return list(zip(ids.tolist(), map(float, scores.tolist())))
-    out = []
-    for entry in result:
-        if hasattr(entry, "est"):
-            out.append((getattr(entry, kind[0] + "id"), float(entry.est)))
-        else:
-            out.append((entry[0], float(entry[1])))
-    return out
-
-
 def _titles_for(args, model_path: str):
     from ..persist import read_metadata
     from .formats import find_titles_file, read_titles
@@ -267,34 +231,61 @@ def _print_ranked(rows, score_name: str, titles, id_header: str) -> None:
         print(line)
 
 
-def _require_method(model, name: str):
-    method = getattr(model, name, None)
-    if method is None:
-        raise CLIError(
-            f"this turbosvd ({_version()}) has no {type(model).__name__}.{name}(): top-N "
-            "recommendations are not available in this build"
-        )
-    return method
-
-
 def _version() -> str:
     from .._version import __version__
 
     return __version__
 
 
+def _fold_in_file(model, path: str, user):
+    """Fold the users of a ratings file into ``model``; returns the user to recommend to."""
+    import warnings
+
+    from .formats import read_ratings
+
+    with _user_errors():
+        df = read_ratings(path)
+    users = {u: _coerce_id(model, u, "user") for u in df["user"].unique().tolist()}
+    if user is None:
+        if len(users) != 1:
+            shown = ", ".join(list(users)[:5]) + (", ..." if len(users) > 5 else "")
+            raise CLIError(
+                f"{path} has ratings of {len(users)} users ({shown}): name the one to "
+                "recommend to (USER)"
+            )
+        user = next(iter(users))
+    elif user not in users:
+        raise CLIError(f"{path} has no ratings of user {user!r}")
+    items = {i: _coerce_id(model, i, "item") for i in df["item"].unique().tolist()}
+    triples = zip(
+        map(users.get, df["user"].tolist()),
+        map(items.get, df["item"].tolist()),
+        df["rating"].tolist(),
+        strict=True,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with _user_errors(f"cannot fold in {path}: "):
+            model.partial_fit_users(list(triples))
+    for w in caught:
+        _warn(str(w.message).replace("partial_fit_users: ", f"{path}: "))
+    return users[user]
+
+
 def _cmd_recommend(args) -> int:
     model = _load_model(args.model)
-    recommend = _require_method(model, "recommend")
-    uid = _coerce_id(model, args.user, "user")
-    kwargs = {"exclude_seen": not args.include_seen}
-    if args.cold_start is not None:
-        if "cold_start" not in inspect.signature(recommend).parameters:
-            raise CLIError("--cold-start is not supported by this turbosvd's SVD.recommend()")
-        kwargs["cold_start"] = args.cold_start
+    if args.ratings is not None:
+        if not hasattr(model, "partial_fit_users"):
+            raise CLIError(f"--ratings: a {type(model).__name__} model cannot fold in new users")
+        uid = _fold_in_file(model, args.ratings, args.user)
+    elif args.user is None:
+        raise CLIError("give USER, or --ratings FILE with the ratings of a new user")
+    else:
+        uid = _coerce_id(model, args.user, "user")
     try:
-        result = recommend(uid, args.n, **kwargs)
-        rows = _normalise_topn(result, "item")
+        rows = model.recommend(
+            uid, args.n, exclude_seen=not args.include_seen, cold_start=args.cold_start
+        )
     except (ValueError, KeyError, TypeError) as e:
         # Speak in options, not keyword arguments.
         raise CLIError(
@@ -308,11 +299,10 @@ def _cmd_recommend(args) -> int:
 def _cmd_similar(args) -> int:
     model = _load_model(args.model)
     kind = "user" if args.users else "item"
-    method = _require_method(model, f"similar_{kind}s")
     raw = _coerce_id(model, args.id, kind)
+    similar = model.similar_users if kind == "user" else model.similar_items
     with _user_errors():
-        result = method(raw, args.n)
-        rows = _normalise_topn(result, kind)
+        rows = similar(raw, args.n)
     titles = _titles_for(args, args.model) if kind == "item" else None
     _print_ranked(rows, "similarity", titles, kind)
     return 0

@@ -10,6 +10,9 @@ import sys
 import time
 from contextlib import contextmanager
 
+from ..prediction_algorithms.matrix_factorization import SVD
+from ..train.schedule import SCHEDULES
+
 PROG = "turbosvd"
 
 _MODEL_HELP = "model file written by 'turbosvd fit' or SVD.save()"
@@ -150,22 +153,17 @@ def _sep(text: str) -> str:
 
 
 # ------------------------------------------------------------------ SVD options
-def _svd_class():
-    from ..prediction_algorithms.matrix_factorization import SVD
-
-    return SVD
-
-
-def _svd_parameters() -> dict[str, inspect.Parameter]:
-    return dict(inspect.signature(_svd_class().__init__).parameters)
+def _svd_defaults() -> dict[str, object]:
+    """SVD's constructor defaults, for the help texts."""
+    return {p.name: p.default for p in inspect.signature(SVD.__init__).parameters.values()}
 
 
 def _add_svd_options(parser: argparse.ArgumentParser) -> None:
-    """SVD hyperparameters as options; the ones SVD does not accept are left out."""
-    params = _svd_parameters()
+    """SVD hyperparameters as options."""
+    defaults = _svd_defaults()
 
     def default(name):
-        d = params[name].default
+        d = defaults[name]
         return "None" if d is None else d
 
     group = parser.add_argument_group("model options (default: SVD's own defaults)")
@@ -213,34 +211,26 @@ def _add_svd_options(parser: argparse.ArgumentParser) -> None:
         help="seed of the initial factors (and of data splits); 'none' for a "
         "fresh random seed (default 0, so runs are reproducible)",
     )
-    if "schedule" in params:
-        from ..prediction_algorithms import matrix_factorization as mf
-
-        choices = list(getattr(mf, "_SCHEDULES", ("exact",)))
-        group.add_argument(
-            "--schedule",
-            choices=choices,
-            help="training schedule: 'exact' reproduces Surprise's numbers"
-            + ("" if len(choices) == 1 else "; others trade that for speed")
-            + f" (default {default('schedule')})",
-        )
-    if "dtype" in params:
-        group.add_argument(
-            "--dtype",
-            choices=["float32", "float64"],
-            help="floating type of the model (default: the schedule's)",
-        )
-    if "n_jobs" in params:
-        group.add_argument(
-            "--n-jobs",
-            type=_n_jobs,
-            metavar="J",
-            help="threads (-1: all CPUs; default: OpenMP's default)",
-        )
+    group.add_argument(
+        "--schedule",
+        choices=list(SCHEDULES),
+        help="training schedule: 'exact' reproduces Surprise's numbers; others trade that "
+        f"for speed (default {default('schedule')}: $TURBOSVD_SCHEDULE, else 'blocked')",
+    )
+    group.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        help="floating type of the model (default: the schedule's)",
+    )
+    group.add_argument(
+        "--n-jobs",
+        type=_n_jobs,
+        metavar="J",
+        help="threads (-1: all CPUs; default: OpenMP's default)",
+    )
 
 
 def _svd_kwargs(args) -> dict:
-    params = _svd_parameters()
     kwargs = {}
     for name in (
         "n_factors",
@@ -254,7 +244,7 @@ def _svd_kwargs(args) -> dict:
         "n_jobs",
     ):
         value = getattr(args, name, None)
-        if value is not None and name in params:
+        if value is not None:
             kwargs[name] = value
     kwargs["random_state"] = args.random_state
     return kwargs
@@ -263,10 +253,8 @@ def _svd_kwargs(args) -> dict:
 def _make_svd(args, trainset):
     """Build the SVD and validate its parameters against ``trainset`` (user errors)."""
     with _user_errors("invalid model options: ", (ValueError, TypeError)):
-        model = _svd_class()(**_svd_kwargs(args))
-        validate = getattr(model, "_validate", None)
-        if validate is not None:
-            validate(trainset)
+        model = SVD(**_svd_kwargs(args))
+        model._validate(trainset)
         model._n_threads()
     return model
 
@@ -284,7 +272,7 @@ def _describe_model(model) -> str:
     if not model.biased:
         parts.append("biased=False")
     for name in ("schedule", "dtype"):
-        value = getattr(model, name, None)
+        value = getattr(model, name)
         if value is not None:
             parts.append(f"{name}={getattr(value, '__name__', value)}")
     return f"{type(model).__name__}({', '.join(parts)})"
@@ -296,10 +284,17 @@ def _check_epochs_for_plot(args, model) -> None:
 
 
 def _fit(model, trainset, **kwargs):
-    """Train; divergence is the user's input (learning rate too high), other errors bugs."""
-    from ..exceptions import ModelFitError
+    """Train; divergence is the user's input (learning rate too high), other errors bugs.
 
-    with _user_errors("", (ModelFitError,)):
+    The exact schedule only warns on divergence (Surprise keeps a NaN model); a command
+    line must not save one, so the warning is an error here.
+    """
+    import warnings
+
+    from ..exceptions import ModelFitError, ModelFitWarning
+
+    with _user_errors("", (ModelFitError, ModelFitWarning)), warnings.catch_warnings():
+        warnings.simplefilter("error", ModelFitWarning)
         start = time.perf_counter()
         model.fit(trainset, **kwargs)
     return time.perf_counter() - start
@@ -366,6 +361,23 @@ def _check_output_file(path: str, what: str) -> None:
         raise CLIError(f"cannot write the {what} to {path!r}: it is a directory")
     if not os.path.isdir(folder):
         raise CLIError(f"cannot write the {what} to {path!r}: folder {folder!r} does not exist")
+
+
+def _check_model_output(output: str, ratings: str) -> None:
+    """Before any work: ``-o`` must be a new path or a regular file, and not the input."""
+    from .._files import check_save_path
+
+    with _user_errors("cannot save the model: ", (ValueError, OSError)):
+        check_save_path(output)
+    try:
+        same = ratings != "-" and os.path.samefile(output, ratings)
+    except OSError:  # the output does not exist yet (or the input is unreadable)
+        same = False
+    if same:
+        raise CLIError(
+            f"the output {output!r} is the ratings file {ratings!r} (the same file): "
+            "refusing to overwrite the ratings with the model"
+        )
 
 
 def _check_plot(path):

@@ -34,6 +34,7 @@ from ._cli_options import (
     _add_svd_options,
     _Formatter,
     _int_at_least,
+    _one_line,
     _Parser,
     _real,
     _seed,
@@ -174,15 +175,24 @@ def build_parser() -> argparse.ArgumentParser:
         "recommend",
         "top-N recommendations for a user from a saved model",
         "The N items with the highest estimates for USER, excluding the items the user "
-        "rated in training (unless --include-seen). Titles are shown when a titles file is "
-        "given or found next to the model or its training file (MovieLens u.item, "
-        "movies.csv, movies.dat).",
+        "rated in training (unless --include-seen). With --ratings FILE, the users of FILE "
+        "(a ratings file in any format fit reads) are folded into the model first, without "
+        "retraining and without changing the model file, so USER may be new; USER may be "
+        "omitted when FILE holds one user. Titles are shown when a titles file is given or "
+        "found next to the model or its training file (MovieLens u.item, movies.csv, "
+        "movies.dat).",
         "  turbosvd recommend model.tsvd 196\n"
-        "  turbosvd recommend model.tsvd 196 -n 20 --titles ml-100k/u.item\n",
+        "  turbosvd recommend model.tsvd 196 -n 20 --titles ml-100k/u.item\n"
+        "  turbosvd recommend model.tsvd --ratings new_user.csv\n",
         _cmd_recommend,
     )
     p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
-    p.add_argument("user", metavar="USER", help="user id, as written in the ratings file")
+    p.add_argument(
+        "user",
+        metavar="USER",
+        nargs="?",
+        help="user id, as written in the ratings file (optional with --ratings for one user)",
+    )
     p.add_argument(
         "-n", type=_int_at_least(1), default=10, metavar="N", help="number of items (default 10)"
     )
@@ -190,8 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--include-seen", action="store_true", help="also rank the items the user rated in training"
     )
     p.add_argument(
+        "--ratings",
+        metavar="FILE",
+        help="ratings of users to fold into the model before recommending (new users welcome)",
+    )
+    p.add_argument(
         "--cold-start",
         choices=["error", "bias"],
+        default="error",
         help="for a user not in the model: 'error' (the default) or 'bias' (rank items by "
         "their bias, which is what predict() estimates for an unknown user)",
     )
@@ -303,21 +319,87 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _GuardedOutput:
+    """``sys.stdout`` during a command: a failed write is recorded, never raised mid-command.
+
+    Output problems (the reader of a pipe went away, a full disk) must not cost the work:
+    ``turbosvd fit ... | head -1`` still trains and saves the model. Once a write fails, the
+    rest of the output is dropped (the real descriptor is pointed at the null device, so
+    Python's final flush does not fail again) and ``main`` reports it when the command ends.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.error: OSError | None = None
+
+    def write(self, text):
+        if self.error is None:
+            try:
+                return self._stream.write(text)
+            except OSError as e:
+                self._lost(e)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        if self.error is None:
+            try:
+                self._stream.flush()
+            except OSError as e:
+                self._lost(e)
+
+    def _lost(self, error: OSError) -> None:
+        self.error = error
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return  # not a real descriptor (a test's capture): nothing left to flush
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv=None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Exit status: 0 on success, 1 for a user error (one line on stderr), 2 for option syntax,
+    130 after Ctrl-C. When standard output is closed by its reader (a broken pipe), the
+    command still finishes its work (a model is saved), drops the rest of its output and
+    exits with status 1 without a message, as Unix tools stopped by SIGPIPE do; any other
+    failure to write the output (a full disk) is reported on one line, status 1.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    out = _GuardedOutput(sys.stdout)
+    sys.stdout = out
     try:
-        return args.func(args)
+        status = args.func(args)
+        out.flush()
     except CLIError as e:
+        out.flush()
         print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+        status = 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (e.g. '| head'): stop quietly, without a second error when
-        # Python flushes stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        status = 130
+    except BrokenPipeError as e:  # written around the guard (e.g. to sys.stdout.buffer)
+        out._lost(e)
+        status = 1
+    finally:
+        if sys.stdout is out:
+            sys.stdout = out._stream
+    if isinstance(out.error, BrokenPipeError):
+        return status or 1
+    if out.error is not None:
+        reason = out.error.strerror or _one_line(out.error)
+        print(f"{PROG}: error: cannot write the output: {reason}", file=sys.stderr)
+        return status or 1
+    return status

@@ -16,8 +16,11 @@ import csv
 import io
 import os
 import re
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -38,6 +41,10 @@ _SEPARATORS = ("::", "\t", ",", ";", "|", None)
 _SEP_NAMES = {"::": "'::'", "\t": "tab", ",": "comma", ";": "semicolon", "|": "'|'", None: "spaces"}
 _SAMPLE_BYTES = 1 << 16
 _SAMPLE_LINES = 200
+# The sample grows past _SAMPLE_BYTES until it holds this many whole lines (or the file
+# ends), up to _SAMPLE_MAX_BYTES.
+_MIN_SAMPLE_LINES = 20
+_SAMPLE_MAX_BYTES = 64 << 20
 _MAJORITY = 0.9  # share of sampled lines that must agree on the layout
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -92,30 +99,83 @@ class RatingsFormat:
         return f"{sep}, {head}; {roles}"
 
 
-def _read_sample(path: str) -> tuple[list[str], str]:
-    with open(path, "rb") as f:
+class _Source:
+    """A ratings input, opened once: a regular file by path, anything else by its bytes.
+
+    Standard input (``-``), pipes and process substitutions (``<(...)``) can be read only
+    once, so their bytes are read into memory at the start and both the format detection
+    and the parser read that copy: every rating arrives.
+    """
+
+    def __init__(self, path):
+        if isinstance(path, _Source):
+            self.name, self._path, self._data = path.name, path._path, path._data
+            return
+        path = os.fspath(path)
+        self.name = path
+        self._path, self._data = path, None
+        if path == "-":
+            self.name = "<stdin>"
+            self._data = _read_stream(sys.stdin.buffer, self.name)
+            return
+        st = os.stat(path)  # FileNotFoundError names the path
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(f"{path}: is a directory, not a ratings file")
+        if not stat.S_ISREG(st.st_mode):
+            with open(path, "rb") as f:
+                self._data = _read_stream(f, path)
+
+    def open(self) -> IO[bytes]:
+        """A fresh binary reader from the start."""
+        return open(self._path, "rb") if self._data is None else io.BytesIO(self._data)
+
+    def for_pandas(self):
+        """What ``pandas.read_csv`` reads: the path, or a fresh buffer of the bytes."""
+        return self._path if self._data is None else io.BytesIO(self._data)
+
+
+def _read_stream(f: IO[bytes], name: str) -> bytes:
+    """All of a non-seekable input; a binary stream (e.g. the zero device) stops at once."""
+    first = f.read(_SAMPLE_BYTES)
+    if b"\x00" in first:
+        raise ValueError(f"{name}: this is a binary stream, not a text file of ratings")
+    return first + f.read()
+
+
+def _read_sample(src: _Source) -> tuple[list[str], str]:
+    """Whole lines from the top of the input (at least ``_SAMPLE_BYTES`` of them, or up to
+    ``_SAMPLE_LINES`` lines), never a line cut in the middle: a 100 KB first line is read
+    in full."""
+    path = src.name
+    with src.open() as f:
         raw = f.read(_SAMPLE_BYTES)
-        truncated = bool(f.read(1))
+        eof = len(raw) < _SAMPLE_BYTES
+        step = _SAMPLE_BYTES
+        while not eof and raw.count(b"\n") < _MIN_SAMPLE_LINES:
+            if len(raw) >= _SAMPLE_MAX_BYTES:
+                raise ValueError(
+                    f"{path}: the first lines are longer than {_SAMPLE_MAX_BYTES >> 20} MiB; "
+                    "this does not look like a ratings file"
+                )
+            chunk = f.read(step)
+            step *= 2
+            eof = not chunk
+            raw += chunk
+        if not eof:
+            eof = not f.read(1)
     if not raw.strip():
         raise ValueError(f"{path}: the file is empty")
     if raw.startswith(_ZIP_MAGIC):
         raise ValueError(f"{path}: this is a ZIP archive (a saved model?), not a ratings file")
     if b"\x00" in raw:
         raise ValueError(f"{path}: this is a binary file, not a text file of ratings")
+    if not eof:
+        raw = raw[: raw.rindex(b"\n") + 1]  # whole lines only (UTF-8 never splits at \n)
     try:
         text, encoding = raw.decode("utf-8-sig"), "utf-8-sig"
-    except UnicodeDecodeError as e:
-        if truncated and e.start >= len(raw) - 3:  # a character cut by the sample's end
-            try:
-                text, encoding = raw[: e.start].decode("utf-8-sig"), "utf-8-sig"
-            except UnicodeDecodeError:
-                text, encoding = raw.decode("latin-1"), "latin-1"
-        else:
-            text, encoding = raw.decode("latin-1"), "latin-1"
-    lines = text.splitlines()
-    if truncated and len(lines) > 1:
-        lines = lines[:-1]  # probably cut in the middle
-    lines = [ln for ln in lines if ln.strip()][:_SAMPLE_LINES]
+    except UnicodeDecodeError:
+        text, encoding = raw.decode("latin-1"), "latin-1"
+    lines = [ln for ln in text.splitlines() if ln.strip()][:_SAMPLE_LINES]
     return lines, encoding
 
 
@@ -165,8 +225,9 @@ def detect_format(path, *, sep: str | None = None, header: bool | None = None) -
         If the file is empty, binary, or has no consistent layout with user, item and
         numeric rating columns. The message names the file.
     """
-    path = os.fspath(path)
-    lines, encoding = _read_sample(path)
+    src = _Source(path)
+    path = src.name
+    lines, encoding = _read_sample(src)
     if sep is not None:
         if not isinstance(sep, str) or not sep or sep in "\r\n":
             raise ValueError(f"sep={sep!r} is not a valid separator")
@@ -264,19 +325,20 @@ def read_ratings(path, fmt: RatingsFormat | None = None) -> pd.DataFrame:
         If a line has the wrong number of fields or a rating is not a finite number; the
         message gives the file and line number.
     """
-    path = os.fspath(path)
+    src = _Source(path)
+    path = src.name
     if fmt is None:
-        fmt = detect_format(path)
+        fmt = detect_format(src)
     cols = [fmt.user, fmt.item, fmt.rating]
     skip = 1 if fmt.header else 0
     df = None
     if fmt.sep == "::":
-        df = _read_double_colon(path, fmt, skip)
+        df = _read_double_colon(src, fmt, skip)
     if df is None:
         kwargs = {"quoting": csv.QUOTE_MINIMAL} if fmt.sep == "," else {"quoting": csv.QUOTE_NONE}
         try:
             df = pd.read_csv(
-                path,
+                src.for_pandas(),
                 sep=r"\s+" if fmt.sep is None else fmt.sep,
                 header=None,
                 names=list(range(fmt.n_fields)),  # a line with more fields is an error
@@ -321,12 +383,12 @@ def read_ratings(path, fmt: RatingsFormat | None = None) -> pd.DataFrame:
     return df
 
 
-def _read_double_colon(path: str, fmt: RatingsFormat, skip: int) -> pd.DataFrame | None:
+def _read_double_colon(src: _Source, fmt: RatingsFormat, skip: int) -> pd.DataFrame | None:
     """``::`` files through the fast C parser: split on ``:`` and keep every other field."""
     cols = [2 * fmt.user, 2 * fmt.item, 2 * fmt.rating]
     try:
         df = pd.read_csv(
-            path,
+            src.for_pandas(),
             sep=":",
             header=None,
             skiprows=skip,
@@ -384,8 +446,9 @@ def load_dataset(path, *, rating_scale=None, sep=None, header=None):
     from ..dataset import Dataset
     from ..reader import Reader
 
-    fmt = detect_format(path, sep=sep, header=header)
-    df = read_ratings(path, fmt)
+    src = _Source(path)  # read once: a pipe cannot be read again
+    fmt = detect_format(src, sep=sep, header=header)
+    df = read_ratings(src, fmt)
     if rating_scale is None:
         rating_scale = infer_rating_scale(df["rating"].to_numpy())
     else:

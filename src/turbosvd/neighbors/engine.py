@@ -115,15 +115,25 @@ class SimSpec:
     x_bias: np.ndarray | None = None
     y_bias: np.ndarray | None = None
 
-    def arrays(self) -> tuple:
-        return (
-            SIM_KINDS[self.name],
-            self.min_support,
-            self.shrinkage,
-            self.global_mean,
-            self.x_bias,
-            self.y_bias,
-        )
+    def arrays(self, groups: Groups) -> tuple:
+        """The kernel's arguments: kind, supports and the values the measure compares."""
+        y_v, x_v = self.values(groups)
+        return (SIM_KINDS[self.name], self.min_support, self.shrinkage, y_v, x_v)
+
+    def values(self, groups: Groups) -> tuple:
+        """``(y_v, x_v)``: None (the ratings) or, for pearson_baseline, the residuals.
+
+        A residual is ``r - ((global_mean + y_bias[y]) + x_bias[x])``, Surprise's
+        expression in its order, so the similarities keep Surprise's bits.
+        """
+        if self.name != "pearson_baseline":
+            return None, None
+        mu = self.global_mean
+        y_of_entry = np.repeat(np.arange(groups.n_y), np.diff(groups.y_indptr))
+        x_of_entry = np.repeat(np.arange(groups.n_x), np.diff(groups.x_indptr))
+        y_v = groups.y_r - ((mu + self.y_bias[y_of_entry]) + self.x_bias[groups.y_x])
+        x_v = groups.x_r - ((mu + self.y_bias[groups.x_y]) + self.x_bias[x_of_entry])
+        return y_v, x_v
 
 
 def _blocks(costs: np.ndarray, budget: int) -> list[tuple[int, int]]:
@@ -151,10 +161,9 @@ def sim_rows(groups: Groups, spec: SimSpec, rows, n_threads: int) -> np.ndarray:
 
 def _fill_rows(groups: Groups, spec: SimSpec, rows: np.ndarray, out, n_threads: int) -> None:
     costs = groups.row_costs()[rows] + groups.n_x
+    args = (*groups.arrays(), *spec.arrays(groups))
     for start, stop in _blocks(costs, BLOCK_COST):
-        _neighbors.sim_rows(
-            *groups.arrays(), *spec.arrays(), rows[start:stop], out[start:stop], n_threads
-        )
+        _neighbors.sim_rows(*args, rows[start:stop], out[start:stop], n_threads)
 
 
 def sim_row(groups: Groups, spec: SimSpec, x: int, n_threads: int = 1) -> np.ndarray:
@@ -163,11 +172,27 @@ def sim_row(groups: Groups, spec: SimSpec, x: int, n_threads: int = 1) -> np.nda
 
 
 def full_matrix(groups: Groups, spec: SimSpec, n_threads: int) -> np.ndarray:
-    """The ``n_x x n_x`` similarity matrix (refused by ``check_alloc`` if it cannot fit)."""
+    """The ``n_x x n_x`` similarity matrix (refused by ``check_alloc`` if it cannot fit).
+
+    Only the upper triangle is computed (each pair once, from its smaller x: the same
+    sums in the same order), then mirrored.
+    """
     n = groups.n_x
     check_alloc(f"the {n:,} x {n:,} similarity matrix", 8 * n * n)
     out = np.empty((n, n))
-    _fill_rows(groups, spec, np.arange(n, dtype=np.int64), out, n_threads)
+    perm, _ = _sgd.group_rows(groups.y_x, n)  # entries by x, stable
+    y_of_entry = np.repeat(np.arange(groups.n_y, dtype=np.int32), np.diff(groups.y_indptr))
+    # yr with each y's ratings sorted by x: a stable sort of the entries by (y, x)
+    order = perm[np.argsort(y_of_entry[perm], kind="stable")]
+    args = (*groups.arrays(), *spec.arrays(groups))
+    y_v = args[-2] if args[-2] is not None else groups.y_r
+    ys_x = np.ascontiguousarray(groups.y_x[order])
+    ys_v = np.ascontiguousarray(y_v[order])
+    rows = np.arange(n, dtype=np.int64)
+    costs = groups.row_costs() // 2 + (n - rows)
+    for start, stop in _blocks(costs, BLOCK_COST):
+        _neighbors.sim_rows(*args, rows[start:stop], out[start:stop], n_threads, ys_x, ys_v)
+    _neighbors.mirror(out, n_threads)
     return out
 
 
@@ -236,12 +261,12 @@ def knn_estimates(
     costs = csum[group_ptr[1:]] - csum[group_ptr[:-1]]
     if sim_matrix is None:
         costs = costs + groups.row_costs()[sorted_x[starts]]
+    sim_args = (*groups.arrays(), *spec.arrays(groups))
     for g0, g1 in _blocks(costs, BLOCK_COST):
         p0, p1 = group_ptr[g0], group_ptr[g1]
         idx = order[p0:p1]
         b_est, b_k, b_code = _neighbors.predict(
-            *groups.arrays(),
-            *spec.arrays(),
+            *sim_args,
             sim_matrix,
             KNN_KINDS[kind],
             k,

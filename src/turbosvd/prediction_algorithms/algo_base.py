@@ -16,10 +16,10 @@ import numpy as np
 
 from .. import _objects
 from .._threads import effective_n_threads
-from ..exceptions import NotFittedError
+from ..exceptions import ModelFitError, NotFittedError
 from ..neighbors import engine as _nb
 from ..neighbors.options import parse_sim_options
-from .optimize_baselines import baseline_als, baseline_sgd
+from .optimize_baselines import baseline_als, baseline_sgd, check_bsl_options
 from .predictions import POSSIBLE, Prediction, PredictionImpossible, impossible_details
 
 __all__ = ["AlgoBase"]
@@ -185,20 +185,22 @@ class AlgoBase:
         """
         if self.bu is not None:
             return self.bu, self.bi
-        method = dict(als=baseline_als, sgd=baseline_sgd)
-        method_name = self.bsl_options.get("method", "als")
-        try:
-            if getattr(self, "verbose", False):
-                print("Estimating biases using", method_name + "...")
-            self.bu, self.bi = method[method_name](self)
-            return self.bu, self.bi
-        except KeyError:
-            raise ValueError(
-                "Invalid method "
-                + method_name
-                + " for baseline computation."
-                + " Available methods are als and sgd."
-            ) from None
+        method_name = check_bsl_options(self.bsl_options)
+        method = dict(als=baseline_als, sgd=baseline_sgd)[method_name]
+        if getattr(self, "verbose", False):
+            print("Estimating biases using", method_name + "...")
+        bu, bi = method(self)
+        if not (np.isfinite(bu).all() and np.isfinite(bi).all()):
+            raise ModelFitError(
+                f"baseline estimation ({method_name}) diverged: NaN or infinite biases; "
+                + (
+                    "lower bsl_options['learning_rate'] or raise bsl_options['reg']"
+                    if method_name == "sgd"
+                    else "check bsl_options"
+                )
+            )
+        self.bu, self.bi = bu, bi
+        return self.bu, self.bi
 
     # -------------------------------------------------------------- similarities
     def _sim_spec(self, options=None):

@@ -21,13 +21,17 @@ default, so a drop-in user can get Surprise's exact numbers without touching cod
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .. import _sgd
 from .._validation import check_alloc, check_int, check_real
+from ..foldin import FoldInMixin, foldin_reg
 from ..persist import ModelFileMixin, register_model
 from ..topn.recommend import RecommendMixin
 from ..train import sgd as _train
+from ..train.early_stopping import EarlyStopping, check_early_stopping, holdout_split
 from ..train.monitor import TrainingMonitorMixin
 from ..train.schedule import SCHEDULES as _SCHEDULES
 from ..train.schedule import default_schedule
@@ -43,7 +47,17 @@ __all__ = ["NMF", "SVD", "SVDpp"]
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
+# Constructor defaults of the early-stopping parameters (pickles that predate them).
+_EARLY_STOPPING_DEFAULTS = {
+    "early_stopping": False,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 5,
+    "tol": 1e-4,
+    "refit": True,
+}
+
+
+class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, FoldInMixin, AlgoBase):
     """The famous *SVD* algorithm, as popularised by Simon Funk during the Netflix Prize.
 
     The prediction is ``mu + bu[u] + bi[i] + qi[i] . pu[u]`` (only the dot product when
@@ -84,6 +98,26 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         Threads for training (blocked schedule) and prediction. None uses OpenMP's default
         (``OMP_NUM_THREADS``) capped by the CPUs; negative counts back from the CPUs.
 
+    early_stopping : bool, default False
+        Stop training when the RMSE on a hold-out of the training ratings stops improving
+        (scikit-learn's names and rule). ``fit`` holds out ``validation_fraction`` of the
+        ratings (drawn from ``random_state`` before the initial factors), trains on the rest,
+        scores the hold-out after every epoch, stops after ``n_iter_no_change`` epochs in a
+        row without an improvement of at least ``tol`` (``n_epochs`` is then the maximum) and
+        keeps the best epoch. False (the default) trains exactly as before, Surprise's
+        numbers included.
+    validation_fraction : float, default 0.1
+        Share of the training ratings held out for early stopping, in (0, 1).
+    n_iter_no_change : int, default 5
+        Epochs without improvement before early stopping stops.
+    tol : float, default 1e-4
+        Minimum decrease of the hold-out RMSE that counts as an improvement.
+    refit : bool, default True
+        After early stopping, train again on all the training ratings for the chosen
+        number of epochs (``best_epoch_``), with the same ``random_state``: a model trained
+        on 90 % of the ratings is measurably less accurate. False keeps the model of the
+        best epoch trained on the rest (faster; its ``trainset`` is still the full one).
+
     Attributes
     ----------
     pu, qi : numpy.ndarray of shape (n_users, n_factors) and (n_items, n_factors)
@@ -95,7 +129,16 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
     history_ : dict of list
         The learning curve of the last ``fit`` that asked for one (``history=True`` or
         ``eval_set``): ``epoch`` (1-based), ``train_rmse``, ``val_rmse`` (with an
-        ``eval_set``) and ``time`` (training seconds so far, evaluation excluded).
+        ``eval_set``) and ``time`` (training seconds so far, evaluation excluded). With
+        ``early_stopping`` it is always recorded, for the epochs run before stopping, with
+        ``holdout_rmse`` (the hold-out's RMSE); ``train_rmse`` (on the ratings trained on)
+        only with ``history=True``.
+    n_epochs_ : int
+        With ``early_stopping``: the epochs run before stopping.
+    best_epoch_ : int
+        With ``early_stopping``: the epoch (1-based) of the lowest hold-out RMSE, which is
+        the number of epochs of the final model (refitted or kept).
+
 
     Notes
     -----
@@ -127,6 +170,11 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         schedule=None,
         dtype=None,
         n_jobs=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        refit=True,
     ):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
@@ -146,6 +194,11 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         self.schedule = default_schedule() if schedule is None else schedule
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.refit = refit
         AlgoBase.__init__(self)
 
     def __setstate__(self, state):
@@ -154,6 +207,8 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         state.setdefault("schedule", "exact")
         state.setdefault("dtype", None)
         state.setdefault("n_jobs", None)
+        for name, value in _EARLY_STOPPING_DEFAULTS.items():
+            state.setdefault(name, value)
         self.__dict__.update(state)
 
     def fit(self, trainset, *, eval_set=None, history=False, progress=None):
@@ -176,6 +231,8 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
             (and so ``verbose``'s ``Processing epoch k`` lines) is not affected.
         """
         self._validate(trainset)
+        if self.early_stopping:
+            return self._fit_early_stopping(trainset, eval_set, history, progress)
         with self._monitoring(
             trainset, eval_set=eval_set, history=history, progress=progress
         ) as monitor:
@@ -183,6 +240,38 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         AlgoBase.fit(self, trainset)
         self.bu, self.bi, self.pu, self.qi = params
         monitor.commit(self)
+        for name in ("n_epochs_", "best_epoch_"):
+            self.__dict__.pop(name, None)
+        return self
+
+    def _fit_early_stopping(self, trainset, eval_set, history, progress):
+        """Train on a hold-out split, stop at the best epoch, refit on everything if asked."""
+        rng = get_rng(self.random_state)
+        train_rows, holdout_rows = holdout_split(trainset.n_ratings, self.validation_fraction, rng)
+        users, items, ratings = trainset.rating_arrays()
+        holdout = (users[holdout_rows], items[holdout_rows], ratings[holdout_rows])
+        part = trainset.subset(train_rows)
+        stopper = EarlyStopping(self.n_iter_no_change, self.tol)
+        with self._monitoring(
+            part,
+            eval_set=eval_set,
+            history=history,
+            progress=progress,
+            holdout=holdout,
+            stopper=stopper,
+        ) as monitor:
+            params = self._train(part)
+        n_run = len(monitor.history["epoch"])
+        if stopper.best_params is not None:
+            params = stopper.best_params
+        if self.refit:
+            with self._monitoring(trainset, progress=progress, n_epochs=stopper.best_epoch):
+                params = self._train(trainset, n_epochs=stopper.best_epoch)
+        AlgoBase.fit(self, trainset)
+        self.bu, self.bi, self.pu, self.qi = params
+        monitor.commit(self)
+        self.n_epochs_ = n_run
+        self.best_epoch_ = stopper.best_epoch
         return self
 
     def sgd(self, trainset):
@@ -208,6 +297,7 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         return tuple(rates)
 
     def _validate(self, trainset, fitting: bool = True):
+        check_early_stopping(self)
         if not isinstance(trainset, Trainset):
             raise TypeError(
                 "fit() needs a Trainset (from Dataset.build_full_trainset(), "
@@ -260,9 +350,14 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
             verbose=bool(self.verbose),
         )
 
-    def _train(self, trainset):
-        """Initialise (Surprise's RNG draws, in Surprise's order) and run the epochs."""
+    def _train(self, trainset, n_epochs=None):
+        """Initialise (Surprise's RNG draws, in Surprise's order) and run the epochs.
+
+        ``n_epochs`` (default ``self.n_epochs``) is the maximum: the monitor may stop earlier.
+        """
         params = self._sgd_params()
+        if n_epochs is not None:
+            params = dataclasses.replace(params, n_epochs=int(n_epochs))
         if self.schedule == "blocked":
             # Validates n_jobs before the RNG moves.
             dtype, n_threads = self._dtype(), self._n_threads()
@@ -271,6 +366,23 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
                 trainset, params, rng, dtype, n_threads, self._epoch_done, self._monitor_wants_model
             )
         return _train.train_exact(trainset, params, get_rng(self.random_state), self._epoch_done)
+
+    def _foldin_reg(self):
+        """Ridge penalties of fold-in consistent with this training (see turbosvd.foldin)."""
+        lr_bu, _, lr_pu, _, reg_bu, _, reg_pu, _ = self._rates()
+        return foldin_reg(self._epochs_trained(), lr_pu, reg_pu, lr_bu, reg_bu)
+
+    def _epochs_trained(self) -> int:
+        """The epochs the parameters went through: early stopping's choice, else n_epochs.
+
+        A model file keeps ``history_`` but not ``best_epoch_``: the hold-out curve gives it.
+        """
+        if "best_epoch_" in self.__dict__:
+            return int(self.best_epoch_)
+        curve = (getattr(self, "history_", None) or {}).get("holdout_rmse")
+        if self.early_stopping and curve:
+            return int(np.argmin(curve)) + 1
+        return int(self.n_epochs)
 
     # ------------------------------------------------------- assembling from arrays
     @classmethod

@@ -40,6 +40,7 @@ and its limits at scale are in ``bench/SPARK.md``.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,8 @@ from ._common import (
 
 __all__ = ["fit"]
 
+# A given n_blocks is lowered so that blocks average at least this many ratings.
+MIN_CAPPED_BLOCK_RATINGS = 100
 _BLOCK_FIELDS = tuple(name for name, _ in _dsgd._LAYOUT_FIELDS)
 
 
@@ -93,11 +96,13 @@ def fit(
         One row per rating.
     user_col, item_col, rating_col : str
         Column names. Ids may be of any type Spark can group by; ratings must be numeric
-        and not null.
+        and finite (null, NaN or infinite ratings raise ``ValueError`` before training).
     n_blocks : int, optional
         ``d``: the ratings are cut into ``d x d`` blocks and every sub-epoch trains ``d``
         of them in parallel. None uses one block per core of the session (when it tells,
-        else 1), fewer on small data (see ``default_n_blocks``).
+        else 1), fewer on small data (see ``default_n_blocks``). A given ``d`` is lowered,
+        with a ``UserWarning``, to what the data can fill: at most ``sqrt(n_ratings / 100)``
+        (blocks averaging at least 100 ratings).
     task_bins : int, optional
         Bins of the blocked layout inside each block (the local kernel's own grid, run by
         the task's threads). None chooses them as ``SVD(schedule="blocked")`` does, so
@@ -209,9 +214,14 @@ def fit(
     try:
         stats = base.agg(
             F.count(F.lit(1)).alias("n"),
-            F.sum(F.when(F.col("rating").isNull() | F.isnan("rating"), 1).otherwise(0)).alias(
-                "bad"
-            ),
+            F.sum(
+                F.when(
+                    F.col("rating").isNull()
+                    | F.isnan("rating")
+                    | (F.abs("rating") == F.lit(float("inf"))),
+                    1,
+                ).otherwise(0)
+            ).alias("bad"),
             F.min("rating").alias("lo"),
             F.max("rating").alias("hi"),
         ).collect()[0]
@@ -219,7 +229,9 @@ def fit(
         if n_ratings == 0:
             raise ValueError("df is empty: it has no ratings")
         if stats["bad"]:
-            raise ValueError(f"rating_col={rating_col!r} has {stats['bad']} null or NaN values")
+            raise ValueError(
+                f"rating_col={rating_col!r} has {stats['bad']} null, NaN or infinite values"
+            )
         if scale is None:
             lo, hi = float(stats["lo"]), float(stats["hi"])
             scale = (lo, hi) if lo < hi else (lo, lo + 1.0)
@@ -233,6 +245,8 @@ def fit(
         svd._validate(trainset, fitting=False)
         if n_blocks is None:
             n_blocks = default_n_blocks(n_ratings, _default_parallelism(spark))
+        else:
+            n_blocks = _cap_n_blocks(n_blocks, n_ratings)
         grid = _dsgd.make_grid(user_counts, item_counts, n_blocks)
 
         rated = _rated(spark, base, grid, user_ids, item_ids)
@@ -296,6 +310,25 @@ def fit(
             blocks.unpersist()
         base.unpersist()
     return SVD._from_factors(trainset, pu, qi, bu, bi, **svd_params)
+
+
+def _cap_n_blocks(n_blocks: int, n_ratings: int) -> int:
+    """``n_blocks`` capped to what the data can fill, with a warning when it is lowered.
+
+    Each epoch runs ``n_blocks`` Spark jobs of up to ``n_blocks`` tasks; blocks averaging
+    fewer than ``MIN_CAPPED_BLOCK_RATINGS`` ratings only add jobs (2,000 ratings with
+    ``n_blocks=200`` would be 40,000 blocks and 200 jobs per epoch, for 0.05 ratings each).
+    """
+    cap = max(1, math.isqrt(n_ratings // MIN_CAPPED_BLOCK_RATINGS))
+    if n_blocks > cap:
+        warnings.warn(
+            f"n_blocks={n_blocks} is too many for {n_ratings:,} ratings: using n_blocks={cap} "
+            f"(the {cap * cap} blocks average at least {MIN_CAPPED_BLOCK_RATINGS} ratings)",
+            UserWarning,
+            stacklevel=3,
+        )
+        return cap
+    return n_blocks
 
 
 def _check_scale(rating_scale):

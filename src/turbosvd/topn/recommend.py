@@ -38,21 +38,24 @@ __all__ = ["RecommendMixin"]
 
 _COLD_START = ("error", "bias")
 
-# Per trainset: the items each user rated, as a CSR (indptr, sorted indices). Trainsets are
-# not modified after construction, so the cache lives as long as the trainset does.
+# Per trainset: the items each user rated, as a CSR (indptr, sorted indices), with the
+# trainset's revision (fold-in changes a model's trainset in place and bumps it).
 _SEEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _seen_items(trainset) -> tuple[np.ndarray, np.ndarray]:
+    revision = getattr(trainset, "revision", 0)
     with contextlib.suppress(KeyError, TypeError):
-        return _SEEN[trainset]
+        cached_revision, csr = _SEEN[trainset]
+        if cached_revision == revision:
+            return csr
     indptr, items, _ = trainset.user_csr()
     rows = np.repeat(np.arange(trainset.n_users, dtype=np.int64), np.diff(indptr))
     items = items.astype(np.int64)
     items = items[np.lexsort((items, rows))]
     csr = (np.ascontiguousarray(indptr, dtype=np.int64), np.ascontiguousarray(items))
     with contextlib.suppress(TypeError):  # a trainset class without weak references
-        _SEEN[trainset] = csr
+        _SEEN[trainset] = (revision, csr)
     return csr
 
 

@@ -1,7 +1,7 @@
 """Training engine of the factor models: the epoch loops, in Python, around compiled epoch bodies.
 
 - ``sgd``: the exact (Surprise's order, float64) and blocked (parallel waves) SGD loops of ``SVD``.
-- ``svdpp``: the exact (Surprise's order, float64) and user-batched (parallel) loops of ``SVDpp``.
+- ``svdpp``: the exact (Surprise's order, float64) and user-batched loops of ``SVDpp``.
 - ``nmf``: the exact and parallel multiplicative-update loops of ``NMF``.
 - ``co_clustering``: ``CoClustering``'s loop (Surprise's draws, one C++ call per epoch).
 - ``blocked``: the blocked layout (user bins x item bins) the blocked schedules train on.

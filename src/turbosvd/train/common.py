@@ -2,8 +2,8 @@
 
 - ``draw``: Surprise's initial factors from a legacy ``RandomState``, stored as the model's
   dtype without an n-sized float64 temporary (row chunks of one stream are the same draws).
-- ``check_finite``: the divergence check run after every epoch (``ModelFitError`` naming
-  the epoch and what to change).
+- ``DivergenceCheck``: the divergence check run after every epoch (``ModelFitError`` naming
+  the epoch and what to change; a warning on the exact schedules, as Surprise trains on).
 - ``user_chunks`` / ``ratings_per_call``: how long one compiled call may run, so Ctrl-C
   (handled by Python between calls) is prompt.
 - ``training_threads``: threads worth using for a data size (results never depend on it).
@@ -11,13 +11,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from ..exceptions import ModelFitError
+from ..exceptions import ModelFitError, ModelFitWarning
 from ..trainset import Trainset
 
 __all__ = [
-    "check_finite",
+    "DivergenceCheck",
     "check_trainset",
     "draw",
     "ratings_per_call",
@@ -49,13 +51,40 @@ def draw(rng, method: str, a: float, b: float, n_rows: int, n_cols: int, dtype) 
     return out
 
 
-def check_finite(epoch: int, hint: str, *arrays) -> None:
-    """Raise ``ModelFitError`` naming ``epoch`` if any array holds NaN or infinity."""
-    for a in arrays:
-        if not np.isfinite(a).all():
-            raise ModelFitError(
-                f"training diverged at epoch {epoch}: NaN or infinite values in the model; {hint}"
+class DivergenceCheck:
+    """The divergence check run after every epoch.
+
+    Parameters
+    ----------
+    hint : str
+        What to change, appended to the message.
+    strict : bool
+        True: ``ModelFitError`` naming the first epoch whose model holds NaN or infinity.
+        False (the exact schedules, which reproduce Surprise: Surprise trains on silently
+        and keeps a NaN model): one ``ModelFitWarning`` naming that epoch, then the epochs
+        go on as Surprise's do.
+    """
+
+    def __init__(self, hint: str, *, strict: bool):
+        self.hint = hint
+        self.strict = strict
+        self.warned = False
+
+    def __call__(self, epoch: int, *arrays) -> None:
+        if self.warned:
+            return
+        for a in arrays:
+            if np.isfinite(a).all():
+                continue
+            message = (
+                f"training diverged at epoch {epoch}: NaN or infinite values in the model; "
+                f"{self.hint}"
             )
+            if self.strict:
+                raise ModelFitError(message)
+            warnings.warn(message, ModelFitWarning, stacklevel=4)
+            self.warned = True
+            return
 
 
 def user_chunks(cost: np.ndarray, budget: int = _WORK_PER_CALL) -> list[tuple[int, int]]:

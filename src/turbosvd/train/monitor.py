@@ -95,27 +95,54 @@ class TrainingMonitor:
         Validation ratings; their RMSE is recorded each epoch as ``val_rmse``.
     history : bool
         Record ``train_rmse`` (and ``val_rmse``) each epoch. Implied by ``eval_set``.
+    holdout : (users, items, ratings) arrays, optional
+        Early stopping's hold-out (inner ids): its RMSE is recorded as ``holdout_rmse`` and
+        passed to ``stopper``, whose answer ``epoch_end`` returns.
+    stopper : EarlyStopping, optional
+    n_epochs : int, optional
+        Epochs of the progress bar (``model.n_epochs`` by default).
     progress : bool or None
         None: a progress bar on stderr when stderr is a terminal or ``model.verbose`` is
         set, only for fits lasting over a second and only on the main thread. True:
         always. False: never.
     """
 
-    def __init__(self, model, trainset, *, eval_set=None, history=False, progress=None):
+    def __init__(
+        self,
+        model,
+        trainset,
+        *,
+        eval_set=None,
+        history=False,
+        progress=None,
+        holdout=None,
+        stopper=None,
+        n_epochs=None,
+    ):
         if not isinstance(history, (bool, np.bool_)):
             raise TypeError(f"history must be a bool, got {history!r}")
         self.model = model
-        self.n_epochs = int(model.n_epochs)
+        self.n_epochs = int(model.n_epochs if n_epochs is None else n_epochs)
         self.biased = bool(model.biased)
         self.val = None if eval_set is None else _eval_target(eval_set, trainset)
-        self.record = bool(history) or self.val is not None
+        # Early stopping: the hold-out (users, items, ratings) scored after every epoch.
+        self.holdout = None if holdout is None else _RmseTarget(*holdout, trainset)
+        self.stopper = stopper
+        self.record = bool(history) or self.val is not None or self.holdout is not None
         self.train = None
         if self.record:
-            self.train = _RmseTarget(*trainset.rating_arrays(), trainset)
+            if history or self.val is not None:
+                users, items, ratings = trainset.rating_arrays()
+                self.train = _RmseTarget(users, items, ratings, trainset)
             self.n_threads = model._n_threads()
-        self.history: dict[str, list] = {"epoch": [], "train_rmse": [], "time": []}
+        self.history: dict[str, list] = {"epoch": []}
+        if self.train is not None:
+            self.history["train_rmse"] = []
+        self.history["time"] = []
         if self.val is not None:
             self.history["val_rmse"] = []
+        if self.holdout is not None:
+            self.history["holdout_rmse"] = []
         self.bar = self._make_bar(model, progress)
         self._eval_seconds = 0.0
         self.start = time.perf_counter()
@@ -126,23 +153,32 @@ class TrainingMonitor:
             progress, self.n_epochs, f"{type(model).__name__} fit", verbose=verbose
         )
 
-    def epoch_end(self, epoch: int, bu, bi, pu, qi) -> None:
-        """Record epoch ``epoch`` (0-based) and update the progress bar."""
+    def epoch_end(self, epoch: int, bu, bi, pu, qi) -> bool:
+        """Record epoch ``epoch`` (0-based), update the progress bar; True means stop."""
         now = time.perf_counter()
-        info = ""
+        info = []
+        stop = False
         if self.record:
-            train = self.train.rmse(pu, qi, bu, bi, self.biased, self.n_threads)
             self.history["epoch"].append(epoch + 1)
-            self.history["train_rmse"].append(train)
             self.history["time"].append(now - self.start - self._eval_seconds)
-            info = f"train RMSE {train:.4f}"
+            if self.train is not None:
+                train = self.train.rmse(pu, qi, bu, bi, self.biased, self.n_threads)
+                self.history["train_rmse"].append(train)
+                info.append(f"train RMSE {train:.4f}")
             if self.val is not None:
                 val = self.val.rmse(pu, qi, bu, bi, self.biased, self.n_threads)
                 self.history["val_rmse"].append(val)
-                info += f"  val RMSE {val:.4f}"
+                info.append(f"val RMSE {val:.4f}")
+            if self.holdout is not None:
+                held = self.holdout.rmse(pu, qi, bu, bi, self.biased, self.n_threads)
+                self.history["holdout_rmse"].append(held)
+                info.append(f"hold-out RMSE {held:.4f}")
+                stop = self.stopper.update(epoch, held, (bu, bi, pu, qi))
             self._eval_seconds += time.perf_counter() - now
         if self.bar is not None:
-            self.bar.update(epoch + 1, info, final=epoch + 1 == self.n_epochs)
+            final = stop or epoch + 1 == self.n_epochs
+            self.bar.update(epoch + 1, "  ".join(info), final=final)
+        return stop
 
     def close(self, ok: bool) -> None:
         if self.bar is not None:
@@ -166,17 +202,38 @@ class TrainingMonitorMixin:
         monitor = self.__dict__.get("_monitor")
         return monitor is not None and monitor.record
 
-    def _epoch_done(self, epoch, bu, bi, pu, qi) -> None:
-        """Called by the epoch loop after each epoch (a no-op outside a monitored fit)."""
+    def _epoch_done(self, epoch, bu, bi, pu, qi) -> bool:
+        """Called by the epoch loop after each epoch; True asks it to stop (early stopping).
+
+        A no-op returning False outside a monitored fit.
+        """
         monitor = self._monitor
         if monitor is not None:
-            monitor.epoch_end(epoch, bu, bi, pu, qi)
+            return monitor.epoch_end(epoch, bu, bi, pu, qi)
+        return False
 
     @contextmanager
-    def _monitoring(self, trainset, *, eval_set=None, history=False, progress=None):
+    def _monitoring(
+        self,
+        trainset,
+        *,
+        eval_set=None,
+        history=False,
+        progress=None,
+        holdout=None,
+        stopper=None,
+        n_epochs=None,
+    ):
         """Monitor the epochs run inside the ``with`` block; yields the monitor."""
         monitor = TrainingMonitor(
-            self, trainset, eval_set=eval_set, history=history, progress=progress
+            self,
+            trainset,
+            eval_set=eval_set,
+            history=history,
+            progress=progress,
+            holdout=holdout,
+            stopper=stopper,
+            n_epochs=n_epochs,
         )
         self._monitor = monitor
         try:

@@ -1,7 +1,8 @@
 """Epoch loops of NMF (``csrc/turbosvd/nmf.hpp``): Surprise's exact epoch and the parallel one.
 
 Both work on the model arrays drawn by the caller, print Surprise's verbose line before
-each epoch, check for divergence after each one (``ModelFitError`` naming the epoch) and
+each epoch, check for divergence after each one (``ModelFitError`` naming the epoch; on the
+exact schedule a ``ModelFitWarning`` and the epochs go on, as Surprise's do) and
 keep every compiled call short so Ctrl-C is handled promptly between calls; the caller
 assigns the arrays to the model only when the loop returns.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _mf, _sgd
-from .common import check_finite, user_chunks
+from .common import DivergenceCheck, user_chunks
 
 __all__ = ["DIVERGED_HINT", "fit_exact", "fit_parallel", "verbose_line"]
 
@@ -57,6 +58,7 @@ def fit_exact(trainset, pu, qi, bu, bi, biased: bool, rates, n_epochs: int, verb
     chunks = user_chunks(user_counts * (4 * k + 1))
     global_mean = float(trainset.global_mean)
     reg_pu, reg_qi = rates[4], rates[5]
+    check = DivergenceCheck(DIVERGED_HINT, strict=False)
     for epoch in range(n_epochs):
         if verbose:
             print(verbose_line(epoch))
@@ -69,7 +71,7 @@ def fit_exact(trainset, pu, qi, bu, bi, biased: bool, rates, n_epochs: int, verb
             )  # fmt: skip
         _mf.nmf_update_exact_f64(user_counts, reg_pu, pu, user_num, user_den)
         _mf.nmf_update_exact_f64(item_counts, reg_qi, qi, item_num, item_den)
-        check_finite(epoch, DIVERGED_HINT, bu, bi, pu, qi)
+        check(epoch, bu, bi, pu, qi)
 
 
 def fit_parallel(
@@ -91,6 +93,7 @@ def fit_parallel(
     pu_new = np.empty_like(pu)
     global_mean = float(trainset.global_mean)
     reg_pu, reg_qi = rates[4], rates[5]
+    check = DivergenceCheck(DIVERGED_HINT, strict=True)
     for epoch in range(n_epochs):
         if verbose:
             print(verbose_line(epoch))
@@ -100,5 +103,5 @@ def fit_parallel(
         _mf.nmf_users(indptr, items, ratings, est, pu, qi, reg_pu, pu_new, n_threads)
         _mf.nmf_items(item_ptr, item_pos, users, ratings, est, pu, qi, reg_qi, n_threads)
         pu, pu_new = pu_new, pu
-        check_finite(epoch, DIVERGED_HINT, bu, bi, pu, qi)
+        check(epoch, bu, bi, pu, qi)
     return pu, qi, bu, bi

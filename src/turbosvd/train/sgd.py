@@ -2,8 +2,9 @@
 
 Each loop draws the initial factors (Surprise's draws, in Surprise's order), then runs the
 epochs in Python; every epoch body is one or a few compiled calls with the GIL released, so
-``verbose`` output, the divergence check (``ModelFitError`` naming the epoch), the training
-monitor and Ctrl-C all happen between calls.
+``verbose`` output, the divergence check (``ModelFitError`` naming the epoch; on the exact
+schedule a ``ModelFitWarning``, as Surprise trains on), the training monitor and Ctrl-C all
+happen between calls.
 
 - ``train_exact``: Surprise's order, float64, one thread (``csrc/turbosvd/sgd.hpp``).
 - ``train_blocked``: a grid of user bins x item bins in conflict-free parallel waves
@@ -11,7 +12,8 @@ monitor and Ctrl-C all happen between calls.
   not depend on the number of threads.
 
 The loops know nothing of the model class: they take the hyper-parameters as a
-``SGDParams`` and report each epoch through ``epoch_done(epoch, bu, bi, pu, qi)``.
+``SGDParams`` and report each epoch through ``epoch_done(epoch, bu, bi, pu, qi)``, which
+returns True to stop (early stopping, ``turbosvd.train.early_stopping``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ import numpy as np
 
 from .. import _sgd
 from . import blocked as _blocked
-from .common import check_finite as _check_finite
-from .common import draw
+from .common import DivergenceCheck, draw
 
 __all__ = ["SGDParams", "draw_normal", "train_blocked", "train_exact"]
 
@@ -47,7 +48,8 @@ class SGDParams:
     verbose: bool
 
 
-EpochHook = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
+# Called after every epoch; a true answer stops the loop (early stopping).
+EpochHook = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], bool]
 
 
 def train_exact(trainset, p: SGDParams, rng, epoch_done: EpochHook):
@@ -63,6 +65,9 @@ def train_exact(trainset, p: SGDParams, rng, epoch_done: EpochHook):
     # Long epochs run as several calls (contiguous slices of the same order, so the result
     # is identical); Python handles Ctrl-C between them.
     step = chunk_ratings(p.n_factors)
+    # Surprise trains on when the model diverges (its own test_SVD.py relies on it): the
+    # exact schedule keeps the NaN model too, with a ModelFitWarning naming the epoch.
+    check = DivergenceCheck(DIVERGED_HINT, strict=False)
     for epoch in range(p.n_epochs):
         if p.verbose:
             print(f"Processing epoch {epoch}")
@@ -80,8 +85,9 @@ def train_exact(trainset, p: SGDParams, rng, epoch_done: EpochHook):
                 p.rates,
                 simd_dot=True,
             )
-        check_finite(epoch, bu, bi, pu, qi)
-        epoch_done(epoch, bu, bi, pu, qi)
+        check(epoch, bu, bi, pu, qi)
+        if epoch_done(epoch, bu, bi, pu, qi):
+            break
     return bu, bi, pu, qi
 
 
@@ -118,17 +124,20 @@ def train_blocked(
     # Ctrl-C between calls.
     n_bins = layout.n_bins
     per_call = max(1, chunk_ratings(k) * n_threads * n_bins // max(1, trainset.n_ratings))
+    check = DivergenceCheck(DIVERGED_HINT, strict=True)
     for epoch in range(p.n_epochs):
         if p.verbose:
             print(f"Processing epoch {epoch}")
         for first in range(0, n_bins, per_call):
             last = min(n_bins, first + per_call)
             layout.epoch(pu, qi, bu, bi, global_mean, p.biased, p.rates, n_threads, first, last)
-        check_finite(epoch, bu, bi, pu, qi)
+        check(epoch, bu, bi, pu, qi)
         if wants_model():
-            epoch_done(epoch, bu, bi[position], pu, qi[position])
+            stop = epoch_done(epoch, bu, bi[position], pu, qi[position])
         else:
-            epoch_done(epoch, bu, bi, pu, qi)
+            stop = epoch_done(epoch, bu, bi, pu, qi)
+        if stop:
+            break
     return bu, bi[position], pu, qi[position]
 
 
@@ -142,10 +151,4 @@ def chunk_ratings(n_factors: int) -> int:
     return max(1 << 14, (1 << 26) // max(n_factors, 1))
 
 
-def check_finite(epoch: int, *arrays) -> None:
-    """Raise ``ModelFitError`` naming ``epoch`` if any array holds NaN or infinity."""
-    _check_finite(
-        epoch,
-        "lower the learning rates (lr_all) or raise the regularisation (reg_all)",
-        *arrays,
-    )
+DIVERGED_HINT = "lower the learning rates (lr_all) or raise the regularisation (reg_all)"

@@ -2,14 +2,15 @@
 
 Both run in place on the model arrays drawn by the caller (``pu``, ``qi``, ``yj`` and zero
 biases), print Surprise's verbose line before each epoch, check for divergence after each
-one (``ModelFitError`` naming the epoch) and split long epochs into several compiled calls
+one (``ModelFitError`` naming the epoch; on the exact schedule a ``ModelFitWarning`` and the
+epochs go on, as Surprise's do) and split long epochs into several compiled calls
 so that Ctrl-C (a ``KeyboardInterrupt`` between two calls) is handled within a fraction of
 a second; the caller assigns the arrays to the model only when the loop returns.
 
 - ``fit_exact``: Surprise's epoch, operation for operation, in float64 on one thread.
   O(sum_u |I_u|^2 k) per epoch, like Surprise's, several times faster.
-- ``fit_blocked``: the user-batched schedule on the blocked layout, in parallel, in the
-  model's dtype. O(|R| k) per epoch; results do not depend on the number of threads.
+- ``fit_blocked``: the user-batched schedule (each user's implicit sum once, its y update
+  applied once), in the model's dtype. O(|R| k) per epoch; no thread count enters.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _mf
-from . import blocked as _blocked
-from .common import check_finite, ratings_per_call, user_chunks
+from .common import DivergenceCheck, user_chunks
 
 __all__ = ["DIVERGED_HINT", "fit_blocked", "fit_exact", "verbose_line"]
 
@@ -52,6 +52,7 @@ def fit_exact(trainset, pu, qi, yj, bu, bi, rates, n_epochs: int, verbose: bool)
     # Each rating rebuilds the implicit sum and updates every y row of its user.
     chunks = user_chunks(counts * counts * (2 * k + 1))
     global_mean = float(trainset.global_mean)
+    check = DivergenceCheck(DIVERGED_HINT, strict=False)
     for epoch in range(n_epochs):
         if verbose:
             print(verbose_line(epoch))
@@ -59,48 +60,27 @@ def fit_exact(trainset, pu, qi, yj, bu, bi, rates, n_epochs: int, verbose: bool)
             _mf.svdpp_epoch_exact_f64(
                 indptr, items, ratings, pu, qi, yj, bu, bi, global_mean, rates, begin, end
             )
-        check_finite(epoch, DIVERGED_HINT, bu, bi, pu, qi, yj)
+        check(epoch, bu, bi, pu, qi, yj)
 
 
-def fit_blocked(
-    trainset, pu, qi, yj, bu, bi, rates, n_epochs: int, verbose: bool, n_threads: int
-) -> tuple[np.ndarray, ...]:
-    """The user-batched schedule (see ``svdpp.hpp``) on the blocked layout.
+def fit_blocked(trainset, pu, qi, yj, bu, bi, rates, n_epochs: int, verbose: bool) -> None:
+    """The user-batched schedule (see ``svdpp.hpp``), in place, in the arrays' dtype.
 
-    Arguments as ``fit_exact`` (any one floating dtype for all arrays) plus ``n_threads``.
-    ``pu`` and ``bu`` are updated in place; returns the trained ``(pu, qi, yj, bu, bi)``.
+    Arguments as ``fit_exact`` (any one floating dtype for all arrays). The users run in
+    Surprise's order on one thread (each reads the y rows its predecessors updated), so the
+    result does not depend on any thread count.
     """
-    dtype = pu.dtype
-    n_users, k = pu.shape
-    layout = _blocked.build_layout(trainset, dtype, k, items_by_bin=True)
-    n_bins = layout.n_bins
-    order = layout.item_order
-    position = np.empty_like(order)
-    position[order] = np.arange(len(order), dtype=order.dtype)
-    qi, yj, bi = qi[order], yj[order], bi[order]
-    user_ptr = np.searchsorted(layout.user_bin, np.arange(n_bins + 1)).astype(np.int64)
-    counts = np.bincount(layout.run_user, weights=np.diff(layout.run_ptr), minlength=n_users)
-    inv_sqrt = np.zeros(n_users, dtype=dtype)
-    rated = counts > 0
-    inv_sqrt[rated] = 1.0 / np.sqrt(counts[rated])
-    z = np.empty_like(pu)
-    beta = np.empty_like(pu)
-    alpha = np.empty(n_users, dtype=dtype)
-    lay = (layout.block_ptr, layout.run_user, layout.run_ptr, layout.items)
+    indptr, items, ratings = trainset.user_csr()
+    ratings = ratings.astype(pu.dtype)
+    k = pu.shape[1]
+    chunks = user_chunks(np.diff(indptr) * (6 * k + 1.0))
     global_mean = float(trainset.global_mean)
-    per_call = max(1, ratings_per_call(k) * n_threads * n_bins // max(1, trainset.n_ratings))
+    check = DivergenceCheck(DIVERGED_HINT, strict=True)
     for epoch in range(n_epochs):
         if verbose:
             print(verbose_line(epoch))
-        _mf.implicit_sums(*lay, user_ptr, yj, inv_sqrt, z, n_threads)
-        beta.fill(0)
-        alpha.fill(1)
-        for first in range(0, n_bins, per_call):
-            last = min(n_bins, first + per_call)
+        for begin, end in chunks:
             _mf.svdpp_epoch_fast(
-                *lay, layout.ratings, user_ptr, pu, qi, bu, bi, z, beta, alpha, inv_sqrt,
-                global_mean, rates, n_threads, first, last,
-            )  # fmt: skip
-        _mf.apply_y(*lay, user_ptr, yj, alpha, beta, n_threads)
-        check_finite(epoch, DIVERGED_HINT, bu, bi, pu, qi, yj)
-    return pu, qi[position], yj[position], bu, bi[position]
+                indptr, items, ratings, pu, qi, yj, bu, bi, global_mean, rates, begin, end
+            )
+        check(epoch, bu, bi, pu, qi, yj)

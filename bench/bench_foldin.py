@@ -1,0 +1,340 @@
+"""Fold-in (``partial_fit_users``, issue 14): quality against retraining, batch speed and
+one-user latency, on synthetic 1M ratings (``make_ratings(6040, 3706, 1_000_000,
+random_state=0)``, the MovieLens-1M shape), k=100, SVD's default rates.
+
+Scenario: every 10th user (user id % 10 == 0, 604 users) is held out of training; 80 % of
+each held-out user's ratings (drawn with ``default_rng(0)``) are folded in, the other 20 %
+are the test set. Peers, in the same run:
+
+- quality: a full retrain on the training users plus those 80 % (same seed and
+  parameters), and the cold start (the held-out users unknown: bias-only estimates);
+  the regularisation scan shows where the derived penalty lies among multiples of its
+  early-stopping term ``c / (lr * n_epochs)``;
+- batch speed: the same ridge solves in NumPy (``numpy.linalg.solve`` on the stacked
+  systems, BLAS/LAPACK), and the retrain;
+- latency: ``partial_fit_users`` with one new user per call (its 80 %), p50 / p99 over
+  many calls, on the model trained without the held-out users.
+
+Usage: ``python bench/bench_foldin.py [--repeat 5] [--calls 600]``
+Writes bench/results/bench_foldin.json and bench/results/bench_foldin.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import warnings
+
+import numpy as np
+
+import _common as C
+
+
+def _scenario():
+    from turbosvd import Dataset, Reader
+    from turbosvd.datasets import make_ratings
+
+    df = make_ratings(6040, 3706, 1_000_000, random_state=0)
+    held = (df.user.to_numpy() % 10) == 0
+    draw = np.random.default_rng(0).random(len(df))
+    reader = Reader(rating_scale=(1, 5))
+    build = lambda d: Dataset.load_from_df(d, reader).build_full_trainset()  # noqa: E731
+    return {
+        "train": build(df[~held]),
+        "retrain": build(df[~held | (draw < 0.8)]),
+        "fold": df[held & (draw < 0.8)],
+        "test": list(df[held & (draw >= 0.8)].itertuples(index=False, name=None)),
+    }
+
+
+def _grouped(model, fold):
+    """(indptr, inner items, ratings) of the fold-in users, as partial_fit_users groups them."""
+    ts = model.trainset
+    items = ts.inner_iids(fold.item.tolist())
+    keep = items >= 0
+    users = fold.user.to_numpy()[keep]
+    order = np.argsort(users, kind="stable")
+    _, counts = np.unique(users[order], return_counts=True)
+    indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    return indptr, items[keep][order].astype(np.int32), fold.rating.to_numpy(float)[keep][order]
+
+
+def _numpy_solves(model, indptr, items, ratings, reg):
+    """The peer: the same systems built and solved with NumPy (stacked, LAPACK)."""
+    qi = np.asarray(model.qi, dtype=np.float64)
+    bi = np.asarray(model.bi, dtype=np.float64)
+    mu = float(model.trainset.global_mean)
+    k = qi.shape[1]
+    n_users = len(indptr) - 1
+    A = np.empty((n_users, k + 1, k + 1))
+    b = np.empty((n_users, k + 1))
+    for u in range(n_users):
+        s, e = indptr[u], indptr[u + 1]
+        X = np.hstack([qi[items[s:e]], np.ones((e - s, 1))])
+        y = ratings[s:e] - mu - bi[items[s:e]]
+        n = e - s
+        A[u] = X.T @ X
+        A[u, np.arange(k), np.arange(k)] += reg[0] + reg[1] * n
+        A[u, k, k] += reg[2] + reg[3] * n
+        b[u] = X.T @ y
+    return np.linalg.solve(A, b[..., None])[..., 0]
+
+
+def quality(sc, repeat):
+    from turbosvd import SVD, _foldin, accuracy
+    from turbosvd.foldin import foldin_reg
+
+    def base():
+        return SVD(random_state=0, n_jobs=2).fit(sc["train"])
+
+    model = base()
+    cold = accuracy.rmse(model.test(sc["test"]), verbose=False)
+    folded_model = base()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        folded_model.partial_fit_users(sc["fold"])
+        foldin_s = time.perf_counter() - t
+    folded = accuracy.rmse(folded_model.test(sc["test"]), verbose=False)
+    retrain_s, _ = C.median_time(
+        lambda: SVD(random_state=0, n_jobs=2).fit(sc["retrain"]), repeat=max(1, repeat // 2)
+    )
+    retrained = accuracy.rmse(
+        SVD(random_state=0, n_jobs=2).fit(sc["retrain"]).test(sc["test"]), verbose=False
+    )
+    # Where the derived penalty sits: multiples c of the early-stopping term.
+    indptr, items, ratings = _grouped(model, sc["fold"])
+    lp0, lp1, lb0, lb1 = foldin_reg(20, 0.005, 0.02, 0.005, 0.02)
+    ts = model.trainset
+    pos = {u: k for k, u in enumerate(np.unique(sc["fold"].user.to_numpy()))}
+    tu = np.array([pos[u] for u, _, _ in sc["test"]])
+    ti = ts.inner_iids([i for _, i, _ in sc["test"]])
+    truth = np.array([r for _, _, r in sc["test"]])
+    scan = []
+    for c in (0.25, 0.5, 1.0, 2.0, 4.0):
+        reg = (c * lp0, lp1, c * lb0, lb1)
+        pu, bu, _ = _foldin.foldin_users(
+            indptr, items, ratings, model.qi, model.bi, float(ts.global_mean), True, reg, 2
+        )
+        est = float(ts.global_mean) + bu[tu].astype(float)
+        ok = ti >= 0
+        est[ok] += model.bi[ti[ok]] + np.einsum("ij,ij->i", model.qi[ti[ok]], pu[tu[ok]])
+        scan.append({"c": c, "rmse": float(np.sqrt(np.mean((np.clip(est, 1, 5) - truth) ** 2)))})
+    return {
+        "n_users_folded": len(indptr) - 1,
+        "n_ratings_folded": int(indptr[-1]),
+        "median_ratings_per_user": float(np.median(np.diff(indptr))),
+        "rmse_foldin": folded,
+        "rmse_retrain": retrained,
+        "rmse_cold_start": cold,
+        "foldin_minus_retrain": folded - retrained,
+        "foldin_seconds": foldin_s,
+        "retrain_seconds": retrain_s,
+        "regularisation_scan": scan,
+    }
+
+
+def speed(sc, repeat):
+    from turbosvd import SVD, _foldin
+
+    model = SVD(random_state=0, n_jobs=2).fit(sc["train"])
+    ts = model.trainset
+    mu = float(ts.global_mean)
+    reg = model._foldin_reg()
+    indptr, items, ratings = _grouped(model, sc["fold"])
+    # Also a batch of "new" users with 20 ratings each (the first 20 of each held-out user).
+    n20 = np.minimum(np.diff(indptr), 20)
+    take = np.concatenate([np.arange(s, s + m) for s, m in zip(indptr[:-1], n20)])
+    small = (np.concatenate(([0], np.cumsum(n20))).astype(np.int64), items[take], ratings[take])
+    rows = []
+    for name, (ip, it, rt) in (
+        ("held-out users, 80 %", (indptr, items, ratings)),
+        ("20 ratings each", small),
+    ):
+        n_users = len(ip) - 1
+        entry = {"batch": name, "users": n_users, "mean_ratings": float(np.diff(ip).mean())}
+        for threads in (1, 2):
+            sec, _ = C.median_time(
+                lambda ip=ip, it=it, rt=rt, threads=threads: _foldin.foldin_users(
+                    ip, it, rt, model.qi, model.bi, mu, True, reg, threads
+                ),
+                repeat=repeat,
+                warmup=1,
+            )
+            entry[f"kernel_{threads}t_users_per_s"] = n_users / sec
+        entry["numpy_users_per_s"] = (
+            n_users
+            / C.median_time(
+                lambda ip=ip, it=it, rt=rt: _numpy_solves(model, ip, it, rt, reg), repeat=repeat
+            )[0]
+        )
+        rows.append(entry)
+    # The public call on the whole held-out batch (grouping, id maps, trainset update).
+    fold = sc["fold"]
+
+    def api():
+        m = SVD(random_state=0, n_jobs=2, n_epochs=0).fit(sc["train"])
+        m.__dict__.update(pu=model.pu, qi=model.qi, bu=model.bu, bi=model.bi, n_epochs=20)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = time.perf_counter()
+            m.partial_fit_users(fold)
+            return time.perf_counter() - t
+
+    api_s = statistics.median(api() for _ in range(repeat))
+    return {
+        "batches": rows,
+        "api_batch_seconds": api_s,
+        "api_users_per_s": (len(indptr) - 1) / api_s,
+    }
+
+
+def latency(sc, calls):
+    """partial_fit_users with one new user per call, on the trained model."""
+    from turbosvd import SVD
+
+    model = SVD(random_state=0, n_jobs=2).fit(sc["train"])
+    fold = sc["fold"]
+    users = [g for _, g in fold.groupby("user", sort=False)]
+    times, cpu = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k in range(calls):
+            g = users[k % len(users)]
+            triples = [(f"new{k}", i, r) for i, r in zip(g.item.tolist(), g.rating.tolist())]
+            t, c = time.perf_counter(), time.thread_time()
+            model.partial_fit_users(triples)
+            cpu.append(time.thread_time() - c)
+            times.append(time.perf_counter() - t)
+    times = np.array(times) * 1e3
+    cpu = np.array(cpu) * 1e3  # one user runs on the calling thread: its CPU time
+    return {
+        "calls": calls,
+        "mean_ratings": float(np.mean([len(g) for g in users])),
+        "p50_ms": float(np.percentile(times, 50)),
+        "p99_ms": float(np.percentile(times, 99)),
+        "max_ms": float(times.max()),
+        "first_call_ms": float(times[0]),
+        "cpu_p50_ms": float(np.percentile(cpu, 50)),
+        "cpu_p99_ms": float(np.percentile(cpu, 99)),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=600)
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    sc = _scenario()
+    machine_before = C.machine_info()
+    q = quality(sc, args.repeat)
+    s = speed(sc, args.repeat)
+    lat = latency(sc, args.calls)
+    payload = {
+        "machine": machine_before,
+        "load_average_after": os.getloadavg(),
+        "quality": q,
+        "speed": s,
+        "latency": lat,
+    }
+    C.write_json("bench_foldin", payload)
+    lines = [
+        "# Fold-in (`partial_fit_users`), synthetic 1M ratings, k=100, 2 threads",
+        "",
+        f"Machine: {machine_before['cpu']} ({machine_before['simd']}), "
+        f"{machine_before['cpus']} CPUs, load average {machine_before['load_average']} before, "
+        f"{payload['load_average_after']} after; versions {machine_before['versions']}.",
+        "",
+        "## Quality: every 10th user folded in from 80 % of its ratings, RMSE on the other 20 %",
+        "",
+        C.markdown_table(
+            ["fold-in", "retrain (peer)", "fold-in - retrain", "cold start (bias only)"],
+            [
+                [
+                    q["rmse_foldin"],
+                    q["rmse_retrain"],
+                    q["foldin_minus_retrain"],
+                    q["rmse_cold_start"],
+                ]
+            ],
+        ),
+        "",
+        f"{q['n_users_folded']} users, {q['n_ratings_folded']} ratings folded in (median "
+        f"{q['median_ratings_per_user']:.0f} per user) in {q['foldin_seconds']:.3f} s; the "
+        f"retrain takes {q['retrain_seconds']:.2f} s.",
+        "",
+        "Regularisation: lam = c / (lr * n_epochs) + reg * n; c = 1 is the derived value.",
+        "",
+        C.markdown_table(["c", "RMSE"], [[e["c"], e["rmse"]] for e in q["regularisation_scan"]]),
+        "",
+        "## Batch speed (users per second, median of repeats)",
+        "",
+        C.markdown_table(
+            [
+                "batch",
+                "users",
+                "mean ratings",
+                "kernel 1 thread",
+                "kernel 2 threads",
+                "NumPy (peer)",
+            ],
+            [
+                [
+                    r["batch"],
+                    r["users"],
+                    r["mean_ratings"],
+                    r["kernel_1t_users_per_s"],
+                    r["kernel_2t_users_per_s"],
+                    r["numpy_users_per_s"],
+                ]
+                for r in s["batches"]
+            ],
+        ),
+        "",
+        f"`partial_fit_users` on the held-out batch (grouping, id maps, trainset update "
+        f"included): {s['api_batch_seconds'] * 1e3:.1f} ms, {s['api_users_per_s']:.0f} users/s.",
+        "",
+        "## One user per call (the Python call included)",
+        "",
+        "Wall time, and the CPU time of the calling thread (a single user is solved on it):",
+        "on a shared, overloaded machine the wall-time tail is the scheduler's.",
+        "",
+        C.markdown_table(
+            [
+                "calls",
+                "mean ratings",
+                "p50 ms",
+                "p99 ms",
+                "max ms",
+                "first call ms",
+                "CPU p50 ms",
+                "CPU p99 ms",
+            ],
+            [
+                [
+                    lat[k]
+                    for k in (
+                        "calls",
+                        "mean_ratings",
+                        "p50_ms",
+                        "p99_ms",
+                        "max_ms",
+                        "first_call_ms",
+                        "cpu_p50_ms",
+                        "cpu_p99_ms",
+                    )
+                ]
+            ],
+        ),
+        "",
+    ]
+    text = "\n".join(lines)
+    (C.RESULTS / "bench_foldin.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,301 @@
+// foldin.hpp: fold users into a trained factor model by a regularised least-squares solve.
+//
+// Algorithm: the item factors qi and biases bi stay fixed. For each user of the batch, with
+// ratings r_j on items i_j (j = 1..n), the bias b and factors p minimise
+//     sum_j (y_j - b - <q_{i_j}, p>)^2 + lam_b * b^2 + lam_p * ||p||^2,
+//     y_j = r_j - mu - bi[i_j]                      (biased; unbiased: y_j = r_j, no b),
+// with lam_p = lam_p0 + lam_p1 * n and lam_b = lam_b0 + lam_b1 * n. With x_j = [q_{i_j}, 1]
+// (the rows of X) and Lam = diag(lam_p, ..., lam_p, lam_b), the solution is
+//     primal: w = (X^T X + Lam)^{-1} X^T y                      a K x K system, K = k (+1),
+//     dual:   w = Lam^{-1} X^T (X Lam^{-1} X^T + I)^{-1} y      an n x n system,
+// the same vector (push-through identity). Each user takes the smaller system (dual when
+// n < K; it needs lam_p, lam_b > 0), solved by Cholesky in float64. The Gram products
+// (X^T X, or X Lam^{-1} X^T) are summed in the model's type over tiles of entries held in
+// registers, each entry over at most kChunk ratings in their given order, and the chunks
+// are added in float64.
+// Parallel strategy: OpenMP dynamic over users (each user is independent); every thread
+// has its own slice of one scratch buffer allocated before the parallel region.
+// Dispatch: one template for float32 and float64 models, SIMD-dispatched (common.hpp);
+// foldin_users validates and allocates before the dispatched loop, which never throws.
+// Determinism: a user's result depends only on its ratings, their order and the model: no
+// sum crosses users or threads, so results are bit-identical for any thread count. (The
+// SIMD clones differ only by FMA contraction, as in sgd_blocked.hpp.)
+// Cost per user: O(n K^2 + K^3) primal or O(n^2 K + n^3) dual, i.e. O(min(n, K)^2 max(n, K));
+// scratch O(K^2 + kChunk K) per thread.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common.hpp"
+
+namespace turbosvd {
+
+namespace foldin_detail {
+
+// Output tile of the Gram kernel: kLanes<T> consecutive entries of a row of C (64 bytes:
+// one AVX-512 or two AVX2 registers) times kR rows, all held in registers over the sum.
+template <typename T>
+constexpr index_t kLanes = static_cast<index_t>(64 / sizeof(T));
+constexpr index_t kR = 4;
+
+inline index_t round_up(index_t n, index_t to) { return (n + to - 1) / to * to; }
+
+// C += A^T A on the lower triangle of C's leading `valid` x `valid` block (C[a * ldc + b],
+// b <= a), for a row-major A of `rows` x `cols` (cols a multiple of kLanes<T>, at least
+// round_up(valid, kLanes<T>)). Each entry is summed over the rows in order in T, then
+// added to C in double.
+template <typename T>
+TURBOSVD_INLINE void gram_lower_add(const T* TURBOSVD_RESTRICT A, index_t rows, index_t cols,
+                                    double* TURBOSVD_RESTRICT C, index_t ldc, index_t valid) {
+    constexpr index_t W = kLanes<T>;
+    (void)cols;
+    // Tile (b0 + j, a0 + l): rows b of C in [b0, b0 + kR), columns a in [a0, a0 + W), kept
+    // where a <= b (the lower triangle, read as C[b][a]).
+    for (index_t b0 = 0; b0 < valid; b0 += kR) {
+        for (index_t a0 = 0; a0 <= std::min(b0 + kR - 1, valid - 1); a0 += W) {
+            alignas(64) T acc[kR][W] = {};
+            for (index_t r = 0; r < rows; ++r) {
+                const T* TURBOSVD_RESTRICT row = A + r * cols;
+                for (index_t j = 0; j < kR; ++j) {
+                    const T s = row[b0 + j];
+                    TURBOSVD_OMP(simd)
+                    for (index_t l = 0; l < W; ++l) acc[j][l] += row[a0 + l] * s;
+                }
+            }
+            for (index_t j = 0; j < kR; ++j) {
+                const index_t b = b0 + j;
+                if (b >= valid) break;
+                const index_t end = std::min(W, b - a0 + 1);
+                for (index_t l = 0; l < end; ++l)
+                    C[b * ldc + a0 + l] += static_cast<double>(acc[j][l]);
+            }
+        }
+    }
+}
+
+// In-place Cholesky C = L L^T of the lower triangle of the m x m row-major matrix C
+// (leading dimension ldc), right-looking: after column j is scaled, every later row i
+// takes away L[i][j] times column j (copied to `col`, contiguous), an update without
+// reductions that vectorises. Returns false if C is not positive definite (to rounding).
+TURBOSVD_INLINE bool cholesky(double* TURBOSVD_RESTRICT C, index_t m, index_t ldc,
+                              double* TURBOSVD_RESTRICT col) {
+    for (index_t j = 0; j < m; ++j) {
+        const double d = C[j * ldc + j];
+        if (!(d > 0.0)) return false;
+        const double root = std::sqrt(d);
+        C[j * ldc + j] = root;
+        const double inv = 1.0 / root;
+        for (index_t i = j + 1; i < m; ++i) {
+            C[i * ldc + j] *= inv;
+            col[i] = C[i * ldc + j];
+        }
+        for (index_t i = j + 1; i < m; ++i) {
+            double* TURBOSVD_RESTRICT ci = C + i * ldc;
+            const double lij = col[i];
+            TURBOSVD_OMP(simd)
+            for (index_t c = j + 1; c <= i; ++c) ci[c] -= lij * col[c];
+        }
+    }
+    return true;
+}
+
+// Sum of a[t] * b[t] in 8 fixed lanes (then added pairwise): vectorisable without
+// reassociation, the same order on every instruction set.
+TURBOSVD_INLINE double dot_lanes(const double* TURBOSVD_RESTRICT a,
+                                 const double* TURBOSVD_RESTRICT b, index_t n) {
+    alignas(64) double acc[8] = {};
+    index_t t = 0;
+    for (; t + 8 <= n; t += 8) {
+        TURBOSVD_OMP(simd)
+        for (int l = 0; l < 8; ++l) acc[l] += a[t + l] * b[t + l];
+    }
+    double tail = 0.0;
+    for (; t < n; ++t) tail += a[t] * b[t];
+    return (((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))) +
+           tail;
+}
+
+// Solve L L^T x = b in place (b becomes x): L z = b by rows (dot products), then
+// L^T x = z by columns of L^T, i.e. rows of L (updates without reductions).
+TURBOSVD_INLINE void cholesky_solve(const double* TURBOSVD_RESTRICT L, index_t m, index_t ldc,
+                                    double* TURBOSVD_RESTRICT b) {
+    for (index_t i = 0; i < m; ++i) b[i] = (b[i] - dot_lanes(L + i * ldc, b, i)) / L[i * ldc + i];
+    for (index_t i = m - 1; i >= 0; --i) {
+        const double* TURBOSVD_RESTRICT li = L + i * ldc;
+        const double x = b[i] / li[i];
+        b[i] = x;
+        TURBOSVD_OMP(simd)
+        for (index_t t = 0; t < i; ++t) b[t] -= li[t] * x;
+    }
+}
+
+// Rows of X gathered (and their Gram products summed) per pass in the primal solve: the
+// scratch stays O(K^2) whatever the user's number of ratings, and float sums run over at
+// most this many terms before they are added in double.
+constexpr index_t kChunk = 256;
+
+// Scratch of one thread, carved from one buffer allocated before the parallel region
+// (nothing allocates, so nothing throws, inside the dispatched code). Sizes in doubles.
+template <typename Real>
+struct Scratch {
+    Real* x;       // max(kChunk, K) * Kp entries of Real: X's rows, or X^T in the dual
+    double* gram;  // K * K
+    double* vec;   // 2 * max(K, kChunk) + K: right-hand side, y, a column
+
+    static index_t pad(index_t K) { return round_up(std::max<index_t>(K, 1), kLanes<Real>); }
+    static index_t x_doubles(index_t K) {
+        const index_t n = std::max(kChunk, K) * pad(K);
+        return (n * static_cast<index_t>(sizeof(Real)) + 63) / 64 * 8;  // 64-byte multiple
+    }
+    static index_t doubles(index_t K) {
+        return x_doubles(K) + K * K + 2 * std::max(K, kChunk) + K + 8;
+    }
+    Scratch(double* base, index_t K) {
+        x = reinterpret_cast<Real*>(base);
+        gram = base + x_doubles(K);
+        vec = gram + K * K;
+    }
+};
+
+// One user: n ratings. Writes out_pu[0..k) and *out_bu. Returns false if the system is not
+// positive definite (possible only with a zero regularisation).
+template <typename Real>
+TURBOSVD_INLINE bool one_user(const std::int32_t* items, const double* ratings, index_t n,
+                              const Real* qi, const Real* bi, index_t k, double mu, bool biased,
+                              double lam_p, double lam_b, Real* out_pu, Real* out_bu,
+                              const Scratch<Real>& s) {
+    const index_t K = k + (biased ? 1 : 0);
+    if (n == 0 || K == 0) {
+        for (index_t f = 0; f < k; ++f) out_pu[f] = 0;
+        *out_bu = 0;
+        return true;
+    }
+    auto target = [&](index_t j) {
+        return biased ? (ratings[j] - mu) - static_cast<double>(bi[items[j]]) : ratings[j];
+    };
+    double* col = s.vec + 2 * std::max(K, kChunk);
+    if (n >= K) {
+        // Primal: G = X^T X + Lam and X^T y, X's rows [q_i, 1, 0...] gathered kChunk at a
+        // time; the chunks' Gram products are added in chunk order.
+        const index_t Kp = Scratch<Real>::pad(K);
+        double* G = s.gram;
+        double* xty = s.vec;
+        for (index_t t = 0; t < K * K; ++t) G[t] = 0.0;
+        for (index_t f = 0; f < K; ++f) xty[f] = 0.0;
+        for (index_t c0 = 0; c0 < n; c0 += kChunk) {
+            const index_t rows = std::min(kChunk, n - c0);
+            for (index_t j = 0; j < rows; ++j) {
+                Real* TURBOSVD_RESTRICT row = s.x + j * Kp;
+                const Real* TURBOSVD_RESTRICT q = qi + static_cast<index_t>(items[c0 + j]) * k;
+                for (index_t f = 0; f < k; ++f) row[f] = q[f];
+                for (index_t f = k; f < Kp; ++f) row[f] = 0;
+                if (biased) row[k] = 1;
+                const double yj = target(c0 + j);
+                TURBOSVD_OMP(simd)
+                for (index_t f = 0; f < K; ++f) xty[f] += static_cast<double>(row[f]) * yj;
+            }
+            gram_lower_add(s.x, rows, Kp, G, K, K);
+        }
+        for (index_t f = 0; f < K; ++f) G[f * K + f] += f < k ? lam_p : lam_b;
+        if (!cholesky(G, K, K, col)) return false;
+        cholesky_solve(G, K, K, xty);
+        for (index_t f = 0; f < k; ++f) out_pu[f] = static_cast<Real>(xty[f]);
+        *out_bu = biased ? static_cast<Real>(xty[k]) : Real(0);
+        return true;
+    }
+    // Dual (n < K): Xs = X Lam^{-1/2}, stored transposed (K rows of np entries);
+    // M = Xs Xs^T + I; w = Lam^{-1/2} Xs^T M^{-1} y.
+    if (!(lam_p > 0) || (biased && !(lam_b > 0))) return false;
+    const index_t np_ = round_up(n, kLanes<Real>);
+    const double sp = 1.0 / std::sqrt(lam_p), sb = biased ? 1.0 / std::sqrt(lam_b) : 0.0;
+    Real* XT = s.x;
+    double* y = s.vec;
+    for (index_t t = 0; t < K * np_; ++t) XT[t] = 0;
+    for (index_t j = 0; j < n; ++j) {
+        const Real* q = qi + static_cast<index_t>(items[j]) * k;
+        for (index_t f = 0; f < k; ++f) XT[f * np_ + j] = static_cast<Real>(q[f] * sp);
+        if (biased) XT[k * np_ + j] = static_cast<Real>(sb);
+        y[j] = target(j);
+    }
+    double* M = s.gram;
+    for (index_t t = 0; t < n * n; ++t) M[t] = 0.0;
+    gram_lower_add(XT, K, np_, M, n, n);
+    for (index_t j = 0; j < n; ++j) M[j * n + j] += 1.0;
+    if (!cholesky(M, n, n, col)) return false;
+    cholesky_solve(M, n, n, y);
+    double* w = s.vec + std::max(K, kChunk);
+    for (index_t f = 0; f < K; ++f) w[f] = 0.0;
+    for (index_t j = 0; j < n; ++j) {
+        const double yj = y[j];
+        for (index_t f = 0; f < K; ++f) w[f] += static_cast<double>(XT[f * np_ + j]) * yj;
+    }
+    for (index_t f = 0; f < k; ++f) out_pu[f] = static_cast<Real>(w[f] * sp);
+    *out_bu = biased ? static_cast<Real>(w[k] * sb) : Real(0);
+    return true;
+}
+
+// All users, SIMD-dispatched. Never throws (arguments are validated and the scratch
+// allocated by foldin_users first); the `omp parallel` is in the dispatched body.
+template <typename Real>
+TURBOSVD_DISPATCH void run(const std::int64_t* indptr, index_t n_users, const std::int32_t* items,
+                           const double* ratings, const Real* qi, const Real* bi, index_t k,
+                           double mu, bool biased, double lam_p0, double lam_p1, double lam_b0,
+                           double lam_b1, Real* out_pu, Real* out_bu, double* scratch,
+                           std::uint8_t* bad, int n_threads) noexcept {
+    const index_t K = k + (biased ? 1 : 0);
+    const index_t per_thread = Scratch<Real>::doubles(K);
+    TURBOSVD_OMP_PARALLEL_FOR(schedule(dynamic, 1) num_threads(n_threads) if (n_users > 1))
+    for (index_t u = 0; u < n_users; ++u) {
+        const Scratch<Real> s(scratch + static_cast<index_t>(thread_id()) * per_thread, K);
+        const index_t lo = indptr[u], n = indptr[u + 1] - lo;
+        const double lp = lam_p0 + lam_p1 * static_cast<double>(n);
+        const double lb = lam_b0 + lam_b1 * static_cast<double>(n);
+        Real bu_u = 0;
+        const bool ok = one_user<Real>(items + lo, ratings + lo, n, qi, bi, k, mu, biased, lp, lb,
+                                       out_pu + u * k, &bu_u, s);
+        out_bu[u] = bu_u;
+        bad[u] = ok ? 0 : 1;
+    }
+    (void)n_threads;
+}
+
+}  // namespace foldin_detail
+
+// Fold in n_users users. User u's ratings are items[indptr[u] .. indptr[u+1]) (inner item
+// ids) with ratings[...]. Writes out_pu (n_users x n_factors, row-major) and out_bu
+// (n_users; zeros when unbiased). Regularisation as in the header comment (every lam >= 0).
+// bad[u] is set to 1 for a user whose system is singular (a zero regularisation with too
+// few ratings; its output is then unspecified), else 0.
+template <typename Real>
+void foldin_users(const std::int64_t* indptr, index_t n_users, const std::int32_t* items,
+                  const double* ratings, const Real* qi, const Real* bi, index_t n_items,
+                  index_t n_factors, double global_mean, bool biased, double lam_p0,
+                  double lam_p1, double lam_b0, double lam_b1, Real* out_pu, Real* out_bu,
+                  std::uint8_t* bad, int n_threads) {
+    require(n_users >= 0 && n_items >= 0 && n_factors >= 0, "foldin_users: negative size");
+    require(n_threads >= 1, "foldin_users: n_threads must be >= 1");
+    auto ok = [](double a, double b) {
+        return std::isfinite(a) && std::isfinite(b) && a >= 0 && b >= 0;
+    };
+    require(ok(lam_p0, lam_p1) && ok(lam_b0, lam_b1),
+            "foldin_users: regularisation must be finite and >= 0");
+    require(indptr[0] == 0, "foldin_users: indptr must start at 0");
+    for (index_t u = 0; u < n_users; ++u)
+        require(indptr[u + 1] >= indptr[u], "foldin_users: indptr decreases");
+    const index_t nnz = indptr[n_users];
+    for (index_t j = 0; j < nnz; ++j)
+        require(items[j] >= 0 && items[j] < n_items && std::isfinite(ratings[j]),
+                "foldin_users: item id out of range or rating not finite");
+    if (n_users == 0) return;
+    const index_t K = n_factors + (biased ? 1 : 0);
+    const int threads = static_cast<int>(std::min<index_t>(n_threads, n_users));
+    std::vector<double> scratch(static_cast<std::size_t>(foldin_detail::Scratch<Real>::doubles(K) *
+                                                         threads));
+    foldin_detail::run<Real>(indptr, n_users, items, ratings, qi, bi, n_factors, global_mean,
+                             biased, lam_p0, lam_p1, lam_b0, lam_b1, out_pu, out_bu,
+                             scratch.data(), bad, threads);
+}
+
+}  // namespace turbosvd

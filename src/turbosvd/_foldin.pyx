@@ -1,0 +1,65 @@
+"""Shim over the fold-in kernel (csrc/turbosvd/foldin.hpp).
+
+Checks shapes, allocates the outputs and makes one C++ call with the GIL released.
+Validation of user-facing parameters lives in the Python modules.
+"""
+import numpy as np
+
+from libc.stdint cimport int32_t, int64_t, uint8_t
+
+from turbosvd._kernels cimport foldin_users as _foldin_users
+
+ctypedef fused real_t:
+    float
+    double
+
+
+def foldin_users(
+    const int64_t[::1] indptr,
+    const int32_t[::1] items,
+    const double[::1] ratings,
+    const real_t[:, ::1] qi,
+    const real_t[::1] bi,
+    double global_mean,
+    bint biased,
+    tuple reg,
+    int n_threads,
+):
+    """Regularised least-squares user factors and biases with the item side fixed.
+
+    User ``u``'s ratings are ``items[indptr[u]:indptr[u + 1]]`` (inner ids) and the same
+    slice of ``ratings``. ``reg`` is ``(lam_p0, lam_p1, lam_b0, lam_b1)``: a user with ``n``
+    ratings gets ``lam_p = lam_p0 + lam_p1 * n`` on its factors and ``lam_b0 + lam_b1 * n``
+    on its bias. Returns ``(pu, bu, bad)``: factors (n_users, n_factors) and biases in the
+    model's dtype, and a bool mask of users whose system was singular.
+    """
+    cdef int64_t n_users = indptr.shape[0] - 1
+    if n_users < 0:
+        raise ValueError("indptr must have at least one entry")
+    cdef int64_t nnz = indptr[n_users]
+    if items.shape[0] != ratings.shape[0] or nnz > items.shape[0] or nnz < 0:
+        raise ValueError("indptr, items and ratings disagree on the number of ratings")
+    if bi.shape[0] != qi.shape[0]:
+        raise ValueError("qi and bi disagree on the number of items")
+    if n_threads < 1:
+        raise ValueError(f"n_threads={n_threads} is out of range: must be >= 1")
+    cdef double lp0, lp1, lb0, lb1
+    lp0, lp1, lb0, lb1 = reg
+    dtype = np.float32 if real_t is float else np.float64
+    pu = np.empty((n_users, qi.shape[1]), dtype=dtype)
+    bu = np.empty(n_users, dtype=dtype)
+    bad = np.empty(n_users, dtype=np.uint8)
+    cdef real_t[:, ::1] pu_v = pu
+    cdef real_t[::1] bu_v = bu
+    cdef uint8_t[::1] bad_v = bad
+    with nogil:
+        _foldin_users(
+            &indptr[0], n_users, &items[0] if items.shape[0] > 0 else NULL,
+            &ratings[0] if ratings.shape[0] > 0 else NULL,
+            &qi[0, 0] if qi.shape[0] > 0 and qi.shape[1] > 0 else NULL,
+            &bi[0] if bi.shape[0] > 0 else NULL, qi.shape[0], qi.shape[1], global_mean,
+            biased, lp0, lp1, lb0, lb1,
+            &pu_v[0, 0] if n_users > 0 and qi.shape[1] > 0 else NULL,
+            &bu_v[0] if n_users > 0 else NULL, &bad_v[0] if n_users > 0 else NULL, n_threads,
+        )
+    return pu, bu, bad.view(np.bool_)
