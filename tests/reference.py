@@ -268,8 +268,28 @@ def nmf_epoch(users, items, ratings, pu, qi, bu, bi, mu, biased, rates):
         x *= step
 
 
-# ==============================================================================
+# ----------------------------------------------------------------------------- fold-in
+def foldin_solve(items, ratings, qi, bi, mu, biased, lam_p, lam_b):
+    """One user's (pu, bu): the ridge solve written from its definition, in float64.
 
+    Minimises ``sum_j (r_j - mu - bi[i_j] - bu - qi[i_j] . pu)^2 + lam_b bu^2 + lam_p |pu|^2``
+    (unbiased: ``sum_j (r_j - qi[i_j] . pu)^2 + lam_p |pu|^2``) by the normal equations.
+    """
+    items = np.asarray(items, dtype=np.int64)
+    Q = np.asarray(qi, dtype=np.float64)[items]
+    r = np.asarray(ratings, dtype=np.float64)
+    k = Q.shape[1]
+    if biased:
+        X = np.hstack([Q, np.ones((len(r), 1))])
+        y = r - mu - np.asarray(bi, dtype=np.float64)[items]
+        lam = np.r_[np.full(k, lam_p), lam_b]
+    else:
+        X, y, lam = Q, r, np.full(k, lam_p)
+    w = np.linalg.solve(X.T @ X + np.diag(lam), X.T @ y)
+    return w[:k], (w[k] if biased else 0.0)
+
+
+# =====================================================================================
 # ALS (issue 15): explicit ALS-WR with biases, written from the definition
 # =====================================================================================
 
@@ -386,23 +406,3 @@ def als_fit(
     bu = U[:, k + 1] if biased else zeros_u
     bi = V[:, k + 1] if biased else zeros_i
     return bu, bi, U[:, :k], V[:, :k], mu
-=======
-# ----------------------------------------------------------------------------- fold-in
-def foldin_solve(items, ratings, qi, bi, mu, biased, lam_p, lam_b):
-    """One user's (pu, bu): the ridge solve written from its definition, in float64.
-
-    Minimises ``sum_j (r_j - mu - bi[i_j] - bu - qi[i_j] . pu)^2 + lam_b bu^2 + lam_p |pu|^2``
-    (unbiased: ``sum_j (r_j - qi[i_j] . pu)^2 + lam_p |pu|^2``) by the normal equations.
-    """
-    items = np.asarray(items, dtype=np.int64)
-    Q = np.asarray(qi, dtype=np.float64)[items]
-    r = np.asarray(ratings, dtype=np.float64)
-    k = Q.shape[1]
-    if biased:
-        X = np.hstack([Q, np.ones((len(r), 1))])
-        y = r - mu - np.asarray(bi, dtype=np.float64)[items]
-        lam = np.r_[np.full(k, lam_p), lam_b]
-    else:
-        X, y, lam = Q, r, np.full(k, lam_p)
-    w = np.linalg.solve(X.T @ X + np.diag(lam), X.T @ y)
-    return w[:k], (w[k] if biased else 0.0)
