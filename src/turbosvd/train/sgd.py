@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import _sgd
 from . import blocked as _blocked
-from .common import DivergenceCheck, draw
+from .common import DivergenceCheck, EpochHook, draw
 
 __all__ = ["SGDParams", "draw_normal", "train_blocked", "train_exact"]
 
@@ -46,10 +46,6 @@ class SGDParams:
     rates: tuple  # lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi
     biased: bool
     verbose: bool
-
-
-# Called after every epoch; a true answer stops the loop (early stopping).
-EpochHook = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], bool]
 
 
 def train_exact(trainset, p: SGDParams, rng, epoch_done: EpochHook):

@@ -15,10 +15,12 @@ a second; the caller assigns the arrays to the model only when the loop returns.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .. import _mf
-from .common import DivergenceCheck, user_chunks
+from .common import DivergenceCheck, EpochHook, never, user_chunks
 
 __all__ = ["DIVERGED_HINT", "fit_blocked", "fit_exact", "verbose_line"]
 
@@ -30,7 +32,19 @@ def verbose_line(epoch: int) -> str:
     return f" processing epoch {epoch}"
 
 
-def fit_exact(trainset, pu, qi, yj, bu, bi, rates, n_epochs: int, verbose: bool) -> None:
+def fit_exact(
+    trainset,
+    pu,
+    qi,
+    yj,
+    bu,
+    bi,
+    rates,
+    n_epochs: int,
+    verbose: bool,
+    epoch_done: EpochHook = never,
+    wants_model: Callable[[], bool] = never,
+) -> None:
     """Surprise's SVD++ epochs, in place on float64 arrays.
 
     Parameters
@@ -45,6 +59,12 @@ def fit_exact(trainset, pu, qi, yj, bu, bi, rates, n_epochs: int, verbose: bool)
     n_epochs : int
     verbose : bool
         Print Surprise's ``" processing epoch k"`` before each epoch.
+    epoch_done : callable, optional
+        ``epoch_done(epoch, bu, bi, x, qi, keep=(bu, bi, pu, qi, yj))`` after every epoch,
+        with ``x`` the effective user vectors when ``wants_model()`` (else ``pu``); True
+        stops the loop (early stopping keeps ``keep`` of its best epoch).
+    wants_model : callable, optional
+        Whether ``epoch_done`` reads the model (the effective vectors cost O(|R| k)).
     """
     indptr, items, ratings = trainset.user_csr()
     counts = np.diff(indptr).astype(np.float64)
@@ -61,9 +81,31 @@ def fit_exact(trainset, pu, qi, yj, bu, bi, rates, n_epochs: int, verbose: bool)
                 indptr, items, ratings, pu, qi, yj, bu, bi, global_mean, rates, begin, end
             )
         check(epoch, bu, bi, pu, qi, yj)
+        if _report(epoch_done, wants_model, epoch, indptr, items, pu, qi, yj, bu, bi):
+            break
 
 
-def fit_blocked(trainset, pu, qi, yj, bu, bi, rates, n_epochs: int, verbose: bool) -> None:
+def _report(epoch_done, wants_model, epoch, indptr, items, pu, qi, yj, bu, bi) -> bool:
+    """Hand the epoch to ``epoch_done`` (effective user vectors if it reads the model)."""
+    x = pu
+    if wants_model():
+        x = _mf.user_vectors(indptr, items, pu, yj, 1).astype(pu.dtype, copy=False)
+    return bool(epoch_done(epoch, bu, bi, x, qi, keep=(bu, bi, pu, qi, yj)))
+
+
+def fit_blocked(
+    trainset,
+    pu,
+    qi,
+    yj,
+    bu,
+    bi,
+    rates,
+    n_epochs: int,
+    verbose: bool,
+    epoch_done: EpochHook = never,
+    wants_model: Callable[[], bool] = never,
+) -> None:
     """The user-batched schedule (see ``svdpp.hpp``), in place, in the arrays' dtype.
 
     Arguments as ``fit_exact`` (any one floating dtype for all arrays). The users run in
@@ -84,3 +126,5 @@ def fit_blocked(trainset, pu, qi, yj, bu, bi, rates, n_epochs: int, verbose: boo
                 indptr, items, ratings, pu, qi, yj, bu, bi, global_mean, rates, begin, end
             )
         check(epoch, bu, bi, pu, qi, yj)
+        if _report(epoch_done, wants_model, epoch, indptr, items, pu, qi, yj, bu, bi):
+            break
