@@ -63,7 +63,8 @@ pdf = make_ratings(cfg["users"], cfg["items"], cfg["ratings"], random_state=0)
 path = os.path.join(work, "ratings.parquet")
 pdf.to_parquet(path, row_group_size=200_000)
 df = spark.read.parquet(path)
-params = dict(n_factors=cfg["k"], n_epochs=cfg["epochs"], random_state=0, rating_scale=(1, 5))
+params = dict(n_factors=cfg["k"], n_epochs=cfg["epochs"], random_state=0, rating_scale=(1, 5),
+              n_blocks=cfg.get("n_blocks"))
 
 
 def fingerprint(model):
@@ -176,13 +177,21 @@ def _check_fit(result, users):
 
 
 def test_a_scaled_down_cluster_fits_and_recommends(tmp_path):
-    """300k ratings over 30k users, k=50 (user factors 6 MB, a factor block 3 MB against
-    the 1 MB task limit; the model 6.5 MB against the 5 MB result limit): fit_distributed,
-    recommend_for_all_users to Parquet, and the size checks, on two executor JVMs."""
+    """120k ratings over 20k users, k=64 (a user-factor block of 10k users takes 2.6 MB
+    against the 1 MB task limit; the model 5.7 MB against the 5 MB result limit):
+    fit_distributed, recommend_for_all_users to Parquet, and the size checks, on two
+    executor JVMs."""
     result = _run(
-        tmp_path, scenario="fit", users=30_000, items=3_000, ratings=300_000, k=50, epochs=2
+        tmp_path,
+        scenario="fit",
+        users=20_000,
+        items=2_000,
+        ratings=120_000,
+        k=64,
+        epochs=2,
+        n_blocks=2,  # by default this would be one block (blocks of >= 100k ratings)
     )
-    _check_fit(result, 30_000)
+    _check_fit(result, 20_000)
 
 
 @pytest.mark.slow
@@ -206,6 +215,7 @@ def test_a_fit_with_durable_checkpoints_survives_a_killed_executor(tmp_path):
         ratings=300_000,
         k=50,
         epochs=3,
+        n_blocks=2,
         kill_after_jobs=6,
     )
     assert result["killed"] is not None and result["during_fit"] is True

@@ -17,6 +17,7 @@ from ..train import dsgd as _dsgd
 from ._common import (
     COLUMN_LIMIT,
     PACKED_OVERHEAD,
+    RPC_HEADROOM,
     SparkLimits,
     _Clock,
     _partition_keys,
@@ -199,6 +200,18 @@ def _draw_on_executors(spark, grid, k, dtype, mean, std, seed, n_parts):
 
     rows = spark.range(0, 2 * d, 1, numPartitions=max(1, min(2 * d, n_parts)))
     return rows.mapInPandas(draw, _FACTOR_SCHEMA)
+
+
+def largest_factor_row(grid, k: int, itemsize: int) -> int:
+    """Bytes of the largest factor row (factors and biases of one user or item block)."""
+    d = grid.n_blocks
+    rows = max([grid.n_users_in(b) for b in range(d)] + [grid.n_items_in(c) for c in range(d)])
+    return rows * (k + 1) * itemsize
+
+
+def driver_row_budget(limits: SparkLimits) -> int:
+    """The most driver data one task may carry (``spark.rpc.message.maxSize`` less room)."""
+    return limits.rpc_bytes - RPC_HEADROOM
 
 
 def free_frame(frame, *, durable: bool = False) -> None:
@@ -443,7 +456,7 @@ def check_sizes(
             limits,
             f"shipping the initial factors of the largest block ({max(users + items):,} rows "
             f"of {k} factors) from the driver",
-            max(users + items) * sum(row),
+            largest_factor_row(grid, k, itemsize),
             f"draw them on the executors (init='executors'), or {more}",
         )
     if collect_factors:

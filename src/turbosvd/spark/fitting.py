@@ -94,7 +94,8 @@ _PARAMS_DOC = """
         ``seed`` is ``random_state`` when it is an int, else one draw from it), so nothing
         proportional to the model leaves the driver; the draws then depend on
         ``random_state`` and the grid (``n_blocks``), deterministically. ``'auto'``: the
-        driver when ``pu`` and ``qi`` take at most 16 MiB, else the executors.
+        driver when ``pu`` and ``qi`` take at most 16 MiB and every factor row fits one
+        task (``spark.rpc.message.maxSize``), else the executors.
     checkpoint_interval : int, optional
         Durable checkpoints: every ``checkpoint_interval`` epochs the factors are written
         with ``DataFrame.checkpoint`` to the session's checkpoint directory (classic:
@@ -333,7 +334,9 @@ def _train(df, user_col, item_col, rating_col, *, n_blocks, task_bins, rating_sc
         grid = _dsgd.make_grid(user_counts, item_counts, n_blocks)
         n_users, n_items = len(user_ids), len(item_ids)
         on_driver = init == "driver" or (
-            init == "auto" and (n_users + n_items) * k * itemsize <= jobs.DRIVER_INIT_MAX_BYTES
+            init == "auto"
+            and (n_users + n_items) * k * itemsize <= jobs.DRIVER_INIT_MAX_BYTES
+            and jobs.largest_factor_row(grid, k, itemsize) <= jobs.driver_row_budget(limits)
         )
         keep = None
         if local is not None:
