@@ -12,9 +12,11 @@ executor JVMs end with it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -151,15 +153,23 @@ def _run(tmp_path, **cfg) -> dict:
     script = tmp_path / "cluster_run.py"
     script.write_text(textwrap.dedent(_SCRIPT))
     env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1")
-    proc = subprocess.run(
+    # Its own process group: the driver and executor JVMs it starts end with it, even if
+    # this test is interrupted or times out.
+    proc = subprocess.Popen(
         [sys.executable, str(script), json.dumps({**cfg, "work": str(tmp_path)})],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=1500,
         env=env,
+        start_new_session=True,
     )
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("@@")]
-    assert proc.returncode == 0 and lines, proc.stderr[-4000:]
+    try:
+        stdout, stderr = proc.communicate(timeout=1500)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # JVMs left of its group
+            os.killpg(proc.pid, signal.SIGKILL)
+    lines = [x for x in stdout.splitlines() if x.startswith("@@")]
+    assert proc.returncode == 0 and lines, stderr[-4000:]
     return json.loads(lines[-1][2:])
 
 
