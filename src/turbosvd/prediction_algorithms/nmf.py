@@ -16,26 +16,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _sgd
 from .._validation import check_alloc, check_int, check_rates, check_real
 from ..persist import ModelFileMixin, register_model
 from ..topn.recommend import RecommendMixin
 from ..train import nmf as _loops
-from ..train.common import check_factor_arrays, check_trainset, draw, training_threads
+from ..train.common import check_trainset, draw, training_threads
 from ..train.early_stopping import DEFAULTS as _ES_DEFAULTS
 from ..train.early_stopping import check_early_stopping, finish_fit, fit_monitored
 from ..train.monitor import TrainingMonitorMixin
 from ..train.schedule import default_schedule, resolve_dtype
 from ..utils import get_rng
+from ._factor_model import BiasedFactorModelMixin
 from .algo_base import AlgoBase
-from .predictions import PredictionImpossible
 
 __all__ = ["NMF"]
 
 _RATES = ("lr_bu", "lr_bi", "reg_bu", "reg_bi", "reg_pu", "reg_qi")
 
 
-class NMF(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
+class NMF(BiasedFactorModelMixin, ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
     """A collaborative filtering algorithm based on Non-negative Matrix Factorization.
 
     User and item factors stay non-negative (provided their initial values are): each
@@ -221,81 +220,15 @@ class NMF(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
     # ------------------------------------------------------- assembling from arrays
     @classmethod
     def _from_factors(cls, trainset, pu, qi, bu, bi, **params) -> NMF:
-        """A fitted ``NMF`` from its factors and biases, without training (model files).
+        """A fitted ``NMF`` from its arrays, without training (model files).
 
-        Arrays as ``SVD._from_factors``'s (shapes against the trainset, one float dtype,
-        finite); the factors must also be non-negative. ``ValueError`` otherwise, or when
-        a parameter is invalid.
+        ``BiasedFactorModelMixin._from_factors``'s checks, and non-negative factors.
         """
-        pu, qi, bu, bi = (np.ascontiguousarray(a) for a in (pu, qi, bu, bi))
-        check_factor_arrays(trainset, {"pu": pu, "qi": qi, "bu": bu, "bi": bi})
         for name, a in (("pu", pu), ("qi", qi)):
-            if a.size and a.min() < 0:
+            a = np.asarray(a)
+            if a.size and a.dtype.kind == "f" and np.nanmin(a) < 0:
                 raise ValueError(f"{name} holds negative values: NMF's factors are non-negative")
-        params.setdefault("n_factors", pu.shape[1])
-        try:
-            model = cls(**params)
-            model._validate(trainset, fitting=False)
-            if model.n_factors != pu.shape[1]:
-                raise ValueError(
-                    f"n_factors={model.n_factors!r} but the factors have {pu.shape[1]} columns"
-                )
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"invalid parameters ({e})") from None
-        AlgoBase.fit(model, trainset)
-        model.bu, model.bi, model.pu, model.qi = bu, bi, pu, qi
-        return model
-
-    # Model files (turbosvd.persist).
-    _file_arrays = ("pu", "qi", "bu", "bi")
-
-    def _model_arrays(self) -> dict[str, np.ndarray]:
-        return {name: np.ascontiguousarray(getattr(self, name)) for name in self._file_arrays}
-
-    @classmethod
-    def _from_arrays(cls, trainset, arrays: dict, params: dict) -> NMF:
-        return cls._from_factors(trainset, *(arrays[k] for k in cls._file_arrays), **params)
-
-    # Top-N (turbosvd.topn.recommend): estimate = [mu + bu[u]] + [bi[i]] + pu[u] . qi[i].
-    def _user_vectors(self) -> np.ndarray:
-        return self.pu
-
-    def _item_vectors(self) -> np.ndarray:
-        return self.qi
-
-    def _item_biases(self) -> np.ndarray | None:
-        return self.bi if self.biased else None
-
-    # ------------------------------------------------------------------- prediction
-    def estimate(self, u, i):
-        """Estimate for inner ids ``u`` and ``i`` (or unknown-id strings), unclipped.
-
-        Raises ``PredictionImpossible`` for an unknown user or item when not ``biased``.
-        """
-        known_user = self.trainset.knows_user(u)
-        known_item = self.trainset.knows_item(i)
-        users = np.array([u if known_user else -1], dtype=np.int32)
-        items = np.array([i if known_item else -1], dtype=np.int32)
-        est, impossible = self._estimate_batch(users, items)
-        if impossible[0]:
-            raise PredictionImpossible("User and item are unknown.")
-        return est[0]
-
-    def _estimate_batch(self, users, items):
-        c = np.ascontiguousarray
-        pu = c(self.pu)
-        dtype = pu.dtype
-        return _sgd.predict(
-            users,
-            items,
-            pu,
-            c(self.qi, dtype=dtype),
-            c(self.bu, dtype=dtype),
-            c(self.bi, dtype=dtype),
-            float(self.trainset.global_mean),
-            bool(self.biased),
-            self._n_threads(),
-        )
+        return super()._from_factors(trainset, pu, qi, bu, bi, **params)
 
 
 NMF._batch_impl = NMF
