@@ -161,8 +161,18 @@ def _tamper(path, out, key, value):
 @pytest.mark.parametrize(
     ("make", "key", "value", "match"),
     [
-        (lambda: SVDpp(n_factors=3, n_epochs=1), "yj.npy", np.zeros((5, 3)), "yj .* n_items"),
-        (lambda: SVDpp(n_factors=3, n_epochs=1), "yj.npy", np.zeros((200, 4)), "same number"),
+        (
+            lambda: SVDpp(n_factors=3, n_epochs=1),
+            "yj.npy",
+            np.zeros((5, 3), np.float32),
+            "yj .* n_items",
+        ),
+        (
+            lambda: SVDpp(n_factors=3, n_epochs=1),
+            "yj.npy",
+            np.zeros((200, 4), np.float32),
+            "same number",
+        ),
         (
             lambda: NMF(n_factors=3, n_epochs=1),
             "qi.npy",
@@ -293,7 +303,7 @@ def test_svd_still_uses_the_shared_pieces(trainset):
     assert 1 <= algo.best_epoch_ <= algo.n_epochs_ <= 30
     with pytest.raises(ValueError, match=r"lr_bu=nan is not a finite number \(lr_all=nan sets"):
         SVD(lr_all=float("nan")).fit(trainset)
-    with pytest.raises(ValueError, match=r"reg_yj=inf .* \(reg_all=inf sets"):
+    with pytest.raises(ValueError, match=r"reg_bu=inf .* \(reg_all=inf sets"):
         SVDpp(reg_all=float("inf")).fit(trainset)
     with pytest.raises(TypeError, match="lr_bi must be a real number"):
         NMF(lr_bi="fast").fit(trainset)
