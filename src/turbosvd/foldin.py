@@ -159,12 +159,14 @@ class FoldInMixin:
     def partial_fit_users(self, ratings):
         """Fold users in: fit their biases and factors with the items fixed; returns ``self``.
 
-        Each user of ``ratings`` gets the bias and factors of a closed-form regularised
-        least-squares solve on its ratings, with the item factors, item biases and the
-        global mean held fixed, and a regularisation derived from the model's training
-        (see :mod:`turbosvd.foldin`). New users join the model: ``predict``, ``test``,
-        ``recommend`` (their rated items are excluded), ``similar_users``, ``save`` and
-        ``dump`` treat them like the users of the training set. A known user's bias and
+        Each user of ``ratings`` gets the bias and factors of a regularised least-squares
+        solve on its ratings (conjugate gradients to a relative residual of 1e-6 for float32
+        models and 1e-13 for float64, or an exact dual solve for users with few ratings),
+        with the item factors, item biases and the global mean held fixed, and a
+        regularisation derived from the model's training (see :mod:`turbosvd.foldin`). New
+        users join the model: ``predict``, ``test``, ``recommend`` (their rated items are
+        excluded), ``similar_users``, ``save`` and ``dump`` treat them like the users of the
+        training set. A known user's bias and
         factors are recomputed from the given ratings only, and these replace its ratings
         in ``trainset``. Users are solved in parallel (``n_jobs``); the result does not
         depend on the number of threads.
