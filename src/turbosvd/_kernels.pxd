@@ -244,6 +244,7 @@ cdef extern from "turbosvd/knn_predict.hpp" namespace "turbosvd" nogil:
         const SimInput& sim_in, const double* sim_matrix, const KnnParams& params,
         const int32_t* xs, const int32_t* ys, const int64_t* order, const int64_t* group_ptr,
         int64_t n_groups, double* est, int32_t* actual_k, int8_t* code, int n_threads,
+        const int8_t* by_pairs,
     ) except +
 
 
