@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["ModelFitError", "ModelFitWarning", "NotFittedError"]
+__all__ = [
+    "IdTypeWarning",
+    "MismatchedTitlesWarning",
+    "ModelFitError",
+    "ModelFitWarning",
+    "NotFittedError",
+]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -24,3 +30,15 @@ class ModelFitWarning(RuntimeWarning):
     become NaN or infinite; turbosvd warns once, naming the epoch, and the default
     schedule raises ``ModelFitError`` instead.
     """
+
+
+class IdTypeWarning(UserWarning):
+    """An unknown raw id whose ``str()``/``int()`` twin is known (``196`` vs ``'196'``).
+
+    Ids are matched exactly, as in Surprise, so the prediction falls back as for an
+    unknown id; this warning (once per model and kind) says which id type the model holds.
+    """
+
+
+class MismatchedTitlesWarning(UserWarning):
+    """A titles file that does not describe the model's items (few ids match)."""

@@ -13,6 +13,7 @@ from pyspark.sql import types as T
 
 from .._validation import check_int
 from ..prediction_algorithms.matrix_factorization import SVD
+from ..topn import recommend as _topn_local
 from ..trainset import Trainset
 from ._common import (
     _check_columns,
@@ -85,7 +86,9 @@ def _buffer(column, row: int):
     return column[row].as_buffer()
 
 
-def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_blocks):
+def _recommend(
+    spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_blocks, min_support=0
+):
     """Top-n of the inner ``users`` (in that order), as a DataFrame of nested rows."""
     import pyarrow as pa
 
@@ -95,6 +98,9 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
             "exclude_seen=True needs the training ratings, but model.trainset holds none "
             "(fit with keep_ratings=True, or pass exclude_seen=False)"
         )
+    # Candidate items (min_support): the tasks search only these, as recommend_all does.
+    cand = _topn_local.candidates(ts, "item", min_support)
+    cand = np.arange(ts.n_items) if cand is None else cand
     user_ids, item_ids = ts.raw_user_ids, ts.raw_item_ids
     user_type, _ = _id_types(user_ids)
     item_type, _ = _id_types(item_ids)
@@ -106,6 +112,8 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
         block = users[bounds[b] : bounds[b + 1]]
         if exclude_seen:
             ptr, idx = _seen_rows(ts, block)
+            if len(cand) < ts.n_items:
+                ptr, idx = _topn_local.restrict_exclusions(ptr, idx, cand, ts.n_items)
         else:
             ptr, idx = np.zeros(len(block) + 1, np.int64), np.empty(0, np.int64)
         rows.append(
@@ -127,9 +135,9 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
     items = spark.createDataFrame(
         pd.DataFrame(
             {
-                "qi": [np.ascontiguousarray(model.qi).tobytes()],
-                "bi": [np.ascontiguousarray(model.bi).tobytes()],
-                "item_ids": [item_ids.tolist()],
+                "qi": [np.ascontiguousarray(model.qi[cand]).tobytes()],
+                "bi": [np.ascontiguousarray(model.bi[cand]).tobytes()],
+                "item_ids": [item_ids[cand].tolist()],
             }
         ),
         schema=T.StructType(
@@ -143,7 +151,7 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
     dtype_name = _dtype_name(model)
     k, biased = model.n_factors, bool(model.biased)
     mu, scale = float(ts.global_mean), ts.rating_scale
-    n_items = ts.n_items
+    n_items = len(cand)
 
     def task(batches):
         for batch in batches:
@@ -194,7 +202,13 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
 
 
 def recommend_for_all_users(
-    model: SVD, spark: SparkSession, n: int = 10, exclude_seen: bool = True, *, n_blocks=None
+    model: SVD,
+    spark: SparkSession,
+    n: int = 10,
+    exclude_seen: bool = True,
+    *,
+    n_blocks=None,
+    min_support: int = 0,
 ) -> DataFrame:
     """The top ``n`` items of every user of the trainset, computed in Spark tasks.
 
@@ -216,6 +230,9 @@ def recommend_for_all_users(
     n_blocks : int, optional
         Tasks. None uses one per core of the session (when it tells), at most one per 256
         users.
+    min_support : int, default 0
+        Only items with at least this many training ratings are recommended (0: all), as
+        in ``SVD.recommend_all``; needs the training ratings when positive.
 
     Returns
     -------
@@ -223,7 +240,8 @@ def recommend_for_all_users(
         Shaped like ``ALSModel.recommendForAllUsers``: ``user`` (raw id) and
         ``recommendations``, an array of ``struct<item, rating, rank>`` best first, where
         ``rating`` is the unclipped estimate (double, as ``recommend_all``'s ``estimate``)
-        and ``rank`` starts at 1. Exactly ``model.recommend_all(n, exclude_seen)``, nested
+        and ``rank`` starts at 1. Exactly ``model.recommend_all(n, exclude_seen,
+        min_support=min_support)``, nested
         per user; a user without candidates has an empty array. Row order is not
         specified (sort by ``user`` if needed).
     """
@@ -232,7 +250,7 @@ def recommend_for_all_users(
     if not isinstance(exclude_seen, bool):
         raise TypeError(f"exclude_seen must be a bool, got {exclude_seen!r}")
     users = np.arange(model.trainset.n_users, dtype=np.int64)
-    return _recommend(spark, model, users, n, exclude_seen, n_blocks)
+    return _recommend(spark, model, users, n, exclude_seen, n_blocks, min_support)
 
 
 def recommend_for_users(
@@ -243,6 +261,7 @@ def recommend_for_users(
     *,
     user_col: str = "user",
     n_blocks=None,
+    min_support: int = 0,
 ) -> DataFrame:
     """The top ``n`` items of the users listed in ``users_df`` (``recommendForUserSubset``).
 
@@ -258,7 +277,7 @@ def recommend_for_users(
     raw = users_df.select(_col(user_col)).distinct().toPandas().iloc[:, 0].tolist()
     inner = model.trainset.inner_uids(raw)
     users = np.unique(inner[inner >= 0]).astype(np.int64)
-    return _recommend(users_df.sparkSession, model, users, n, exclude_seen, n_blocks)
+    return _recommend(users_df.sparkSession, model, users, n, exclude_seen, n_blocks, min_support)
 
 
 def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=None) -> DataFrame:
