@@ -29,6 +29,7 @@ __all__ = [
     "RowRatings",
     "Side",
     "check_finite",
+    "fold_in",
     "half_sweep",
     "init_side",
     "pack",
@@ -167,3 +168,40 @@ def train(
         check_finite(sweep, U.F, U.B, V.F, V.B)
         if on_sweep is not None:
             on_sweep(sweep, U, V)
+
+
+def fold_in(
+    indptr: np.ndarray,
+    cols: np.ndarray,
+    ratings: np.ndarray,
+    qi: np.ndarray,
+    bi: np.ndarray,
+    mean: float,
+    *,
+    biased: bool,
+    reg: float,
+    n_threads: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(pu, bu)`` of the grouped users: the user half-sweep on fixed items, solved exactly.
+
+    Row ``r``'s ratings are ``indptr[r]:indptr[r + 1]`` of ``cols`` (inner item ids) and
+    ``ratings`` (raw ratings). Every row is solved by Cholesky from zero, so a singular
+    system (``reg=0`` with fewer ratings than unknowns) gets its minimum-norm
+    least-squares solution. Raises ``ModelFitError`` on NaN or inf.
+    """
+    k = qi.shape[1]
+    dtype = qi.dtype
+    rows = row_ratings(indptr, cols, ratings, mean if biased else 0.0, dtype)
+    V = pack(qi, bi, biased, dtype)
+    U = pack(np.zeros((rows.n_rows, k), dtype=dtype), None, biased, dtype)
+    half_sweep(
+        rows, U, V, k=k, biased=biased, reg=reg, solver="cholesky", cg_steps=1,
+        n_threads=n_threads,
+    )  # fmt: skip
+    for a in (U.F, U.B):
+        if not np.isfinite(a).all():
+            raise ModelFitError(
+                "partial_fit_users: NaN or infinite values in the folded-in users; check the "
+                "model's factors and the ratings' scale"
+            )
+    return unpack(U, k)

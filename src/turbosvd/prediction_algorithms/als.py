@@ -18,23 +18,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _sgd
 from .._validation import check_alloc, check_int, check_real
 from ..als import solver as als
+from ..foldin import FoldInMixin
 from ..persist import ModelFileMixin, register_model
 from ..topn.recommend import RecommendMixin
 from ..train.monitor import TrainingMonitorMixin
 from ..trainset import Trainset
 from ..utils import get_rng
+from ._factor_model import FLOAT_DTYPES, BiasedFactorModelMixin
 from .algo_base import AlgoBase
-from .predictions import PredictionImpossible
 
 __all__ = ["ALS"]
 
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-
-class ALS(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
+class ALS(
+    BiasedFactorModelMixin,
+    ModelFileMixin,
+    TrainingMonitorMixin,
+    RecommendMixin,
+    FoldInMixin,
+    AlgoBase,
+):
     """Biased matrix factorisation trained by alternating least squares (ALS-WR).
 
     Same prediction as :class:`SVD`: ``mu + bu[u] + bi[i] + qi[i] . pu[u]``; unknown users
@@ -178,7 +183,7 @@ class ALS(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
             dtype = np.dtype(self.dtype)
         except TypeError:
             dtype = None
-        if dtype is None or dtype not in _DTYPES:
+        if dtype is None or dtype not in FLOAT_DTYPES:
             raise ValueError(
                 f"dtype={self.dtype!r} is not supported: use None, numpy.float32 or numpy.float64"
             )
@@ -215,120 +220,58 @@ class ALS(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
         qi, bi = als.unpack(V, k)
         return bu, bi, pu, qi
 
-    # ------------------------------------------------------------------ from arrays
-    @classmethod
-    def _from_factors(cls, trainset, pu, qi, bu, bi, **params) -> ALS:
-        """A fitted ``ALS`` from its factors and biases, without training.
+    # ------------------------------------------------------------------ fold-in
+    def partial_fit_users(self, ratings):
+        """Fold users in: one ALS user solve on the fixed items; returns ``self``.
 
-        The one place a fitted ALS is assembled from arrays: model files
-        (``turbosvd.load``) and Spark (``turbosvd.spark.fit_als``).
+        Each user of ``ratings`` gets ``[pu[u], bu[u]]`` from the exact solve of its
+        normal equations with the item factors, item biases and global mean fixed, the
+        regularisation of training (``reg`` times the user's number of ratings): the user
+        half of a sweep, by Cholesky (whatever ``solver`` trained the model). With
+        ``reg=0`` and fewer ratings than unknowns, the minimum-norm least-squares
+        solution. New users join the model: ``predict``, ``test``, ``recommend`` (their
+        rated items are excluded), ``similar_users``, ``save`` and ``dump`` treat them like
+        the users of the training set; a known user's row is recomputed from the given
+        ratings only, which replace its ratings in ``trainset``. Users are solved in
+        parallel (``n_jobs``); the result does not depend on the number of threads.
 
         Parameters
         ----------
-        trainset : Trainset
-            What the model was trained on (ids, ratings, ``global_mean``).
-        pu, qi, bu, bi : numpy.ndarray
-            Factors ``(n_users, k)``, ``(n_items, k)`` and biases, all float32 or all
-            float64, finite. Used as given when already C-contiguous.
-        **params
-            Constructor parameters; ``n_factors`` defaults to ``k``.
+        ratings : pandas.DataFrame or iterable of (raw_uid, raw_iid, rating)
+            A DataFrame's first three columns are user, item and rating, as in
+            ``Dataset.load_from_df``. Ids are raw ids, as in the training data.
+
+        Returns
+        -------
+        self
 
         Raises
         ------
         ValueError
-            If the arrays do not fit the trainset or each other, or a parameter is
-            invalid (message ``invalid parameters (...)``).
+            If ``ratings`` is empty, a rating is not a number or lies outside the model's
+            rating scale, or a user has no rating on an item the model knows (then nothing
+            is changed).
+
+        Warns
+        -----
+        UserWarning
+            Once, with the count, when ratings on items unknown to the model are skipped.
+
+        Notes
+        -----
+        ``self.trainset`` is copied on the first fold-in, so the trainset given to ``fit``
+        is never modified. ``pu`` and ``bu`` gain one row per new user.
         """
-        pu, qi, bu, bi = (np.ascontiguousarray(a) for a in (pu, qi, bu, bi))
-        _check_factors(trainset, pu, qi, bu, bi)
-        params.setdefault("n_factors", pu.shape[1])
-        try:
-            model = cls(**params)
-            model._validate(trainset, fitting=False)
-            if model.n_factors != pu.shape[1]:
-                raise ValueError(
-                    f"n_factors={model.n_factors!r} but the factors have {pu.shape[1]} columns"
-                )
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"invalid parameters ({e})") from None
-        AlgoBase.fit(model, trainset)
-        model.bu, model.bi, model.pu, model.qi = bu, bi, pu, qi
-        return model
+        return super().partial_fit_users(ratings)
 
-    # Model files (turbosvd.persist).
-    _file_arrays = ("pu", "qi", "bu", "bi")
-
-    def _model_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {name: np.ascontiguousarray(getattr(self, name)) for name in self._file_arrays}
-        dtypes = {a.dtype for a in arrays.values()}
-        if len(dtypes) != 1 or not dtypes <= set(_DTYPES):
-            raise ValueError(
-                f"cannot save: pu, qi, bu and bi must share a float32 or float64 dtype, got "
-                f"{[str(a.dtype) for a in arrays.values()]}"
-            )
-        return arrays
-
-    @classmethod
-    def _from_arrays(cls, trainset, arrays: dict, params: dict) -> ALS:
-        return cls._from_factors(trainset, *(arrays[k] for k in cls._file_arrays), **params)
-
-    # Top-N (turbosvd.topn.recommend): estimate = mu + bu[u] + bi[i] + pu[u] . qi[i].
-    def _user_vectors(self) -> np.ndarray:
-        return self.pu
-
-    def _item_vectors(self) -> np.ndarray:
-        return self.qi
-
-    def _item_biases(self) -> np.ndarray | None:
-        return self.bi if self.biased else None
-
-    # ------------------------------------------------------------------ prediction
-    def estimate(self, u, i):
-        """Estimate for inner ids ``u`` and ``i`` (or unknown-id strings), unclipped."""
-        known_user = self.trainset.knows_user(u)
-        known_item = self.trainset.knows_item(i)
-        users = np.array([u if known_user else -1], dtype=np.int32)
-        items = np.array([i if known_item else -1], dtype=np.int32)
-        est, impossible = self._estimate_batch(users, items)
-        if impossible[0]:
-            raise PredictionImpossible("User and item are unknown.")
-        return est[0]
-
-    def _estimate_batch(self, users, items):
-        c = np.ascontiguousarray
-        return _sgd.predict(
-            users,
-            items,
-            c(self.pu),
-            c(self.qi),
-            c(self.bu),
-            c(self.bi),
-            float(self.trainset.global_mean),
-            bool(self.biased),
-            self._n_threads(),
-        )
+    def _foldin_solve(self, indptr, items, ratings) -> tuple[np.ndarray, np.ndarray]:
+        qi = np.ascontiguousarray(self.qi)
+        bi = np.ascontiguousarray(self.bi, dtype=qi.dtype)
+        return als.fold_in(
+            indptr, items, ratings, qi, bi, float(self.trainset.global_mean),
+            biased=bool(self.biased), reg=float(self.reg), n_threads=self._n_threads(),
+        )  # fmt: skip
 
 
 ALS._batch_impl = ALS
 register_model(ALS)
-
-
-def _check_factors(trainset, pu, qi, bu, bi) -> None:
-    """Shapes, dtypes and finiteness of factors and biases against a trainset."""
-    n_users, n_items = trainset.n_users, trainset.n_items
-    if pu.dtype not in _DTYPES or {qi.dtype, bu.dtype, bi.dtype} != {pu.dtype}:
-        raise ValueError(
-            f"pu, qi, bu, bi must share a float32 or float64 dtype, got "
-            f"{[str(a.dtype) for a in (pu, qi, bu, bi)]}"
-        )
-    if pu.ndim != 2 or qi.ndim != 2 or pu.shape[1] != qi.shape[1]:
-        raise ValueError(
-            f"pu {pu.shape} and qi {qi.shape} must be matrices with the same number of columns"
-        )
-    if pu.shape[0] != n_users or bu.shape != (n_users,):
-        raise ValueError(f"pu {pu.shape} and bu {bu.shape} do not match n_users={n_users}")
-    if qi.shape[0] != n_items or bi.shape != (n_items,):
-        raise ValueError(f"qi {qi.shape} and bi {bi.shape} do not match n_items={n_items}")
-    for name, a in zip(("pu", "qi", "bu", "bi"), (pu, qi, bu, bi), strict=True):
-        if not np.isfinite(a).all():
-            raise ValueError(f"{name} holds NaN or infinite values")

@@ -22,11 +22,9 @@ default, so a drop-in user can get Surprise's exact numbers without touching cod
 from __future__ import annotations
 
 import dataclasses
-import weakref
 
 import numpy as np
 
-from .. import _sgd
 from .._validation import check_alloc, check_int, check_real
 from ..foldin import FoldInMixin, foldin_reg
 from ..persist import ModelFileMixin, register_model
@@ -38,18 +36,12 @@ from ..train.schedule import SCHEDULES as _SCHEDULES
 from ..train.schedule import default_schedule
 from ..trainset import Trainset
 from ..utils import get_rng
+from ._factor_model import FLOAT_DTYPES, BiasedFactorModelMixin
 from .algo_base import AlgoBase
 from .nmf import NMF
-from .predictions import PredictionImpossible
 from .svdpp import SVDpp
 
 __all__ = ["NMF", "SVD", "SVDpp"]
-
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-# Per model (by id, with a weak reference that removes the entry when the model dies): the
-# compiled single-pair predictor over its current arrays (_estimate_one). A plain dict: a
-# WeakKeyDictionary lookup creates a weak reference per call, a third of a predict().
-_SCALAR_PREDICTORS: dict[int, tuple[weakref.ref, object]] = {}
 
 
 # Constructor defaults of the early-stopping parameters (pickles that predate them).
@@ -62,7 +54,14 @@ _EARLY_STOPPING_DEFAULTS = {
 }
 
 
-class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, FoldInMixin, AlgoBase):
+class SVD(
+    BiasedFactorModelMixin,
+    ModelFileMixin,
+    TrainingMonitorMixin,
+    RecommendMixin,
+    FoldInMixin,
+    AlgoBase,
+):
     """The famous *SVD* algorithm, as popularised by Simon Funk during the Netflix Prize.
 
     The prediction is ``mu + bu[u] + bi[i] + qi[i] . pu[u]`` (only the dot product when
@@ -333,7 +332,7 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, FoldInMixin, Alg
             dtype = np.dtype(self.dtype)
         except TypeError:
             dtype = None
-        if dtype is None or dtype not in _DTYPES:
+        if dtype is None or dtype not in FLOAT_DTYPES:
             raise ValueError(
                 f"dtype={self.dtype!r} is not supported: use None, numpy.float32 or numpy.float64"
             )
@@ -389,139 +388,6 @@ class SVD(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, FoldInMixin, Alg
             return int(np.argmin(curve)) + 1
         return int(self.n_epochs)
 
-    # ------------------------------------------------------- assembling from arrays
-    @classmethod
-    def _from_factors(cls, trainset, pu, qi, bu, bi, **params) -> SVD:
-        """A fitted ``SVD`` from its factors and biases, without training.
-
-        The one place a fitted model is assembled from arrays: model files
-        (``turbosvd.load``), Spark (``spark.fit``, ``spark.from_als``, the top-N tasks).
-
-        Parameters
-        ----------
-        trainset : Trainset
-            What the model was trained on (its ids, ratings, ``global_mean``).
-        pu, qi, bu, bi : numpy.ndarray
-            Factors ``(n_users, k)``, ``(n_items, k)`` and biases, all float32 or all
-            float64, finite. Used as given (no copy when already C-contiguous).
-        **params
-            Constructor parameters; ``n_factors`` defaults to ``k``.
-
-        Raises
-        ------
-        ValueError
-            If the arrays do not fit the trainset or each other, or a parameter is invalid
-            (message ``invalid parameters (...)``).
-        """
-        pu, qi, bu, bi = (np.ascontiguousarray(a) for a in (pu, qi, bu, bi))
-        _check_factors(trainset, pu, qi, bu, bi)
-        params.setdefault("n_factors", pu.shape[1])
-        try:
-            model = cls(**params)
-            model._validate(trainset, fitting=False)  # fit()'s checks, bar the ratings
-            if model.n_factors != pu.shape[1]:
-                raise ValueError(
-                    f"n_factors={model.n_factors!r} but the factors have {pu.shape[1]} columns"
-                )
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"invalid parameters ({e})") from None
-        AlgoBase.fit(model, trainset)
-        model.bu, model.bi, model.pu, model.qi = bu, bi, pu, qi
-        return model
-
-    # Model files (turbosvd.persist): the arrays that, with the trainset and the
-    # constructor parameters, make the fitted model.
-    _file_arrays = ("pu", "qi", "bu", "bi")
-
-    def _model_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {name: np.ascontiguousarray(getattr(self, name)) for name in self._file_arrays}
-        dtypes = {a.dtype for a in arrays.values()}
-        if len(dtypes) != 1 or not dtypes <= set(_DTYPES):
-            raise ValueError(
-                f"cannot save: pu, qi, bu and bi must share a float32 or float64 dtype, got "
-                f"{[str(a.dtype) for a in arrays.values()]}"
-            )
-        return arrays
-
-    @classmethod
-    def _from_arrays(cls, trainset, arrays: dict, params: dict) -> SVD:
-        return cls._from_factors(trainset, *(arrays[k] for k in cls._file_arrays), **params)
-
-    # Top-N (turbosvd.topn.recommend): estimate = c_u + item_bias[i] + user_vec . item_vec.
-    def _user_vectors(self) -> np.ndarray:
-        return self.pu
-
-    def _item_vectors(self) -> np.ndarray:
-        return self.qi
-
-    def _item_biases(self) -> np.ndarray | None:
-        return self.bi if self.biased else None
-
-    def estimate(self, u, i):
-        """Estimate for inner ids ``u`` and ``i`` (or unknown-id strings), unclipped."""
-        known_user = self.trainset.knows_user(u)
-        known_item = self.trainset.knows_item(i)
-        est, impossible = self._estimate_one(int(u) if known_user else -1,
-                                             int(i) if known_item else -1)  # fmt: skip
-        if impossible:
-            raise PredictionImpossible("User and item are unknown.")
-        return est
-
-    def _estimate_one(self, u: int, i: int) -> tuple[float, bool]:
-        """(estimate, impossible) of inner ids ``u``, ``i`` (-1 = unknown): predict()'s path.
-
-        The compiled predictor keeps the factor arrays' buffers between calls (one per model,
-        rebuilt when ``pu``, ``qi``, ``bu`` or ``bi`` is replaced); same kernel, same bits
-        as ``_estimate_batch``.
-        """
-        pu, qi, bu, bi = self.pu, self.qi, self.bu, self.bi
-        mu = self.trainset.global_mean
-        entry = _SCALAR_PREDICTORS.get(id(self))
-        if entry is not None and entry[0]() is self:
-            out = entry[1].estimate_if(pu, qi, bu, bi, u, i, mu, self.biased)
-            if out is not None:
-                return out
-        key = id(self)
-        ref = weakref.ref(self, lambda _, key=key: _SCALAR_PREDICTORS.pop(key, None))
-        one = _sgd.ScalarPredictor(pu, qi, bu, bi)
-        _SCALAR_PREDICTORS[key] = (ref, one)
-        return one.estimate(u, i, mu, self.biased)
-
-    def _estimate_batch(self, users, items):
-        c = np.ascontiguousarray
-        return _sgd.predict(
-            users,
-            items,
-            c(self.pu),
-            c(self.qi),
-            c(self.bu),
-            c(self.bi),
-            float(self.trainset.global_mean),
-            bool(self.biased),
-            self._n_threads(),
-        )
-
 
 SVD._batch_impl = SVD
 register_model(SVD)
-
-
-def _check_factors(trainset, pu, qi, bu, bi) -> None:
-    """Shapes, dtypes and finiteness of factors and biases against a trainset."""
-    n_users, n_items = trainset.n_users, trainset.n_items
-    if pu.dtype not in _DTYPES or {qi.dtype, bu.dtype, bi.dtype} != {pu.dtype}:
-        raise ValueError(
-            f"pu, qi, bu, bi must share a float32 or float64 dtype, got "
-            f"{[str(a.dtype) for a in (pu, qi, bu, bi)]}"
-        )
-    if pu.ndim != 2 or qi.ndim != 2 or pu.shape[1] != qi.shape[1]:
-        raise ValueError(
-            f"pu {pu.shape} and qi {qi.shape} must be matrices with the same number of columns"
-        )
-    if pu.shape[0] != n_users or bu.shape != (n_users,):
-        raise ValueError(f"pu {pu.shape} and bu {bu.shape} do not match n_users={n_users}")
-    if qi.shape[0] != n_items or bi.shape != (n_items,):
-        raise ValueError(f"qi {qi.shape} and bi {bi.shape} do not match n_items={n_items}")
-    for name, a in zip(("pu", "qi", "bu", "bi"), (pu, qi, bu, bi), strict=True):
-        if not np.isfinite(a).all():
-            raise ValueError(f"{name} holds NaN or infinite values")
