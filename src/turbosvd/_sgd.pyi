@@ -17,7 +17,9 @@ class ScalarPredictor:
         bi: NDArray[np.floating],
     ) -> None: ...
     def matches(self, pu: object, qi: object, bu: object, bi: object) -> bool: ...
-    def estimate(self, u: int, i: int, global_mean: float, biased: bool) -> tuple[float, bool]: ...
+    def estimate(
+        self, u: int, i: int, global_mean: float, biased: bool
+    ) -> tuple[np.float64, bool]: ...
     def estimate_if(
         self,
         pu: object,
@@ -28,7 +30,7 @@ class ScalarPredictor:
         i: int,
         global_mean: float,
         biased: bool,
-    ) -> tuple[float, bool] | None: ...
+    ) -> tuple[np.float64, bool] | None: ...
 
 def sgd_epoch_exact_f64(
     users: NDArray[np.int32],

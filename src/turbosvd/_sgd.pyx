@@ -328,7 +328,10 @@ cdef class ScalarPredictor:
                 u, i, cptr2(self.pu64), cptr2(self.qi64), ptr1c(self.bu64), ptr1c(self.bi64),
                 self.n_users, self.n_items, self.n_factors, global_mean, biased, &out, &imp,
             )
-        return out, imp != 0
+        return _float64(out), imp != 0  # numpy.float64, as the batch path and Surprise
+
+
+_float64 = np.float64
 
 
 def group_rows(const int32_t[::1] keys, int64_t n_keys):
