@@ -87,8 +87,9 @@ def _buffer(column, row: int):
 
 
 def _recommend(
-    spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_blocks, min_support=0
-):
+    spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_blocks, min_support=0,
+    clip=True,
+):  # fmt: skip
     """Top-n of the inner ``users`` (in that order), as a DataFrame of nested rows."""
     import pyarrow as pa
 
@@ -184,7 +185,7 @@ def _recommend(
                     dtype=dtype_name,
                     n_jobs=_task_threads(),
                 )
-                recs = sub.recommend_all(n, exclude_seen=exclude_seen)
+                recs = sub.recommend_all(n, exclude_seen=exclude_seen, clip=clip)
                 counts = np.bincount(recs["user"].to_numpy(dtype=np.int64), minlength=m)
                 offsets = np.zeros(m + 1, dtype=np.int32)
                 np.cumsum(counts, out=offsets[1:])
@@ -209,6 +210,7 @@ def recommend_for_all_users(
     *,
     n_blocks=None,
     min_support: int = 0,
+    clip: bool = True,
 ) -> DataFrame:
     """The top ``n`` items of every user of the trainset, computed in Spark tasks.
 
@@ -233,15 +235,18 @@ def recommend_for_all_users(
     min_support : int, default 0
         Only items with at least this many training ratings are recommended (0: all), as
         in ``SVD.recommend_all``; needs the training ratings when positive.
+    clip : bool, default True
+        ``rating`` clipped to the rating scale (what ``predict`` shows); False: the
+        unclipped estimate. The ranking uses the unclipped estimate either way.
 
     Returns
     -------
     pyspark.sql.DataFrame
         Shaped like ``ALSModel.recommendForAllUsers``: ``user`` (raw id) and
         ``recommendations``, an array of ``struct<item, rating, rank>`` best first, where
-        ``rating`` is the unclipped estimate (double, as ``recommend_all``'s ``estimate``)
+        ``rating`` is the estimate (double, as ``recommend_all``'s ``estimate``)
         and ``rank`` starts at 1. Exactly ``model.recommend_all(n, exclude_seen,
-        min_support=min_support)``, nested
+        min_support=min_support, clip=clip)``, nested
         per user; a user without candidates has an empty array. Row order is not
         specified (sort by ``user`` if needed).
     """
@@ -249,8 +254,10 @@ def recommend_for_all_users(
     n = check_int("n", n, min_value=1)
     if not isinstance(exclude_seen, bool):
         raise TypeError(f"exclude_seen must be a bool, got {exclude_seen!r}")
+    if not isinstance(clip, bool):
+        raise TypeError(f"clip must be a bool, got {clip!r}")
     users = np.arange(model.trainset.n_users, dtype=np.int64)
-    return _recommend(spark, model, users, n, exclude_seen, n_blocks, min_support)
+    return _recommend(spark, model, users, n, exclude_seen, n_blocks, min_support, clip)
 
 
 def recommend_for_users(
@@ -262,6 +269,7 @@ def recommend_for_users(
     user_col: str = "user",
     n_blocks=None,
     min_support: int = 0,
+    clip: bool = True,
 ) -> DataFrame:
     """The top ``n`` items of the users listed in ``users_df`` (``recommendForUserSubset``).
 
@@ -273,6 +281,8 @@ def recommend_for_users(
     n = check_int("n", n, min_value=1)
     if not isinstance(exclude_seen, bool):
         raise TypeError(f"exclude_seen must be a bool, got {exclude_seen!r}")
+    if not isinstance(clip, bool):
+        raise TypeError(f"clip must be a bool, got {clip!r}")
     _check_columns(users_df, user_col=user_col)
     raw = users_df.select(_col(user_col)).distinct().toPandas().iloc[:, 0].tolist()
     inner = model.trainset.inner_uids(raw)

@@ -13,13 +13,16 @@ fitted (the *top-N protocol*, see CONTRIBUTING.md):
 - ``_estimate_batch(users, items)``: the model's own batch estimator (every ``AlgoBase``
   model has one), ``trainset``, ``_check_fitted`` and ``_n_threads`` (from ``AlgoBase``).
 
-Ranking rule for recommendations: the *unclipped* estimate. For a fixed user, ``c[u]`` is
-a constant, so the ranking is the inner product of ``[x[u], 1]`` with ``[y[i], b[i]]``: the
-inner-product top-k kernel runs on these augmented vectors in float64 (float32 factors are
-widened exactly), and the reported estimates are then recomputed by the model's own
-``_estimate_batch``, so each equals ``algo.predict(uid, iid, clip=False).est`` bit for bit.
-Rows are finally ordered by that estimate (ties: smaller inner item id first). Similar
-items and users are the cosine of the item and user vectors.
+Ranking rule for recommendations: the *unclipped* estimate; what is shown is clipped to the
+rating scale by default (``clip=True``, what ``predict`` shows), unclipped with
+``clip=False``. For a fixed user, ``c[u]`` is a constant, so the ranking is the inner
+product of ``[x[u], 1]`` with ``[y[i], b[i]]``: the inner-product top-k kernel runs on
+these augmented vectors in float64 (float32 factors are widened exactly), and the reported
+estimates are then recomputed by the model's own ``_estimate_batch``, so each equals
+``algo.predict(uid, iid, clip=False).est`` bit for bit (and, clipped,
+``algo.predict(uid, iid).est``). Rows are finally ordered by the unclipped estimate
+(ties: smaller inner item id first). Similar items and users are the cosine of the item and
+user vectors.
 """
 
 from __future__ import annotations
@@ -182,6 +185,7 @@ class RecommendMixin:
         *,
         cold_start: str = "error",
         min_support: int = 0,
+        clip: bool = True,
     ) -> list[tuple[object, float]]:
         """The ``n`` items with the highest estimated rating for one user.
 
@@ -201,12 +205,16 @@ class RecommendMixin:
         min_support : int, default 0
             Only items with at least this many training ratings are recommended. The
             default 0 keeps every item.
+        clip : bool, default True
+            Show estimates clipped to the rating scale, as ``predict`` does (the ranking
+            always uses the unclipped estimate, so items estimated above the scale keep
+            their order). False shows the unclipped estimates.
 
         Returns
         -------
         list of (raw item id, estimate)
-            Best first. The estimate is unclipped and equals
-            ``self.predict(raw_uid, raw_iid, clip=False).est``.
+            Best first (by the unclipped estimate). The estimate equals
+            ``self.predict(raw_uid, raw_iid, clip=clip).est``.
         """
         self._check_fitted("recommend")
         n = check_int("n", n, min_value=1)
@@ -229,9 +237,8 @@ class RecommendMixin:
             _, items, est = self._top_n(users, n, exclude_seen, cand=cand)
             items, est = items[0], est[0]
         valid = items >= 0
-        return list(
-            zip(trainset.raw_item_ids[items[valid]].tolist(), est[valid].tolist(), strict=True)
-        )
+        est = self._shown(est[valid], clip)
+        return list(zip(trainset.raw_item_ids[items[valid]].tolist(), est.tolist(), strict=True))
 
     def recommend_all(
         self,
@@ -239,6 +246,7 @@ class RecommendMixin:
         exclude_seen: bool = True,
         *,
         min_support: int = 0,
+        clip: bool = True,
         progress: bool | None = None,
     ) -> pd.DataFrame:
         """The top ``n`` recommendations of every user of the trainset, as one table.
@@ -253,6 +261,9 @@ class RecommendMixin:
             Leave out the items each user rated in the trainset.
         min_support : int, default 0
             Only items with at least this many training ratings are recommended (0: all).
+        clip : bool, default True
+            ``estimate`` clipped to the rating scale, as ``predict`` shows it; the ranking
+            uses the unclipped estimate either way. False: the unclipped estimates.
         progress : bool or None, default None
             A progress bar on stderr while searching. None: when stderr is a terminal or
             ``verbose`` is set, for searches lasting over a second. True: always. False:
@@ -261,8 +272,9 @@ class RecommendMixin:
         Returns
         -------
         pandas.DataFrame
-            Columns ``user`` and ``item`` (raw ids), ``estimate`` (unclipped, equal to
-            ``predict(user, item, clip=False).est``) and ``rank`` (1 = best). Users in inner-id
+            Columns ``user`` and ``item`` (raw ids), ``estimate`` (equal to
+            ``predict(user, item, clip=clip).est``) and ``rank`` (1 = best, by the
+            unclipped estimate). Users in inner-id
             order, then by rank. A user with fewer than ``n`` unseen items gets fewer rows.
         """
         self._check_fitted("recommend_all")
@@ -277,12 +289,21 @@ class RecommendMixin:
             {
                 "user": trainset.raw_user_ids[np.broadcast_to(rows[:, None], items.shape)[valid]],
                 "item": trainset.raw_item_ids[items[valid]],
-                "estimate": est[valid],
+                "estimate": self._shown(est[valid], clip),
                 "rank": ranks[valid].astype(np.int64),
             }
         )
 
     # ------------------------------------------------------------------ internals
+    def _shown(self, est: np.ndarray, clip) -> np.ndarray:
+        """The estimates shown to users: clipped to the rating scale unless ``clip`` is False."""
+        if not isinstance(clip, (bool, np.bool_)):
+            raise TypeError(f"clip must be a bool, got {clip!r}")
+        if not clip:
+            return est
+        lo, hi = self.trainset.rating_scale
+        return np.minimum(np.maximum(est, float(lo)), float(hi))
+
     def _inner_id(self, raw_id, kind: str) -> int:
         ts = self.trainset
         inner = int((ts.inner_iids if kind == "item" else ts.inner_uids)([raw_id])[0])
