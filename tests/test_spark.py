@@ -250,7 +250,7 @@ def test_factors_stay_on_the_executors(monkeypatch, spark, ratings_df):
 
 
 def test_divergence_is_reported_with_its_epoch(ratings_df):
-    with pytest.raises(ModelFitError, match="training diverged at epoch 0"):
+    with pytest.raises(ModelFitError, match=r"training diverged at epoch 1 \(the first is 1\)"):
         _fit(ratings_df, n_blocks=2, n_epochs=2, lr_all=1e6, keep_ratings=False)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 __all__ = [
     "IdTypeWarning",
-    "MismatchedTitlesWarning",
     "ModelFitError",
     "ModelFitWarning",
     "NotFittedError",
@@ -38,7 +37,3 @@ class IdTypeWarning(UserWarning):
     Ids are matched exactly, as in Surprise, so the prediction falls back as for an
     unknown id; this warning (once per model and kind) says which id type the model holds.
     """
-
-
-class MismatchedTitlesWarning(UserWarning):
-    """A titles file that does not describe the model's items (few ids match)."""
