@@ -364,7 +364,8 @@ def _sub_epoch_records(jobs, logs, grid, k, itemsize) -> list[dict]:
     bad = [epoch for (epoch, _), xs in entries.items() if not all(x[2] for x in xs)]
     if bad:
         raise ModelFitError(
-            f"training diverged at epoch {min(bad)}: NaN or infinite values in the model; "
+            f"training diverged at epoch {min(bad) + 1} (the first is 1): NaN or infinite "
+            "values in the model; "
             "lower the learning rates (lr_all) or raise the regularisation (reg_all)"
         )
     # Every factor row goes through the sub-epoch's exchange (user rows normally stay on
