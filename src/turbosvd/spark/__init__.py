@@ -42,6 +42,7 @@ from ._common import (
     _partition_keys,  # noqa: F401 (used by bench/bench_spark.py)
     default_n_blocks,
 )
+from .als import fit_als
 from .convert import SparkFactors, from_als, to_spark_factors
 from .fitting import fit
 from .topn import recommend_for_all_users, recommend_for_users, similar_items_all
@@ -51,6 +52,7 @@ __all__ = [
     "SparkFactors",
     "default_n_blocks",
     "fit",
+    "fit_als",
     "from_als",
     "recommend_for_all_users",
     "recommend_for_users",
