@@ -132,6 +132,7 @@ def turbosvd_fit(train, test, **params) -> dict:
 
 def movielens() -> list[dict]:
     from turbosvd import ALS, SVD, Dataset, Reader, accuracy
+    from turbosvd.model_selection import PredefinedKFold
 
     folder = data_folder()
     if folder is None:
@@ -139,7 +140,7 @@ def movielens() -> list[dict]:
     base = folder / "ml-100k" / "ml-100k"
     reader = Reader("ml-100k")
     data = Dataset.load_from_folds([(str(base / "u1.base"), str(base / "u1.test"))], reader)
-    trainset, testset = next(iter(data.folds()))
+    trainset, testset = next(PredefinedKFold().split(data))
     rows = []
     for name, make in [
         ("SVD() (k=100, 20 epochs, SGD)", lambda: SVD(random_state=0)),
