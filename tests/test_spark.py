@@ -8,7 +8,6 @@ tested without Spark (tests/test_dsgd.py) and at 1M ratings in bench/bench_spark
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import os
@@ -16,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pandas as pd
@@ -33,6 +31,8 @@ from turbosvd import SVD, Dataset, Reader, accuracy  # noqa: E402
 from turbosvd import spark as tspark  # noqa: E402
 from turbosvd.datasets import make_ratings  # noqa: E402
 from turbosvd.exceptions import ModelFitError  # noqa: E402
+from turbosvd.spark import _common  # noqa: E402
+from turbosvd.spark import _dsgd_jobs as _jobs  # noqa: E402
 from turbosvd.spark.fitting import _cap_n_blocks  # noqa: E402
 from turbosvd.train import dsgd as _dsgd  # noqa: E402
 from turbosvd.train.sgd import draw_normal as _draw_normal  # noqa: E402
@@ -187,12 +187,8 @@ def test_profile_and_trainset_without_ratings(ratings_df, ratings):
 
 
 def _persisted_rdds(spark) -> int:
-    """RDDs the session keeps (cached or checkpointed) once unreferenced ones are freed:
-    Spark frees a checkpoint when the driver's JVM has collected it (context cleaner)."""
-    gc.collect()
-    for _ in range(5):  # the cleaner works asynchronously, after each collection
-        spark.sparkContext._jvm.System.gc()
-        time.sleep(0.3)
+    """RDDs the session keeps (cached or checkpointed), as the driver knows them now: no
+    garbage collection is forced, so only what the code freed explicitly is gone."""
     return spark.sparkContext._jsc.getPersistentRDDs().size()
 
 
@@ -239,10 +235,12 @@ def test_factors_stay_on_the_executors(monkeypatch, spark, ratings_df):
     # as in epoch 1 (epoch 0 starts from the shipped rows, whose plan differs).
     plans = [events[i][1] for i in checkpoints]
     assert plans[-2:] == plans[2:4]
-    # Old checkpoints are freed: the persisted RDDs (the cached ratings and blocks, the
-    # current checkpoint) do not grow with the sub-epochs, and go once the fit returns.
+    # Old checkpoints are freed explicitly, without waiting for a garbage collection: the
+    # persisted RDDs (the cached ratings and blocks, the current checkpoint) stay the same
+    # in every sub-epoch after the first, and go once the fit returns.
     persisted = [events[i][2] for i in checkpoints]
-    assert max(persisted) <= persisted[1] + 1, persisted
+    assert persisted[1:] == [persisted[1]] * (len(persisted) - 1), persisted
+    assert persisted[1] == before + 3, persisted  # ratings, packed blocks, one checkpoint
     assert _persisted_rdds(spark) == before
     ref = _reference(model.trainset, 2, np.float32, {**PARAMS, "n_epochs": n_epochs})
     for got, want in zip((model.pu, model.qi, model.bu, model.bi), ref, strict=True):
@@ -350,6 +348,146 @@ def test_default_n_blocks():
     assert tspark.default_n_blocks(1_000_000, 8) == 3
     assert tspark.default_n_blocks(10**9, 8) == 8
     assert tspark.default_n_blocks(10**9, 0) == 1
+
+
+def test_task_slots_and_the_cap_on_n_blocks(spark):
+    assert tspark.task_slots(spark) == 2  # local[2], spark.task.cpus = 1
+    with pytest.warns(UserWarning, match="n_blocks=5000 is more than 1024: using n_blocks=1024"):
+        assert _cap_n_blocks(5000, 10**9) == 1024
+
+
+def test_session_limits_read_the_settings(spark):
+    limits = tspark.session_limits(spark)
+    assert limits.rpc_bytes == 128 << 20  # Spark's defaults: nothing is set in this session
+    assert limits.result_bytes == 1 << 30
+    assert limits.arrow_records == 10_000
+    assert _common.parse_size("5m") == 5 << 20
+    assert _common.parse_size("1", "m") == 1 << 20
+    assert _common.parse_size("0") == 0
+    with pytest.raises(ValueError, match="cannot read 'lots' as a size"):
+        _common.parse_size("lots")
+
+
+def _grid(users, items, d):
+    return _dsgd.make_grid(np.full(users, 10), np.full(items, 10), d)
+
+
+def test_size_checks_name_the_setting_or_parameter():
+    """Each check fires alone, before any work, with the setting or parameter to change."""
+    small = _common.SparkLimits(rpc_bytes=1 << 20, result_bytes=5 << 20, arrow_records=10_000,
+                                task_cpus=1)  # fmt: skip
+    big = _common.SparkLimits(1 << 30, 0, 10_000, 1)
+    grid = _grid(100_000, 1_000, 2)  # 50,000 users per block
+    args = (np.full(100_000, 10), np.full(1_000, 10), 100, 4)
+    _jobs.check_sizes(big, grid, *args)  # within every limit: no error
+    with pytest.raises(tspark.SparkLimitError, match="over spark.rpc.message.maxSize.*init="):
+        _jobs.check_sizes(small, grid, *args, init_on_driver=True)
+    with pytest.raises(tspark.SparkLimitError, match="spark.driver.maxResultSize.*fit_distributed"):
+        _jobs.check_sizes(small, grid, *args, collect_factors=True)
+    with pytest.raises(tspark.SparkLimitError, match="maxResultSize.*keep_ratings=False"):
+        _jobs.check_sizes(small, grid, *args, collect_ratings=1_000_000)
+    # 3M users of 100 float32 factors in 1 block: the cogroup's factor column is 1.2 GB.
+    one = _grid(3_000_000, 10, 1)
+    with pytest.raises(tspark.SparkLimitError, match="1 GiB.*use more blocks \\(n_blocks=1 is"):
+        _jobs.check_sizes(big, one, np.full(3_000_000, 10), np.full(10, 10), 100, 4)
+    # A block of 100M ratings packs to 1.2 GB (12 bytes each with the run index).
+    dense = _dsgd.make_grid(np.full(1000, 100_000), np.full(1000, 100_000), 1)
+    with pytest.raises(tspark.SparkLimitError, match="block \\(0, 0\\) of 100,000,000 ratings"):
+        _jobs.check_sizes(big, dense, np.full(1000, 100_000), np.full(1000, 100_000), 1, 4)
+    unlimited = _common.SparkLimits(1 << 30, 0, 0, 1)  # one Arrow batch per partition
+    with pytest.raises(tspark.SparkLimitError, match="lower spark.sql.execution.arrow"):
+        _common.check_batch(unlimited, "rows", 1000, 2_000_000, "x")
+
+
+def test_local_frames_are_sent_in_pieces_that_fit_a_task(spark):
+    limits = _common.SparkLimits(rpc_bytes=1 << 20, result_bytes=0, arrow_records=10_000,
+                                 task_cpus=1)  # fmt: skip
+    pdf = pd.DataFrame({"a": np.arange(200_000, dtype=np.int64), "b": np.ones(200_000)})
+    frame = _common.local_frame(spark, pdf, "a long, b double", limits, "test rows", "x")
+    assert frame.count() == 200_000  # 3.2 MB in pieces of under 1/4 MB
+    got = frame.toPandas()
+    pd.testing.assert_frame_equal(got, pdf)
+    blob = pd.DataFrame({"x": [b"0" * (2 << 20)]})
+    with pytest.raises(tspark.SparkLimitError, match="test blob.*spark.rpc.message.maxSize"):
+        _common.local_frame(spark, blob, "x binary", limits, "test blob", "smaller rows")
+
+
+def test_initial_factors_drawn_on_the_executors(ratings_df):
+    """init='executors': the documented per-block draws, then the serial DSGD reference."""
+    model = _fit(ratings_df, n_blocks=2, init="executors", keep_ratings=True)
+    again = _fit(ratings_df, n_blocks=2, init="executors", keep_ratings=False)
+    _assert_same_model(model, again)  # deterministic
+    ts, k = model.trainset, PARAMS["n_factors"]
+    grid = _dsgd.make_grid(np.bincount(ts._users), np.bincount(ts._items), 2)
+    pu = np.empty((ts.n_users, k), np.float32)
+    qi = np.empty((ts.n_items, k), np.float32)
+    for side, out, rows in ((0, pu, grid.users_of), (1, qi, grid.items_of)):
+        for b in range(2):
+            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([0, side, b])))
+            idx = rows(b)
+            n = len(range(ts.n_users)[idx]) if side == 0 else len(idx)
+            out[idx] = rng.normal(0, 0.1, size=(n, k))
+    bu, bi = np.zeros(ts.n_users, np.float32), np.zeros(ts.n_items, np.float32)
+    _dsgd.fit_local(ts._users, ts._items, ts._ratings, pu, qi, bu, bi, n_blocks=2,
+                    n_epochs=PARAMS["n_epochs"], global_mean=ts.global_mean, biased=True,
+                    rates=SVD(**PARAMS)._rates())  # fmt: skip
+    for got, want in zip((model.pu, model.qi, model.bu, model.bi), (pu, qi, bu, bi), strict=True):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="init='nowhere' must be one of"):
+        _fit(ratings_df, init="nowhere")
+
+
+def test_fit_distributed_keeps_the_model_in_spark(spark, ratings_df, ratings):
+    profile = []
+    handle = tspark.fit_distributed(ratings_df, "user", "item", "rating", n_blocks=2,
+                                    rating_scale=(1, 5), profile=profile, **PARAMS)  # fmt: skip
+    try:
+        assert isinstance(handle, tspark.SparkSVD)
+        assert not [p for p in profile if p.get("step") == "collect the factors"]
+        local = handle.to_local(keep_ratings=True)
+        _assert_same_model(local, _fit(ratings_df, n_blocks=2))
+        assert local.trainset.n_ratings == len(ratings)
+        users = handle.user_factors().toPandas()
+        assert sorted(users["id"]) == sorted(local.trainset._user_ids)
+        for row in users.head(20).itertuples(index=False):
+            u = local.trainset.to_inner_uid(row.id)
+            np.testing.assert_array_equal(np.asarray(row.features, np.float32), local.pu[u])
+            assert np.float32(row.bias) == local.bu[u]
+        assert handle.item_factors().count() == local.trainset.n_items
+        for exclude_seen in (True, False):
+            out = tspark.recommend_for_all_users(handle, n=6, exclude_seen=exclude_seen)
+            got = _flatten(out, "user", "recommendations", "rating")
+            want = local.recommend_all(n=6, exclude_seen=exclude_seen)
+            order = got["user"].map(local.trainset._raw2inner_id_users)
+            got = got.assign(_u=order).sort_values(["_u", "rank"], kind="stable").drop(columns="_u")
+            pd.testing.assert_frame_equal(
+                got.reset_index(drop=True),
+                want.rename(columns={"estimate": "rating"}).reset_index(drop=True),
+                check_dtype=False,
+            )
+    finally:
+        handle.unpersist()
+    with pytest.raises(ValueError, match="unpersisted"):
+        handle.to_local()
+
+
+def test_durable_checkpoints_give_the_same_model_and_are_deleted(spark, ratings_df, tmp_path):
+    """checkpoint_interval: the same floats as local checkpoints; old checkpoint files are
+    deleted as training moves on, the last one when the model is dropped."""
+    spark.sparkContext.setCheckpointDir(str(tmp_path))
+    before = _persisted_rdds(spark)
+    handle = tspark.fit_distributed(ratings_df, "user", "item", "rating", n_blocks=2,
+                                    rating_scale=(1, 5), checkpoint_interval=1,
+                                    **{**PARAMS, "n_epochs": 3})  # fmt: skip
+    written = [p for p in tmp_path.rglob("rdd-*") if p.is_dir()]
+    assert len(written) == 1  # three were written, the older two deleted
+    model = handle.to_local(keep_ratings=False)
+    handle.unpersist()
+    assert not [p for p in tmp_path.rglob("rdd-*") if p.is_dir()]
+    assert _persisted_rdds(spark) == before
+    _assert_same_model(model, _fit(ratings_df, n_blocks=2, n_epochs=3, keep_ratings=False))
+    with pytest.raises(ValueError, match="checkpoint_interval=0 is out of range"):
+        _fit(ratings_df, checkpoint_interval=0)
 
 
 # ------------------------------------------------------------------------- converters

@@ -20,6 +20,8 @@ from ._common import (
     _default_parallelism,
     _partition_keys,
     _task_threads,
+    local_frame,
+    session_limits,
 )
 
 __all__ = ["recommend_for_all_users", "recommend_for_users", "similar_items_all"]
@@ -48,9 +50,10 @@ def _id_types(ids: np.ndarray) -> tuple[T.DataType, Any]:
     )
 
 
-def _seen_rows(trainset, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The items each of ``users`` rated: a CSR (indptr, item inner ids) in ``users`` order."""
-    indptr, items, _ = trainset.user_csr()
+def _seen_rows(csr, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The items each of ``users`` rated: a CSR (indptr, item inner ids) in ``users`` order,
+    from the trainset's ``user_csr()`` (computed once for all blocks)."""
+    indptr, items, _ = csr
     starts, lengths = indptr[users], indptr[users + 1] - indptr[users]
     sub_ptr = np.zeros(len(users) + 1, dtype=np.int64)
     np.cumsum(lengths, out=sub_ptr[1:])
@@ -73,7 +76,19 @@ def _block_frame(spark, pdf: pd.DataFrame, schema: T.StructType, n_blocks: int):
     n_parts = max(n_blocks, 2)
     keys = _partition_keys(spark, n_parts)
     pdf = pdf.assign(part=np.asarray(keys, dtype=np.int32)[pdf["part"].to_numpy()])
-    return spark.createDataFrame(pdf, schema=schema).repartition(n_parts, "part")
+    frame = local_frame(
+        spark, pdf, schema, session_limits(spark), "top-N of a local model: one block of queries",
+        f"use more blocks (n_blocks={n_blocks}), or keep the model in Spark (fit_distributed)",
+    )  # fmt: skip
+    return frame.repartition(n_parts, "part")
+
+
+def _one_row(spark, pdf: pd.DataFrame, schema: T.StructType):
+    """A one-row frame of the model's other side, sent to every task (size-checked)."""
+    return local_frame(
+        spark, pdf, schema, session_limits(spark), "top-N of a local model: all candidates",
+        "keep the model in Spark (fit_distributed) and use its top-N",
+    )  # fmt: skip
 
 
 def _dtype_name(model) -> str:
@@ -102,10 +117,11 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
     bounds = np.linspace(0, len(users), d + 1).astype(np.int64)
     pu, bu = np.ascontiguousarray(model.pu), np.ascontiguousarray(model.bu)
     rows = []
+    csr = ts.user_csr() if exclude_seen else None
     for b in range(d):
         block = users[bounds[b] : bounds[b + 1]]
         if exclude_seen:
-            ptr, idx = _seen_rows(ts, block)
+            ptr, idx = _seen_rows(csr, block)
         else:
             ptr, idx = np.zeros(len(block) + 1, np.int64), np.empty(0, np.int64)
         rows.append(
@@ -124,7 +140,8 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
         + [T.StructField("user_ids", T.ArrayType(user_type))]
     )
     blocks = _block_frame(spark, pd.DataFrame(rows), schema, d)
-    items = spark.createDataFrame(
+    items = _one_row(
+        spark,
         pd.DataFrame(
             {
                 "qi": [np.ascontiguousarray(model.qi).tobytes()],
@@ -132,7 +149,7 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
                 "item_ids": [item_ids.tolist()],
             }
         ),
-        schema=T.StructType(
+        T.StructType(
             [
                 T.StructField("qi", T.BinaryType()),
                 T.StructField("bi", T.BinaryType()),
@@ -194,9 +211,14 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
 
 
 def recommend_for_all_users(
-    model: SVD, spark: SparkSession, n: int = 10, exclude_seen: bool = True, *, n_blocks=None
-) -> DataFrame:
+    model, spark: SparkSession | None = None, n: int = 10, exclude_seen: bool = True, *,
+    n_blocks=None,
+) -> DataFrame:  # fmt: skip
     """The top ``n`` items of every user of the trainset, computed in Spark tasks.
+
+    ``model`` is a local ``SVD`` or a ``SparkSVD`` (``fit_distributed``). For a
+    ``SparkSVD`` everything happens on the executors (``SparkSVD.recommend_for_all_users``;
+    ``spark`` and ``n_blocks`` are not used). For a local model:
 
     The users are cut into ``n_blocks`` blocks, one task each; every task receives its
     users' factors, biases and seen items, plus the item factors (once per task, through a
@@ -205,9 +227,10 @@ def recommend_for_all_users(
 
     Parameters
     ----------
-    model : SVD
+    model : SVD or SparkSVD
         A fitted model whose ``recommend_all`` is available.
     spark : SparkSession
+        Needed for a local model.
     n : int, default 10
         Recommendations per user (>= 1), clamped to the number of candidate items.
     exclude_seen : bool, default True
@@ -227,6 +250,8 @@ def recommend_for_all_users(
         per user; a user without candidates has an empty array. Row order is not
         specified (sort by ``user`` if needed).
     """
+    if getattr(model, "is_distributed", False):  # a SparkSVD: factors stay where they are
+        return model.recommend_for_all_users(n, exclude_seen)
     model._check_fitted("recommend_for_all_users")
     n = check_int("n", n, min_value=1)
     if not isinstance(exclude_seen, bool):
@@ -291,9 +316,10 @@ def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=
         T.StructType([T.StructField(c, T.LongType()) for c in ("part", "start", "stop")]),
         d,
     )
-    items = spark.createDataFrame(
+    items = _one_row(
+        spark,
         pd.DataFrame({"qi": [qi.tobytes()], "item_ids": [item_ids.tolist()]}),
-        schema=T.StructType(
+        T.StructType(
             [
                 T.StructField("qi", T.BinaryType()),
                 T.StructField("item_ids", T.ArrayType(item_type)),
