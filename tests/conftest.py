@@ -46,8 +46,9 @@ needs_ml_latest = pytest.mark.skipif(
 )
 
 
-# What scikit-surprise's sdist lacks of its tests/ folder: the fixtures and data files (its
-# repository has them; they are not committed here).
+# What scikit-surprise's sdist lacks of its tests/ folder: the fixtures and data files. Its
+# repository has them; they are not committed here (tests/surprise_files.py rebuilds the
+# data files, tests/surprise_alias/surprise_conftest.py is our conftest for them).
 SURPRISE_REPO_ONLY_FILES = [
     "conftest.py",
     "custom_dataset",
@@ -60,7 +61,8 @@ SURPRISE_REPO_ONLY_FILES = [
 
 def surprise_checkout() -> Path | None:
     """A Surprise source tree holding those files: ``TURBOSVD_SURPRISE_SOURCE``, or a
-    ``ref/surprise`` folder beside the repository or one of its parents."""
+    ``ref/surprise`` folder beside the repository or one of its parents. Only used to
+    compare the rebuilt files with Surprise's own; nothing needs it."""
     candidates = []
     if os.environ.get("TURBOSVD_SURPRISE_SOURCE"):
         candidates.append(Path(os.environ["TURBOSVD_SURPRISE_SOURCE"]))
@@ -69,6 +71,21 @@ def surprise_checkout() -> Path | None:
         if all((path / "tests" / name).is_file() for name in SURPRISE_REPO_ONLY_FILES):
             return path
     return None
+
+
+@pytest.fixture(scope="session")
+def surprise_u1_subset(tmp_path_factory) -> tuple[Path, Path]:
+    """Surprise's ``u1_ml100k_train`` / ``u1_ml100k_test`` (8,000 / 2,000 ratings), rebuilt
+    from the local MovieLens 100k and checked against their SHA-256."""
+    if DATA_FOLDER is None:
+        pytest.skip("MovieLens 100k not found: set SURPRISE_DATA_FOLDER")
+    from surprise_files import U1_FILES, surprise_data_files
+
+    out = tmp_path_factory.mktemp("surprise_u1")
+    files = surprise_data_files(DATA_FOLDER / "ml-100k" / "ml-100k")
+    for name in U1_FILES:
+        (out / name).write_bytes(files[name])
+    return out / U1_FILES[0], out / U1_FILES[1]
 
 
 @pytest.fixture(scope="session")

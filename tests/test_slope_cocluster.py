@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import turbosvd
-from conftest import DATA_FOLDER, needs_ml100k, needs_ml_latest, surprise_checkout
+from conftest import DATA_FOLDER, needs_ml100k, needs_ml_latest
 from turbosvd import _cluster
 from turbosvd.neighbors import slope_one as slope_engine
 from turbosvd.prediction_algorithms.co_clustering import CoClustering as CoClusteringByPath
@@ -111,17 +111,11 @@ def test_co_clustering_latest_matches_surprise(surprise):
         ("CoClustering", dict(random_state=0), 1.0841941385276614),
     ],
 )
-def test_sanity_check_values(name, kwargs, expected):
+def test_sanity_check_values(name, kwargs, expected, surprise_u1_subset):
     """Surprise's test_sanity_checks RMSE, to the last digit, on its 8,000/2,000-rating u1
-    subset (only Surprise's repository has those files: skipped without a checkout)."""
-    checkout = surprise_checkout()
-    if checkout is None:
-        pytest.skip("no Surprise checkout (TURBOSVD_SURPRISE_SOURCE) with tests/u1_ml100k_*")
-    tests = checkout / "tests"
-    data = turbosvd.Dataset.load_from_folds(
-        [(str(tests / "u1_ml100k_train"), str(tests / "u1_ml100k_test"))],
-        turbosvd.Reader("ml-100k"),
-    )
+    subset (rebuilt from the local MovieLens by tests/surprise_files.py)."""
+    train, test = surprise_u1_subset
+    data = turbosvd.Dataset.load_from_folds([(str(train), str(test))], turbosvd.Reader("ml-100k"))
     trainset, testset = next(turbosvd.model_selection.PredefinedKFold().split(data))
     algo = getattr(turbosvd, name)(**kwargs).fit(trainset)
     assert turbosvd.accuracy.rmse(algo.test(testset)) == expected

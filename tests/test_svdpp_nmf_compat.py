@@ -9,21 +9,17 @@ Surprise's own ``test_sanity_checks`` pins, to the last digit.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tarfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import HERE, needs_ml100k, needs_ml_latest, small_ratings
+from conftest import needs_ml100k, needs_ml_latest, small_ratings
 from turbosvd import NMF, Dataset, NotFittedError, PredictionImpossible, Reader, SVDpp, accuracy
 from turbosvd.model_selection import PredefinedKFold, train_test_split
 
 TOL = 1e-10
-SDIST = Path("/tmp/sd/scikit_surprise-1.1.5.tar.gz")
 
 
 def assert_same_model(ours, theirs, names, exact=True):
@@ -54,35 +50,10 @@ def u1(surprise, ml100k_dir):
     return ours, theirs
 
 
-def _surprise_tests_dir() -> Path | None:
-    """Surprise's tests/ folder (its u1_ml100k_train/_test subset is not ours to copy)."""
-    candidates = [os.environ.get("SURPRISE_TESTS_DIR")]
-    candidates += [str(p / "ref" / "surprise" / "tests") for p in HERE.parents]
-    for c in candidates:
-        if c and (Path(c) / "u1_ml100k_train").is_file():
-            return Path(c)
-    return None
-
-
 @pytest.fixture(scope="module")
-def sanity_files(tmp_path_factory):
-    found = _surprise_tests_dir()
-    if found is not None:
-        return found / "u1_ml100k_train", found / "u1_ml100k_test"
-    if not SDIST.is_file():
-        pytest.skip("Surprise's tests/u1_ml100k_* not found (set SURPRISE_TESTS_DIR)")
-    out = tmp_path_factory.mktemp("surprise_tests")
-    with tarfile.open(SDIST) as tar:
-        for name in ("u1_ml100k_train", "u1_ml100k_test"):
-            try:
-                member = tar.getmember(f"scikit_surprise-1.1.5/tests/{name}")
-            except KeyError:
-                pytest.skip(
-                    f"Surprise's sdist has no tests/{name} (only its repository has it): set "
-                    "SURPRISE_TESTS_DIR to a Surprise checkout's tests/ folder"
-                )
-            (out / name).write_bytes(tar.extractfile(member).read())
-    return out / "u1_ml100k_train", out / "u1_ml100k_test"
+def sanity_files(surprise_u1_subset):
+    """Surprise's 8,000/2,000-rating u1 subset, rebuilt from MovieLens (tests/surprise_files.py)."""
+    return surprise_u1_subset
 
 
 # --------------------------------------------------------------- Surprise's sanity checks
