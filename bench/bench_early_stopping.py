@@ -89,7 +89,7 @@ def bold_driver(trainset, testset, n_epochs=60):
 
 def _continue_one_epoch(algo):
     """One more blocked epoch from the model's current parameters (the same kernel)."""
-    from turbosvd import _blocked
+    from turbosvd.train import blocked as _blocked
 
     ts = algo.trainset
     layout = algo.__dict__.get("_bench_layout")

@@ -188,6 +188,30 @@ def test_new_users_join_the_model(data, tmp_path):
     assert loaded.predict(902, 4).details["was_impossible"] is False
 
 
+def test_foldin_shares_but_never_changes_the_fitted_trainset(data):
+    """The model's own trainset shares the fitted one's arrays (no O(ratings) copy on the
+    first fold-in); appends and replacements never show through, nor across two models."""
+    ts = _trainset(data)
+    before = [np.array(a, copy=True) for a in ts.rating_arrays()]
+    users_before, items_map = ts.raw_user_ids.copy(), dict(ts._raw2inner_id_items)
+    algo = SVD(n_factors=4, random_state=0).fit(ts)
+    other = SVD(n_factors=4, random_state=0).fit(ts)
+    for k in range(30):
+        algo.partial_fit_users([(5000 + k, 3, 4.0), (5000 + k, 4, 2.0)])
+    other.partial_fit_users([(5000, 7, 1.0)])
+    algo.partial_fit_users([(ts.to_raw_uid(0), 5, 5.0)])  # a known user: replaced
+    for a, b in zip(before, ts.rating_arrays(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(users_before, ts.raw_user_ids)
+    assert dict(ts._raw2inner_id_items) == items_map and ts.n_users == len(users_before)
+    mine, theirs = algo.trainset, other.trainset
+    assert sorted(i for i, _ in mine.ur[mine.to_inner_uid(5000)]) == sorted(
+        mine.to_inner_iid(i) for i in (3, 4)
+    )
+    assert [i for i, _ in theirs.ur[theirs.to_inner_uid(5000)]] == [theirs.to_inner_iid(7)]
+    assert theirs.n_users == ts.n_users + 1 and mine.n_users == ts.n_users + 30
+
+
 def test_repeated_foldins_and_known_users(data):
     ts = _trainset(data)
     algo = SVD(n_factors=6, random_state=0).fit(ts)

@@ -53,6 +53,9 @@ CHILD = textwrap.dedent(
 )
 
 
+# Slow by design: the child builds 2M ratings and a similarity computation that runs over ten
+# seconds on an idle machine (4-5 minutes each at a load average of 15); CI runs it.
+@pytest.mark.slow
 @pytest.mark.parametrize(("where", "fitted"), [("fit", "False"), ("test", "True")])
 def test_ctrl_c_interrupts_similarities_promptly(where, fitted):
     proc = subprocess.Popen(

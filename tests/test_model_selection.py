@@ -441,3 +441,30 @@ def test_parallel_folds_share_the_cpus_between_workers(small_df, monkeypatch):
     grid = {"n_factors": [2, 3], "n_epochs": [1], "random_state": [0], "n_jobs": [4]}
     GridSearchCV(Recording, grid, cv=KFold(2, random_state=0), n_jobs=2).fit(data)
     assert seen == [2] * 4
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_cross_validate_fit_params_and_estimators(small_df, n_jobs):
+    """fit_params (a dict or a function of the fold) reach fit; return_estimator gives each
+    fold's own fitted model (what the CLI's learning curves are drawn from)."""
+    data = Dataset.load_from_df(small_df, Reader())
+    algo = SVD(n_factors=3, n_epochs=4, random_state=0)
+    cv = KFold(n_splits=3, random_state=0, shuffle=True)
+    seen = []
+
+    def params(trainset, testset):
+        seen.append(len(testset))
+        return {"eval_set": testset}
+
+    res = cross_validate(algo, data, cv=cv, fit_params=params, return_estimator=True, n_jobs=n_jobs)
+    models = res["estimator"]
+    assert len(models) == 3 and len({id(m) for m in models} | {id(algo)}) == 4
+    assert sorted(seen) == sorted(len(test) for _, test in cv.split(data))
+    for model, rmse in zip(models, res["test_rmse"], strict=True):
+        assert len(model.history_["val_rmse"]) == 4
+        assert model.history_["val_rmse"][-1] == pytest.approx(rmse, abs=1e-9)
+    plain = cross_validate(algo, data, cv=cv, fit_params={"history": True})
+    np.testing.assert_allclose(plain["test_rmse"], res["test_rmse"], rtol=0, atol=1e-12)
+    assert "estimator" not in plain and "history_" in vars(algo)
+    with pytest.raises(TypeError, match="fit_params must be a dict or a callable"):
+        cross_validate(algo, data, cv=cv, fit_params=[("history", True)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 
 import numpy as np
@@ -133,8 +134,15 @@ def test_verbose_stdout_is_byte_identical_with_progress(split, capsys, schedule)
     assert "\r" not in err
 
 
-def test_auto_progress_is_silent_for_short_fits_and_off_the_terminal(split, capsys):
+def _clock(step):
+    """A fake clock for the progress bar: each reading is ``step`` seconds after the last."""
+    readings = itertools.count()
+    return lambda: next(readings) * step
+
+
+def test_auto_progress_is_silent_for_short_fits_and_off_the_terminal(split, capsys, monkeypatch):
     trainset, _ = split
+    monkeypatch.setattr(_progress, "_now", _clock(0.0))  # a fit that takes no time
     SVD(n_factors=2, n_epochs=3, random_state=0).fit(trainset)
     SVD(n_factors=2, n_epochs=3, random_state=0, verbose=True).fit(trainset, history=True)
     out, err = capsys.readouterr()
@@ -169,12 +177,13 @@ def test_terminal_bar_delay_in_auto_mode(split, monkeypatch):
     trainset, _ = split
     fake = _FakeTerminal()
     monkeypatch.setattr("sys.stderr", fake)
-    monkeypatch.setattr(_progress, "AUTO_DELAY", 0.0)
+    # AUTO_DELAY (1 s) passes during a fit whose epochs take 2 s each, not one of 0.1 s.
+    monkeypatch.setattr(_progress, "_now", _clock(2.0))
     SVD(n_factors=2, n_epochs=2, random_state=0).fit(trainset)
     assert "SVD fit [" in fake.getvalue()
     fake.truncate(0)
     fake.seek(0)
-    monkeypatch.setattr(_progress, "AUTO_DELAY", 3600.0)
+    monkeypatch.setattr(_progress, "_now", _clock(0.1))
     SVD(n_factors=2, n_epochs=2, random_state=0).fit(trainset)
     assert fake.getvalue() == ""
 
@@ -214,16 +223,18 @@ def test_interrupted_fit_leaves_the_bar_on_its_own_line(split, monkeypatch):
 
 def test_progress_bar_formatting():
     out = io.StringIO()
-    bar = _progress.ProgressBar(4, "fit", mode="lines", stream=out)
+    times = iter([0.0, 0.5, 1.2, 2.6, 3.0])  # creation, then one reading per update
+    bar = _progress.ProgressBar(4, "fit", mode="lines", stream=out, clock=lambda: next(times))
     bar.update(1, "x")
-    bar.update(2)  # rate-limited: within a second of the previous line
-    bar.update(4, "done", final=True)
+    bar.update(2)  # rate-limited: 0.7 s after the previous line
+    bar.update(3, "y")  # 2.1 s after it: printed
+    bar.update(4, "done", final=True)  # the final line is never held back
     lines = out.getvalue().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3 and lines[1].startswith("fit: 3/4 epochs, ") and "ETA" in lines[1]
     assert (
         lines[0].startswith("fit: 1/4 epochs, ") and "ETA" in lines[0] and lines[0].endswith("  x")
     )
-    assert lines[1].startswith("fit: 4/4 epochs, ") and "ETA" not in lines[1]
+    assert lines[2].startswith("fit: 4/4 epochs, ") and "ETA" not in lines[2]
     with pytest.raises(ValueError, match="mode='fancy'"):
         _progress.ProgressBar(1, "x", mode="fancy")
     assert _progress._fmt_seconds(75) == "1m15s" and _progress._fmt_seconds(7300) == "2h01m"

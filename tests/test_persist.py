@@ -562,3 +562,44 @@ def test_surprise_built_trainset_round_trips(surprise, tmp_path):
     assert accuracy.rmse(loaded.test(testset), verbose=False) == accuracy.rmse(
         algo.test(testset), verbose=False
     )
+
+
+@pytest.mark.parametrize("schedule", ["blocked", "exact"])
+def test_pickles_and_files_name_only_modules_that_exist(split, tmp_path, schedule):
+    """``turbosvd._blocked`` (an old re-export of ``turbosvd.train.blocked``) is gone: no
+    pickle or model file of a fitted, early-stopped or folded-in model ever named it, and
+    both kinds of file still load."""
+    import importlib
+    import pickle
+    import pickletools
+    import warnings
+
+    from turbosvd import dump
+
+    trainset, testset = split
+    algo = SVD(n_factors=5, n_epochs=6, schedule=schedule, random_state=0)
+    algo.early_stopping = schedule == "blocked"
+    algo.n_iter_no_change = 2
+    algo.fit(trainset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        algo.partial_fit_users([("newcomer", testset[0][1], 4.0)])
+    data = pickle.dumps(algo, protocol=2)  # GLOBAL opcodes carry "module name"
+    modules = {arg.split(" ")[0] for op, arg, _ in pickletools.genops(data) if op.name == "GLOBAL"}
+    assert "turbosvd.prediction_algorithms.matrix_factorization" in modules
+    assert not any(m == "turbosvd._blocked" for m in modules)
+    for module in modules:
+        importlib.import_module(module)
+    with pytest.raises(ImportError):
+        importlib.import_module("turbosvd._blocked")
+    dump.dump(str(tmp_path / "algo.pkl"), algo=algo)
+    _, loaded = dump.load(str(tmp_path / "algo.pkl"))
+    for name in ("pu", "qi", "bu", "bi"):
+        assert np.array_equal(getattr(algo, name), getattr(loaded, name)), name
+    assert [p.est for p in loaded.test(testset)] == [p.est for p in algo.test(testset)]
+    algo.save(tmp_path / "algo.tsvd")
+    from_file = turbosvd.load(tmp_path / "algo.tsvd")
+    assert (
+        from_file.predict("newcomer", testset[1][1]).est
+        == algo.predict("newcomer", testset[1][1]).est
+    )

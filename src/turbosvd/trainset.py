@@ -460,29 +460,29 @@ class Trainset:
         """
         return self._revision
 
-    def copy(self) -> Trainset:
+    def copy(self, *, for_set_user_ratings: bool = False) -> Trainset:
         """An independent copy: arrays and id maps are copied, the global mean is kept.
 
-        Raw ids themselves (hashable, treated as immutable) are shared.
+        Raw ids themselves (hashable, treated as immutable) are shared. With
+        ``for_set_user_ratings=True`` the copy is only independent under
+        ``set_user_ratings`` (what fold-in does to it), which never writes into an existing
+        array (it appends into fresh buffers or into spare rows that no other array views)
+        nor into the item map: those are shared, and only the user map is copied, so the
+        copy costs O(n_users) instead of O(n_ratings).
         """
         self.global_mean  # noqa: B018 - computed once, so the copy need not recompute it
         if self._keep_dicts:  # Surprise's dicts are the truth: copy them deeply
             return _copy.deepcopy(self)
+        share = bool(for_set_user_ratings)
         out = Trainset.__new__(Trainset)
-        out._init_arrays(
-            self._users.copy(),
-            self._items.copy(),
-            self._ratings.copy(),
-            self._user_ids.copy(),
-            self._item_ids.copy(),
-            self.rating_scale,
-        )
+        arrays = (self._users, self._items, self._ratings, self._user_ids, self._item_ids)
+        out._init_arrays(*(a if share else a.copy() for a in arrays), self.rating_scale)
         out.n_ratings = self.n_ratings
         out._global_mean = self._global_mean
         if self._r2i_users is not None:
             out._r2i_users = dict(self._r2i_users)
         if self._r2i_items is not None:
-            out._r2i_items = dict(self._r2i_items)
+            out._r2i_items = self._r2i_items if share else dict(self._r2i_items)
         return out
 
     def set_user_ratings(self, raw_uids, indptr, items, ratings) -> np.ndarray:

@@ -6,7 +6,6 @@ import json
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 from ._cli_options import (
@@ -149,31 +148,18 @@ def _cmd_evaluate(args) -> int:
         with _user_errors("", (_fit_error(),)):
             cross_validate(model, data, measures=["rmse", "mae"], cv=cv, verbose=True)
         return 0
-    # The learning curve needs each fold's testset inside fit: the same folds and table as
-    # cross_validate, with fit(trainset, eval_set=testset).
-    from .. import accuracy
-    from ..model_selection.validation import print_summary
-
-    histories, rmse, mae, fit_times, test_times = [], [], [], [], []
-    for trainset, testset in cv.split(data):
-        fit_times.append(_fit(model, trainset, eval_set=testset, progress=args.progress))
-        start = time.perf_counter()
-        predictions = model.test(testset)
-        test_times.append(time.perf_counter() - start)
-        rmse.append(accuracy.rmse(predictions, verbose=False))
-        mae.append(accuracy.mae(predictions, verbose=False))
-        histories.append(model.history_)
-    import numpy as np
-
-    print_summary(
-        model,
-        ["rmse", "mae"],
-        {"rmse": np.asarray(rmse), "mae": np.asarray(mae)},
-        {},
-        tuple(fit_times),
-        tuple(test_times),
-        cv.n_splits,
-    )
+    # The learning curve: each fold's fit also scores its testset after every epoch.
+    with _user_errors("", (_fit_error(),)):
+        result = cross_validate(
+            model,
+            data,
+            measures=["rmse", "mae"],
+            cv=cv,
+            verbose=True,
+            fit_params=lambda _, testset: {"eval_set": testset, "progress": args.progress},
+            return_estimator=True,
+        )
+    histories = [fold.history_ for fold in result["estimator"]]
     print("(fit times include the per-epoch evaluation drawn in the learning curve)")
     from .plotting import plot_learning_curves
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -22,6 +23,9 @@ def cross_validate(
     n_jobs=1,
     pre_dispatch="2*n_jobs",
     verbose=False,
+    *,
+    fit_params=None,
+    return_estimator=False,
 ):
     """Run a cross-validation and return the measures and times of every fold.
 
@@ -29,22 +33,37 @@ def cross_validate(
     fitted on the last fold); otherwise each fold gets a copy of ``algo`` and folds run on
     threads, each with a share of the CPUs for the compiled kernels.
 
+    Parameters
+    ----------
+    algo, data, measures, cv, return_train_measures, n_jobs, pre_dispatch, verbose
+        As in Surprise.
+    fit_params : dict or callable, optional
+        Keyword arguments of every fold's ``algo.fit(trainset, **fit_params)``, or a
+        function ``(trainset, testset) -> dict`` of them (e.g. ``{"eval_set": testset}``
+        for a learning curve on each fold's test set). Not in Surprise.
+    return_estimator : bool, default False
+        Also return the model fitted on each fold (each fold then fits its own copy of
+        ``algo``), under ``"estimator"``, as scikit-learn does. Not in Surprise.
+
     Returns
     -------
     dict
         ``test_<measure>`` (and ``train_<measure>``) arrays of shape (n_folds,), then
-        ``fit_time`` and ``test_time`` tuples (seconds).
+        ``fit_time`` and ``test_time`` tuples (seconds), and ``estimator`` (a list) when
+        asked for.
     """
     measures = [m.lower() for m in measures]
     for m in measures:
         _measure(m)
+    if fit_params is not None and not (callable(fit_params) or isinstance(fit_params, dict)):
+        raise TypeError(f"fit_params must be a dict or a callable, got {type(fit_params).__name__}")
     cv = get_cv(cv)
     tasks = (
-        (algo, trainset, testset, measures, return_train_measures)
+        (algo, trainset, testset, measures, return_train_measures, fit_params, return_estimator)
         for (trainset, testset) in cv.split(data)
     )
-    out = run_tasks(fit_and_score, tasks, n_jobs=n_jobs, pre_dispatch=pre_dispatch)
-    (test_measures_dicts, train_measures_dicts, fit_times, test_times) = zip(*out)
+    out = run_tasks(_fold, tasks, n_jobs=n_jobs, pre_dispatch=pre_dispatch)
+    (test_measures_dicts, train_measures_dicts, fit_times, test_times, estimators) = zip(*out)
 
     test_measures = dict()
     train_measures = dict()
@@ -57,6 +76,8 @@ def cross_validate(
             ret["train_" + m] = train_measures[m]
     ret["fit_time"] = fit_times
     ret["test_time"] = test_times
+    if return_estimator:
+        ret["estimator"] = list(estimators)
     if verbose:
         print_summary(
             algo, measures, test_measures, train_measures, fit_times, test_times, cv.n_splits
@@ -73,15 +94,28 @@ def _measure(name):
     return getattr(accuracy, name)
 
 
-def fit_and_score(algo, trainset, testset, measures, return_train_measures=False):
+def _fold(algo, trainset, testset, measures, return_train, fit_params, return_estimator):
+    """One fold of ``cross_validate``: fit_and_score's tuple, then the model or None."""
+    if return_estimator:
+        algo = copy.deepcopy(algo)
+    params = fit_params(trainset, testset) if callable(fit_params) else fit_params
+    out = fit_and_score(algo, trainset, testset, measures, return_train, fit_params=params)
+    return (*out, algo if return_estimator else None)
+
+
+def fit_and_score(
+    algo, trainset, testset, measures, return_train_measures=False, *, fit_params=None
+):
     """Fit ``algo`` on ``trainset`` and score it on ``testset``.
+
+    ``fit_params`` (a dict, not in Surprise) are passed on to ``algo.fit``.
 
     Returns
     -------
     (test_measures, train_measures, fit_time, test_time)
     """
     start_fit = time.time()
-    algo.fit(trainset)
+    algo.fit(trainset, **(fit_params or {}))
     fit_time = time.time() - start_fit
     start_test = time.time()
     predictions = algo.test(testset)
