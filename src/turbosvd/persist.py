@@ -432,20 +432,25 @@ def _id_kind(v) -> str:
 
 # -------------------------------------------------------------------------- loading
 def load(path):
-    """Load a model saved with ``SVD.save``: a fitted model, without the training data.
+    """Load a model saved with ``model.save(path)``, fitted and ready to predict.
 
-    No pickle is involved: the file holds JSON and plain NumPy arrays, read with
-    ``allow_pickle=False``, and only known model classes are built.
+    The file holds the model's arrays and its trainset (raw ids, the training ratings,
+    rating scale and global mean), so the loaded model predicts, tests, recommends (seen
+    items excluded) and folds in users exactly as the saved one. No pickle is involved:
+    the file holds JSON and plain NumPy arrays, read with ``allow_pickle=False``, and only
+    registered model classes are built.
 
     Parameters
     ----------
     path : str or os.PathLike
+        A file written by ``save`` (any registered class: ``SVD``, ``ALS``, ...).
 
     Returns
     -------
-    SVD
-        Fitted, with the saved parameters, factors, biases, learning curve
-        (``history_``, if it was recorded) and a rebuilt ``trainset``.
+    AlgoBase
+        An instance of the saved class (e.g. ``SVD``), fitted, with the saved constructor
+        parameters, arrays, learning curve (``history_``, if it was recorded) and the
+        rebuilt ``trainset``.
 
     Raises
     ------

@@ -385,7 +385,8 @@ def _train(df, user_col, item_col, rating_col, *, n_blocks, task_bins, rating_sc
                 print(f"Processing epoch {epoch}")
             for s in steps:
                 sub = _Clock()
-                train = jobs._train_fn(dtype, k, mu, bool(svd.biased), rates, epoch, s)
+                make = jobs._train_arrow_fn if jobs.ARROW_COGROUP else jobs._train_fn
+                train = make(dtype, k, mu, bool(svd.biased), rates, epoch, s)
                 job = jobs._sub_epoch(blocks, factors, s, keys, n_blocks, train)
                 plan_s = sub.lap()
                 previous = factors
