@@ -6,6 +6,7 @@ repository and pass its interpreter::
     python -m venv /work/venv-als-peers
     /work/venv-als-peers/bin/pip install cmfrec "pyspark>=3.5" pandas
     python bench/bench_als.py --peers-python /work/venv-als-peers/bin/python
+    python bench/bench_als.py --peers spark   # its own run: bench_als_spark.md
 
 Measured (each peer run in a fresh interpreter of the peers' venv, turbosvd in this one;
 the rounds alternate turbosvd, cmfrec, Spark; medians of ``--repeat`` rounds):
@@ -131,6 +132,7 @@ def turbosvd_fit(train, test, **params) -> dict:
 
 def movielens() -> list[dict]:
     from turbosvd import ALS, SVD, Dataset, Reader, accuracy
+    from turbosvd.model_selection import PredefinedKFold
 
     folder = data_folder()
     if folder is None:
@@ -138,7 +140,7 @@ def movielens() -> list[dict]:
     base = folder / "ml-100k" / "ml-100k"
     reader = Reader("ml-100k")
     data = Dataset.load_from_folds([(str(base / "u1.base"), str(base / "u1.test"))], reader)
-    trainset, testset = next(iter(data.folds()))
+    trainset, testset = next(PredefinedKFold().split(data))
     rows = []
     for name, make in [
         ("SVD() (k=100, 20 epochs, SGD)", lambda: SVD(random_state=0)),
@@ -160,8 +162,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--peers-python", default="/work/venv-als-peers/bin/python")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--skip-spark", action="store_true")
+    ap.add_argument(
+        "--peers", default="cmfrec",
+        help="comma-separated peers among cmfrec, spark. Spark MLlib takes minutes per fit on "
+        "a loaded machine, so it has its own run (result file bench_als_spark.md, without "
+        "the solver table and MovieLens), keeping each run under ~10 min",
+    )  # fmt: skip
     args = ap.parse_args()
+    peers = [p for p in args.peers.split(",") if p]
+    if not peers or set(peers) - {"cmfrec", "spark"}:
+        ap.error(f"--peers={args.peers!r}: choose among cmfrec, spark")
+    full = "cmfrec" in peers
+    name = "bench_als" if full else "bench_als_spark"
 
     info_start = machine_info()
     _, train, test = _frames(*SIZE)
@@ -170,19 +182,25 @@ def main() -> None:
     train.to_pickle(train_path)
     test.to_pickle(test_path)
 
-    runs: dict[str, list[dict]] = {"turbosvd": [], "cmfrec": [], "spark": []}
+    runs: dict[str, list[dict]] = {"turbosvd": [], **{p: [] for p in peers}}
     variants = {"cg, 1 step": dict(cg_steps=1), "cg, 2 steps": dict(cg_steps=2),
                 "cg, 3 steps": dict(cg_steps=3), "cholesky": dict(solver="cholesky")}  # fmt: skip
+    if not full:
+        variants = {}
     solver_runs: dict[str, list[dict]] = {v: [] for v in variants}
+
+    def record(where: list, label: str, result: dict) -> None:
+        where.append(result)
+        print(f"  {label}: {result['fit_s']:.2f} s, RMSE {result['rmse']:.5f}, load "
+              f"{os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+
     for r in range(args.repeat):
-        runs["turbosvd"].append(turbosvd_fit(train, test))
-        runs["cmfrec"].append(run_peer(args.peers_python, "cmfrec", train_path, test_path))
-        if not args.skip_spark:
-            runs["spark"].append(run_peer(args.peers_python, "spark", train_path, test_path))
-        for name, params in variants.items():
-            solver_runs[name].append(turbosvd_fit(train, test, **params))
-        print(f"round {r + 1}: " + ", ".join(
-            f"{k} {v[-1]['fit_s']:.2f} s" for k, v in runs.items() if v), flush=True)  # fmt: skip
+        print(f"round {r + 1}", flush=True)
+        record(runs["turbosvd"], "turbosvd", turbosvd_fit(train, test))
+        for peer in peers:
+            record(runs[peer], peer, run_peer(args.peers_python, peer, train_path, test_path))
+        for variant, params in variants.items():
+            record(solver_runs[variant], variant, turbosvd_fit(train, test, **params))
 
     def med(rs, key):
         return statistics.median(x[key] for x in rs)
@@ -197,12 +215,12 @@ def main() -> None:
                       ", ".join(f"{x['fit_s']:.2f}" for x in rs)])  # fmt: skip
     solvers = [[name, f"{med(rs, 'fit_s'):.3f}", f"{rs[0]['rmse']:.5f}"]
                for name, rs in solver_runs.items()]  # fmt: skip
-    ml = movielens()
+    ml = movielens() if full else []
     info_end = machine_info()
     peer_versions = {lib: rs[0].get("version") for lib, rs in runs.items() if rs}
 
     lines = [
-        "# bench_als",
+        f"# {name}",
         "",
         f"Synthetic 1M ratings ({SIZE[0]:,} x {SIZE[1]:,}, 80/20 split), k={K}, {ITERS} "
         f"iterations, reg {REG} (ALS-WR), {THREADS} threads; fit seconds, median of "
@@ -214,11 +232,14 @@ def main() -> None:
         "",
         markdown_table(["library", "fit s", "test RMSE", "turbosvd is", "all runs s"], table),
         "",
-        "turbosvd's solvers at the same settings (median fit s, test RMSE):",
-        "",
-        markdown_table(["solver", "fit s", "test RMSE"], solvers),
-        "",
     ]
+    if solvers:
+        lines += [
+            "turbosvd's solvers at the same settings (median fit s, test RMSE):",
+            "",
+            markdown_table(["solver", "fit s", "test RMSE"], solvers),
+            "",
+        ]
     if ml:
         lines += [
             "MovieLens 100k, official split u1 (80,000 / 20,000), fit seconds (median of 3, "
@@ -241,8 +262,8 @@ def main() -> None:
     )
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_als.md").write_text(text)
-    write_json("bench_als", {"machine_start": info_start, "machine_end": info_end,
+    (RESULTS / f"{name}.md").write_text(text)
+    write_json(name, {"machine_start": info_start, "machine_end": info_end,
                              "runs": runs, "solvers": solver_runs, "movielens": ml,
                              "peer_versions": peer_versions})  # fmt: skip
     print(text)

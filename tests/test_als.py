@@ -266,7 +266,7 @@ def test_interface_on_movielens(ml100k):
     )
     recs = algo.recommend(testset[0][0], n=5)
     assert len(recs) == 5
-    assert recs[0][1] == pytest.approx(algo.predict(testset[0][0], recs[0][0], clip=False).est)
+    assert recs[0][1] == pytest.approx(algo.predict(testset[0][0], recs[0][0]).est)
     assert len(algo.similar_items(testset[0][1], k=3)) == 3
 
 

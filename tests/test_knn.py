@@ -16,6 +16,7 @@ import pytest
 
 import turbosvd
 from conftest import needs_ml100k, needs_ml_latest, small_ratings
+from turbosvd.neighbors import engine
 from turbosvd.prediction_algorithms import knns
 
 CLASSES = ["KNNBasic", "KNNWithMeans", "KNNWithZScore", "KNNBaseline"]
@@ -84,6 +85,13 @@ def test_estimates_match_surprise(surprise, small_split, cls, name, user_based, 
     lazy = getattr(turbosvd, cls)(verbose=False, **kwargs).fit(t_algo.trainset)
     assert lazy.__dict__["_sim"] is None
     _assert_same_predictions(lazy.test(testset), s_preds)
+    # both on-demand ways: rows only, then rating-list intersections only
+    for ratio in (0.0, np.inf):
+        monkeypatch.setattr(engine, "PAIR_COST_RATIO", ratio)
+        _assert_same_predictions(lazy.test(testset), s_preds)
+        _assert_same_predictions(
+            [lazy.predict(u, i, r) for (u, i, r) in testset[:30]], s_preds[:30]
+        )
     for x in (0, 3, 11):
         assert lazy.get_neighbors(x, k=6) == s_algo.get_neighbors(x, k=6)
     assert np.array_equal(lazy.sim, s_algo.sim)  # built on first read
@@ -135,16 +143,43 @@ def test_similarity_functions_match_surprise(surprise):
         assert np.array_equal(ts.pearson_baseline(*args), ss.pearson_baseline(*args))
 
 
+@pytest.mark.parametrize("name", SIMS)
+def test_duplicate_ratings_on_demand_match_surprise(surprise, name, monkeypatch):
+    # Users who rated an item twice: the terms of a pair at that item are added in
+    # Surprise's order (x's ratings outer, x2's inner) by both on-demand ways.
+    df = small_ratings(n_users=30, n_items=12, density=0.5, seed=4)
+    dup = df.sample(n=25, random_state=1).assign(rating=lambda d: 6 - d["rating"])
+    train = pd.concat([df, dup], ignore_index=True)
+    test = df.sample(n=60, random_state=2)[["user", "item", "rating"]]
+    testset = _testset(None, test)
+    monkeypatch.setattr(knns, "SIM_MATRIX_BYTES", 0)
+    for user_based in (True, False):
+        kwargs = {"sim_options": {"name": name, "user_based": user_based}, "k": 5}
+        t_algo, s_algo = _fit_pair(surprise, "KNNBaseline", kwargs, train)
+        s_preds = s_algo.test(testset)
+        for ratio in (0.0, np.inf):
+            monkeypatch.setattr(engine, "PAIR_COST_RATIO", ratio)
+            _assert_same_predictions(t_algo.test(testset), s_preds)
+        assert np.array_equal(t_algo.sim, s_algo.sim)
+
+
 def test_parallel_equals_serial(small_split, monkeypatch):
     train, test = small_split
     trainset = _data(turbosvd, train).build_full_trainset()
     testset = _testset(None, test)
     monkeypatch.setattr(knns, "SIM_MATRIX_BYTES", 0)
-    from turbosvd.neighbors import engine
 
     results = []
-    for n_jobs, block in ((1, engine.BLOCK_COST), (2, engine.BLOCK_COST), (3, 50)):
+    for n_jobs, block, ratio in (
+        (1, engine.BLOCK_COST, 0.0),
+        (2, engine.BLOCK_COST, 0.0),
+        (3, 50, 0.0),
+        (1, engine.BLOCK_COST, np.inf),
+        (2, 50, np.inf),
+        (2, 50, 1.0),
+    ):
         monkeypatch.setattr(engine, "BLOCK_COST", block)
+        monkeypatch.setattr(engine, "PAIR_COST_RATIO", ratio)
         algo = turbosvd.KNNBaseline(
             sim_options={"name": "pearson_baseline"}, verbose=False, n_jobs=n_jobs
         )

@@ -44,10 +44,10 @@ def test_precision_recall_equal_surprise_faq(predictions, k, threshold):
         assert got_p == want_p
         assert got_r == want_r
         assert list(got_p) == list(want_p)  # same user order
-        assert metrics.precision_at_k(preds, k, threshold) == pytest.approx(
+        assert metrics.faq_precision_at_k(preds, k, threshold) == pytest.approx(
             sum(want_p.values()) / len(want_p), rel=1e-12
         )
-        assert metrics.recall_at_k(preds, k, threshold) == pytest.approx(
+        assert metrics.faq_recall_at_k(preds, k, threshold) == pytest.approx(
             sum(want_r.values()) / len(want_r), rel=1e-12
         )
 
@@ -55,7 +55,13 @@ def test_precision_recall_equal_surprise_faq(predictions, k, threshold):
 @pytest.mark.parametrize("k", [1, 2, 5, 50])
 def test_ndcg_map_hit_rate_equal_reference(predictions, k):
     for preds in (predictions, _tied_predictions()):
-        ndcg, ap, hit = list_metrics_ref(ranked_lists(preds, 3.5), k)
+        lists = ranked_lists(preds, 3.5)
+        ndcg, ap, hit = list_metrics_ref(lists, k)
+        users = [u for u, (_, n_rel, *_) in lists.items() if n_rel > 0]
+        precision = np.mean([sum(lists[u][0][:k]) / k for u in users])
+        recall = np.mean([sum(lists[u][0][:k]) / lists[u][1] for u in users])
+        assert metrics.precision_at_k(preds, k) == pytest.approx(precision, rel=1e-12)
+        assert metrics.recall_at_k(preds, k) == pytest.approx(recall, rel=1e-12)
         assert metrics.ndcg_at_k(preds, k) == pytest.approx(ndcg, rel=1e-12)
         assert metrics.map_at_k(preds, k) == pytest.approx(ap, rel=1e-12)
         assert metrics.hit_rate(preds, k) == pytest.approx(hit, rel=1e-12)
@@ -71,8 +77,11 @@ def test_hand_computed_example():
     ]
     k = 3
     # FAQ: top 3 = a (4.5), b (4.0), c (3.0); recommended = est >= 3.5 -> a, b; a relevant.
-    assert metrics.precision_at_k(preds, k) == 0.5
-    assert metrics.recall_at_k(preds, k) == 0.5
+    assert metrics.faq_precision_at_k(preds, k) == 0.5
+    assert metrics.faq_recall_at_k(preds, k) == 0.5
+    # Ranking: a and c relevant among the top 3; both relevant items found.
+    assert metrics.precision_at_k(preds, k) == pytest.approx(2 / 3)
+    assert metrics.recall_at_k(preds, k) == 1.0
     dcg = 1 + 1 / math.log2(4)
     idcg = 1 + 1 / math.log2(3)
     assert metrics.ndcg_at_k(preds, k) == pytest.approx(dcg / idcg)
@@ -162,3 +171,22 @@ def test_errors(predictions):
         metrics.ndcg_at_k(recs.drop(columns="rank"), truth=[("u", "i", 5.0)])
     with pytest.raises(ValueError, match=r"lacks columns \['rating'\]"):
         metrics.ndcg_at_k(recs, truth=pd.DataFrame({"user": ["u"], "item": ["i"]}))
+
+
+def test_one_definition_for_both_inputs(predictions):
+    """precision_at_k/recall_at_k of a predictions list equal those of the same ranking
+    given as a recommendation DataFrame with the predictions as truth (issue 17, item 5)."""
+    k = 5
+    rows = sorted(predictions, key=lambda p: -p.est)  # stable, as the ranking
+    ranks: dict = {}
+    recs = []
+    for p in rows:
+        ranks[p.uid] = ranks.get(p.uid, 0) + 1
+        recs.append((p.uid, p.iid, p.est, ranks[p.uid]))
+    frame = pd.DataFrame(recs, columns=["user", "item", "estimate", "rank"])
+    truth = [(p.uid, p.iid, p.r_ui) for p in predictions]
+    for name in ("precision_at_k", "recall_at_k"):
+        f = getattr(metrics, name)
+        assert f(predictions, k) == pytest.approx(f(frame, k, truth=truth), rel=1e-12)
+    with pytest.raises(ValueError, match="FAQ"):
+        metrics.faq_precision_at_k(frame)

@@ -18,6 +18,12 @@ from turbosvd.train import monitor as _monitor
 SCHEDULES = getattr(mf, "_SCHEDULES", ("exact",))
 
 
+@pytest.fixture(autouse=True)
+def _plain_bar(monkeypatch):
+    """These tests check the dependency-free bar: tqdm's is tested in test_progress.py."""
+    monkeypatch.setattr(_progress, "_tqdm_class", lambda: None)
+
+
 @pytest.fixture
 def split():
     data = Dataset.load_from_df(small_ratings(), Reader(rating_scale=(1, 5)))

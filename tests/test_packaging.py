@@ -62,3 +62,25 @@ def test_ci_installs_the_spark_extra():
     # The CI may add client extras (pyspark[connect]); the versions must be the extra's.
     assert [re.sub(r"\[.*?\]", "", x) for x in installed] == extra
     assert "pytest tests/test_spark.py" in step[0]
+
+
+def test_readme_main_command_installs_what_the_demo_compares_with():
+    """The main command installs the `demo` extra, which holds scikit-surprise (issue 17)."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
+    setup = (ROOT / "README.md").read_text().split("## Set up")[1].split("##")[0]
+    main = re.findall(r"```bash\n(.*?)\n```", setup, re.S)[0]
+    assert '.venv/bin/pip install ".[demo]"' in main and main.endswith("turbosvd demo")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert any(r.startswith("scikit-surprise==1.1.5") for r in extras["demo"])
+
+
+def test_license_file_and_metadata():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "WITHOUT WARRANTY OF ANY KIND" in text
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+    assert project["urls"]["Homepage"].startswith("https://")

@@ -95,7 +95,7 @@ def test_recommend_matches_brute_force_and_predict(fitted, exclude_seen):
         E[_seen_mask(ts)] = np.nan
     for inner in (0, 5, ts.n_users - 1):
         raw_u = ts.to_raw_uid(inner)
-        got = fitted.recommend(raw_u, n=8, exclude_seen=exclude_seen)
+        got = fitted.recommend(raw_u, n=8, exclude_seen=exclude_seen, clip=False)
         idx = np.array([[ts.to_inner_iid(i) for i, _ in got]])
         est = np.array([[e for _, e in got]])
         assert_topk_valid(idx, est, E[inner : inner + 1], 1e-9)
@@ -138,7 +138,7 @@ def test_recommend_all_fewer_candidates_than_n():
 
 def test_cold_start(fitted):
     ts = fitted.trainset
-    got = fitted.recommend("ghost", n=4, cold_start="bias")
+    got = fitted.recommend("ghost", n=4, cold_start="bias", clip=False)
     order = np.lexsort((np.arange(ts.n_items), -fitted.bi))[:4]
     assert [ts.to_inner_iid(i) for i, _ in got] == order.tolist()
     for raw_i, e in got:
@@ -158,7 +158,7 @@ def test_unbiased_model_ranks_by_dot_product():
     ts = algo.trainset
     E = algo.pu @ algo.qi.T
     E[_seen_mask(ts)] = np.nan
-    df = algo.recommend_all(n=6)
+    df = algo.recommend_all(n=6, clip=False)
     for u in range(ts.n_users):
         rows = df[df.user == ts.to_raw_uid(u)]
         idx = np.array([[ts.to_inner_iid(i) for i in rows["item"]]])
@@ -174,7 +174,7 @@ def test_float32_factors(fitted):
     E = _estimates(algo).astype(np.float64)
     E[_seen_mask(ts)] = np.nan
     raw_u = ts.to_raw_uid(2)
-    got = algo.recommend(raw_u, n=5)
+    got = algo.recommend(raw_u, n=5, clip=False)
     idx = np.array([[ts.to_inner_iid(i) for i, _ in got]])
     assert_topk_valid(idx, np.array([[e for _, e in got]]), E[2:3], 1e-5)
     for raw_i, e in got:
@@ -247,3 +247,23 @@ def test_recommend_all_matches_surprise_route(ml100k_model):
         ours = set(recs.loc[recs.u == ts.to_inner_uid(uid), "item"])
         if ours != {iid for iid, _ in top}:
             assert top[-1][1] == 5.0, uid
+
+
+def test_shown_estimates_are_clipped_ranking_is_not(fitted):
+    """Issue 17, item 4: recommendations rank by the unclipped estimate and show what
+    predict() shows (clipped to the rating scale) unless clip=False."""
+    algo = SVD(n_factors=8, random_state=0).fit(fitted.trainset)
+    algo.bi = algo.bi + 3.0  # every estimate above the scale's top
+    ts = algo.trainset
+    raw_u = ts.to_raw_uid(1)
+    raw = algo.recommend(raw_u, n=6, clip=False)
+    shown = algo.recommend(raw_u, n=6)
+    assert [i for i, _ in shown] == [i for i, _ in raw]
+    assert max(e for _, e in raw) > 5
+    assert [e for _, e in shown] == [algo.predict(raw_u, i).est for i, _ in shown]
+    assert all(e <= 5 for _, e in shown)
+    df, df_raw = algo.recommend_all(n=6), algo.recommend_all(n=6, clip=False)
+    assert df[["user", "item", "rank"]].equals(df_raw[["user", "item", "rank"]])
+    assert (df["estimate"] == df_raw["estimate"].clip(1, 5)).all()
+    with pytest.raises(TypeError, match="clip must be a bool"):
+        algo.recommend(raw_u, clip="yes")

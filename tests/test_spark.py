@@ -248,7 +248,7 @@ def test_factors_stay_on_the_executors(monkeypatch, spark, ratings_df):
 
 
 def test_divergence_is_reported_with_its_epoch(ratings_df):
-    with pytest.raises(ModelFitError, match="training diverged at epoch 0"):
+    with pytest.raises(ModelFitError, match=r"training diverged at epoch 1 \(the first is 1\)"):
         _fit(ratings_df, n_blocks=2, n_epochs=2, lr_all=1e6, keep_ratings=False)
 
 
@@ -585,15 +585,26 @@ def models(local_trainset):
     }
 
 
-@pytest.mark.parametrize(("name", "exclude_seen"), [("biased-f32", True), ("unbiased-f64", False)])
-def test_recommend_for_all_users_is_recommend_all(spark, models, name, exclude_seen):
+@pytest.mark.parametrize(
+    ("name", "exclude_seen", "min_support"),
+    [("biased-f32", True, 0), ("unbiased-f64", False, 0), ("biased-f32", True, "median"),
+     ("unbiased-f64", False, "median")],
+)  # fmt: skip
+def test_recommend_for_all_users_is_recommend_all(spark, models, name, exclude_seen, min_support):
     model = models[name]
-    out = tspark.recommend_for_all_users(model, spark, n=7, exclude_seen=exclude_seen, n_blocks=3)
+    if min_support == "median":  # leaves out about half of the items
+        support = np.bincount(model.trainset.rating_arrays()[1])
+        min_support = int(np.median(support)) + 1
+    out = tspark.recommend_for_all_users(
+        model, spark, n=7, exclude_seen=exclude_seen, n_blocks=3, min_support=min_support
+    )
     assert out.columns == ["user", "recommendations"]
     assert out.schema["recommendations"].dataType.elementType.names == ["item", "rating", "rank"]
     got = _flatten(out, "user", "recommendations", "rating")
     assert got["user"].nunique() == model.trainset.n_users
-    want = model.recommend_all(n=7, exclude_seen=exclude_seen)
+    want = model.recommend_all(n=7, exclude_seen=exclude_seen, min_support=min_support)
+    if min_support:  # the filter removes candidates: the test would not see it otherwise
+        assert not want.equals(model.recommend_all(n=7, exclude_seen=exclude_seen))
     order = got["user"].map(model.trainset._raw2inner_id_users)
     got = got.assign(_u=order).sort_values(["_u", "rank"], kind="stable").drop(columns="_u")
     want = want.rename(columns={"estimate": "rating"})

@@ -32,7 +32,7 @@
 // Parallel strategy: OpenMP over rows (dynamic chunks); a row is solved by one thread in a
 // fixed order, reading only Y and writing only its own row of X.
 // Determinism: every row's arithmetic is written in a fixed order (dot products in the
-// lanes of sgd_blocked.hpp's dot()), so the result is bit-identical for any thread count.
+// 256-bit lanes of row_dot()), so the result is bit-identical for any thread count.
 // Cost per half-sweep: CHOLESKY O(nnz m^2 / 2 + rows m^3 / 6); CG O(nnz m (cg_steps + 1)).
 #pragma once
 
@@ -52,6 +52,25 @@ namespace als_detail {
 
 using blocked_detail::dot;
 
+// Lanes of the padded rows: one 256-bit vector (8 floats, 4 doubles). Rows padded to 32
+// floats (sgd_blocked's kLanes) would waste 13 of every 64 entries at k = 50.
+template <typename Real>
+constexpr int kRowLanes = static_cast<int>(32 / sizeof(Real));
+
+// <a, b> over n entries, n a multiple of kRowLanes: lane-wise partial sums in a fixed
+// order, then a fixed pairwise reduction (same bits on every thread and dispatch target).
+template <typename Real>
+TURBOSVD_INLINE Real row_dot(const Real* TURBOSVD_RESTRICT a, const Real* TURBOSVD_RESTRICT b,
+                             index_t n) {
+    constexpr int W = kRowLanes<Real>;
+    alignas(32) Real acc[W] = {};
+    for (index_t f0 = 0; f0 < n; f0 += W) {
+        TURBOSVD_OMP(simd)
+        for (int l = 0; l < W; ++l) acc[l] += a[f0 + l] * b[f0 + l];
+    }
+    return blocked_detail::lane_sum<W>(acc);
+}
+
 template <typename Real>
 struct Job {
     const std::int64_t* indptr;  // rows' ratings: indptr[r] .. indptr[r + 1]
@@ -62,7 +81,7 @@ struct Job {
     Real* Xb;                    // n_rows biases (biased only)
     const Real* Y;               // n_cols x d
     const Real* Yb;              // n_cols biases (biased only)
-    index_t n_cols, k, d, m;     // d: the padded stride (>= m, a multiple of kLanes)
+    index_t n_cols, k, d, m;     // d: the padded stride (>= m, a multiple of kRowLanes)
     bool biased;
     Real reg;
     int solver, cg_steps;
@@ -107,7 +126,7 @@ TURBOSVD_INLINE void row_pass(const RowView<Real>& w, const Real* TURBOSVD_RESTR
                               Real* TURBOSVD_RESTRICT out) {
     const index_t d = w.d;
     auto coef = [&](index_t e, const Real* y) {
-        const Real yv = dot(y, v, d);
+        const Real yv = row_dot(y, v, d);
         if constexpr (Residual) {
             return w.target(e) - yv;
         } else {
@@ -145,7 +164,7 @@ TURBOSVD_OMP(simd)
     for (index_t a = 0; a < d; ++a) r[a] = -lam * x[a];
     row_pass<true>(w, x, r);
     for (index_t a = 0; a < d; ++a) p[a] = r[a];
-    Real rr = dot(r, r, d);
+    Real rr = row_dot(r, r, d);
     if (!std::isfinite(rr)) {  // overflow: report it (NaN row) instead of keeping x silently
         for (index_t a = 0; a < d; ++a) x[a] = std::numeric_limits<Real>::quiet_NaN();
         return;
@@ -159,7 +178,7 @@ TURBOSVD_OMP(simd)
 TURBOSVD_OMP(simd)
         for (index_t a = 0; a < d; ++a) ap[a] = lam * p[a];
         row_pass<false>(w, p, ap);
-        const Real pap = dot(p, ap, d);
+        const Real pap = row_dot(p, ap, d);
         if (!(pap > 0)) break;
         const Real alpha = rr / pap;
 TURBOSVD_OMP(simd)
@@ -167,7 +186,7 @@ TURBOSVD_OMP(simd)
             x[a] += alpha * p[a];
             r[a] -= alpha * ap[a];
         }
-        const Real rr_new = dot(r, r, d);
+        const Real rr_new = row_dot(r, r, d);
         const Real beta = rr_new / rr;
 TURBOSVD_OMP(simd)
         for (index_t a = 0; a < d; ++a) p[a] = r[a] + beta * p[a];
@@ -363,10 +382,10 @@ inline int run(const Job<double>& job, int nt) { return run_f64(job, nt); }
 
 }  // namespace als_detail
 
-// The padded row stride for m unknowns: whole groups of kLanes (sgd_blocked.hpp's dot()).
+// The padded row stride for m unknowns: whole groups of kRowLanes (row_dot()).
 template <typename Real>
 index_t als_stride(index_t m) {
-    const index_t L = blocked_detail::kLanes<Real>;
+    const index_t L = als_detail::kRowLanes<Real>;
     return (m + L - 1) / L * L;
 }
 

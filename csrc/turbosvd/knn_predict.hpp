@@ -17,8 +17,12 @@
 // neighbours" (code 2), the others drop the neighbour term. So estimates, actual_k and
 // the neighbours used are Surprise's, bit for bit given the same similarities.
 // Similarities come from a dense matrix when the caller has one, otherwise they are
-// computed on demand: the pairs arrive grouped by x, and each group accumulates row x
-// once (similarities.hpp) and finalises only the candidates' similarities.
+// computed on demand, per group of pairs sharing x, in one of two ways chosen by the caller
+// per group (by_pairs; both give the same bits, see similarities.hpp): accumulate row x
+// once (SimWorkspace: cost sum over y of x of |ratings of y|, scattered) and finalise only
+// the candidates, or intersect x's ratings with those of each candidate (PairSims: cost
+// sum over candidates of |ratings of x2|, sequential), cheaper when x's items are popular
+// and the candidates few.
 // Parallel strategy: OpenMP over groups (dynamic schedule); each thread owns a workspace
 // and a candidate buffer. Pairs are independent: bit-identical for any thread count.
 // Cost per group: the row's accumulation (on demand) + per pair O(|ratings of y|) for the
@@ -140,11 +144,13 @@ inline void predict_pair(const SimInput& in, const KnnParams& p, std::int64_t x,
 }  // namespace knn_detail
 
 // Estimates for the pairs order[group_ptr[g] .. group_ptr[g + 1]) of every group g; all
-// pairs of a group share the same x. sim_matrix is n_x x n_x or null (on demand).
+// pairs of a group share the same x. sim_matrix is n_x x n_x or null (on demand: then
+// by_pairs[g] != 0 asks for PairSims in group g; by_pairs may be null, meaning none).
 inline void knn_predict(const SimInput& in, const double* sim_matrix, const KnnParams& p,
                         const std::int32_t* xs, const std::int32_t* ys, const std::int64_t* order,
                         const std::int64_t* group_ptr, std::int64_t n_groups, double* est,
-                        std::int32_t* actual_k, std::int8_t* code, int n_threads) {
+                        std::int32_t* actual_k, std::int8_t* code, int n_threads,
+                        const std::int8_t* by_pairs = nullptr) {
     check_sim_input(in);
     require(p.k >= 1 && p.min_k >= 0, "knn_predict: bad k or min_k");
     require(p.kind >= kKnnBasic && p.kind <= kKnnBaseline, "knn_predict: unknown kind");
@@ -163,10 +169,24 @@ inline void knn_predict(const SimInput& in, const double* sim_matrix, const KnnP
         1, std::min<std::int64_t>(n_threads < 1 ? 1 : n_threads, n_groups)));
     // Allocations happen here, never inside the parallel region.
     std::vector<SimWorkspace> spaces;
+    std::vector<PairSims> pair_spaces;
     std::vector<knn_detail::Heap> heaps(static_cast<std::size_t>(threads));
+    bool any_rows = false, any_pairs = false;
     if (sim_matrix == nullptr) {
+        for (std::int64_t g = 0; g < n_groups; ++g) {
+            if (by_pairs != nullptr && by_pairs[g] != 0)
+                any_pairs = true;
+            else
+                any_rows = true;
+        }
+    }
+    if (any_rows) {
         spaces.reserve(static_cast<std::size_t>(threads));
         for (int t = 0; t < threads; ++t) spaces.emplace_back(in);
+    }
+    if (any_pairs) {
+        pair_spaces.reserve(static_cast<std::size_t>(threads));
+        for (int t = 0; t < threads; ++t) pair_spaces.emplace_back(in);
     }
     for (auto& h : heaps) {
         h.s.resize(static_cast<std::size_t>(std::min(max_cands, p.k)));
@@ -186,6 +206,20 @@ inline void knn_predict(const SimInput& in, const double* sim_matrix, const KnnP
                     in, p, x, ys[j], [row](std::int32_t x2) { return row[x2]; }, heaps[tid],
                     est + j, actual_k + j, code + j);
             }
+        } else if (by_pairs != nullptr && by_pairs[g] != 0) {
+            PairSims& ps = pair_spaces[tid];
+            ps.set_row(x);
+            for (std::int64_t t = group_ptr[g]; t < group_ptr[g + 1]; ++t) {
+                const std::int64_t j = order[t];
+                if (in.ys_x != nullptr) {  // visit the candidates in memory order first
+                    for (std::int64_t q = in.y_indptr[ys[j]]; q < in.y_indptr[ys[j] + 1]; ++q)
+                        ps.sim(in.ys_x[q]);
+                }
+                knn_detail::predict_pair(
+                    in, p, x, ys[j], [&ps](std::int32_t x2) { return ps.sim(x2); }, heaps[tid],
+                    est + j, actual_k + j, code + j);
+            }
+            ps.clear();
         } else {
             SimWorkspace& ws = spaces[tid];
             ws.accumulate(x);

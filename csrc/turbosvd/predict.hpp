@@ -12,6 +12,7 @@
 // independent, so results are bit-identical for any thread count.
 // Dispatch: one template for float32 and float64 factors, SIMD-dispatched (common.hpp);
 // predict_batch validates the ids before the dispatched loop, which never throws.
+// predict_one: the same for one pair, without OpenMP (the single predict() call).
 // Cost: O(n * n_factors).
 #pragma once
 
@@ -67,6 +68,15 @@ TURBOSVD_DISPATCH void run(const std::int32_t* users, const std::int32_t* items,
     (void)n_threads;
 }
 
+// One query, SIMD-dispatched like run() (same clones, same inlined `one`, so the same bits),
+// without entering OpenMP: predict(uid, iid)'s direct path.
+template <typename Real>
+TURBOSVD_DISPATCH void run_one(std::int32_t u, std::int32_t i, const Real* pu, const Real* qi,
+                               const Real* bu, const Real* bi, index_t n_factors, double mu,
+                               bool biased, double* out, std::uint8_t* impossible) noexcept {
+    one(&u, &i, 0, pu, qi, bu, bi, n_factors, mu, biased, out, impossible);
+}
+
 }  // namespace predict_detail
 
 template <typename Real>
@@ -82,6 +92,17 @@ void predict_batch(const std::int32_t* users, const std::int32_t* items, index_t
     }
     predict_detail::run<Real>(users, items, n, pu, qi, bu, bi, n_factors, global_mean, biased, out,
                               impossible, n_threads);
+}
+
+// One pair (inner ids, -1 = unknown): the same estimate as predict_batch on that pair.
+template <typename Real>
+void predict_one(std::int32_t u, std::int32_t i, const Real* pu, const Real* qi, const Real* bu,
+                 const Real* bi, index_t n_users, index_t n_items, index_t n_factors,
+                 double global_mean, bool biased, double* out, std::uint8_t* impossible) {
+    if (u >= n_users || i >= n_items || u < -1 || i < -1 || n_factors < 0)
+        throw std::invalid_argument("predict_one: inner id out of range");
+    predict_detail::run_one<Real>(u, i, pu, qi, bu, bi, n_factors, global_mean, biased, out,
+                                  impossible);
 }
 
 }  // namespace turbosvd

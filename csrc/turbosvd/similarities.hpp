@@ -10,7 +10,9 @@
 // expression, so the same bits) as the similarity values. A similarity is then finalised from the
 // accumulators of one x2 only when it is asked for (a full row, or the few candidates of
 // a prediction), and the touched entries are cleared. The n x n matrix is never needed:
-// a caller materialises the rows it wants, one block at a time.
+// a caller materialises the rows it wants, one block at a time. PairSims computes single
+// similarities sim(x, x2) instead, by intersecting the two rating lists (for predictions
+// whose candidates are few compared with the row's cost).
 // Exactness: Surprise adds the terms of a pair (x, x2) while iterating `yr` by increasing
 // y, in float64; walking x's ratings in increasing y adds the same terms in the same
 // order (duplicate ratings included), so every sum has Surprise's bits. The finalising
@@ -69,17 +71,79 @@ inline void check_sim_input(const SimInput& in) {
     require(in.shrinkage >= 0, "similarities: shrinkage must be >= 0");
 }
 
+// Accumulator slots per pair: the co-rating count, then the measure's float64 sums.
+inline int sim_stride(int kind) {
+    return kind == kSimMsd ? 2 : (kind == kSimPearson ? 6 : 4);
+}
+
+// The smallest support giving a non-zero similarity (pearson_baseline needs 2 co-ratings).
+inline std::int64_t sim_min_support(const SimInput& in) {
+    return in.kind == kSimPearsonBaseline ? std::max<std::int64_t>(2, in.min_support)
+                                          : in.min_support;
+}
+
+// A similarity from its accumulators a[0] (count, as a double) and a[1..]: Surprise's
+// formulas, 0 below the support and where Surprise would divide by zero.
+inline double finalize_sim(const SimInput& in, std::int64_t min_sprt, const double* a) {
+    const std::int64_t f = static_cast<std::int64_t>(a[0]);
+    if (f == 0 || f < min_sprt) return 0.0;
+    const double* s = a + 1;
+    switch (in.kind) {
+        case kSimCosine: {
+            const double den = std::sqrt(s[1] * s[2]);
+            return den == 0.0 ? 0.0 : s[0] / den;
+        }
+        case kSimMsd:
+            return 1.0 / (s[0] / static_cast<double>(f) + 1.0);
+        case kSimPearson: {
+            const double n = static_cast<double>(f);
+            const double num = n * s[0] - s[3] * s[4];
+            const double den = std::sqrt((n * s[1] - s[3] * s[3]) * (n * s[2] - s[4] * s[4]));
+            return den == 0.0 ? 0.0 : num / den;
+        }
+        default: {
+            const double den = std::sqrt(s[1] * s[2]);
+            double v = den == 0.0 ? 0.0 : s[0] / den;
+            const double fm1 = static_cast<double>(f - 1);
+            v *= fm1 / (fm1 + in.shrinkage);
+            return v;
+        }
+    }
+}
+
+// The terms of one co-rating (vi: x's value, vj: x2's value) added to the accumulators a.
+TURBOSVD_INLINE void add_sim_terms(int kind, double* TURBOSVD_RESTRICT a, double vi, double vj) {
+    a[0] += 1.0;
+    switch (kind) {
+        case kSimMsd: {
+            const double d = vi - vj;
+            a[1] += d * d;
+            break;
+        }
+        case kSimPearson:
+            a[1] += vi * vj;
+            a[2] += vi * vi;
+            a[3] += vj * vj;
+            a[4] += vi;
+            a[5] += vj;
+            break;
+        default:  // cosine, and pearson_baseline on residuals
+            a[1] += vi * vj;
+            a[2] += vi * vi;
+            a[3] += vj * vj;
+    }
+}
+
 // One thread's accumulators over all x2 of one row x.
 class SimWorkspace {
   public:
     explicit SimWorkspace(const SimInput& in)
         : in_(in),
-          stride_(in.kind == kSimMsd ? 2 : (in.kind == kSimPearson ? 6 : 4)),
+          stride_(sim_stride(in.kind)),
           acc_(static_cast<std::size_t>(in.n_x) * stride_, 0.0) {
         // Every x2 is touched at most once per row: no reallocation inside parallel loops.
         touched_.reserve(static_cast<std::size_t>(in.n_x));
-        min_sprt_ = in.kind == kSimPearsonBaseline ? std::max<std::int64_t>(2, in.min_support)
-                                                    : in.min_support;
+        min_sprt_ = sim_min_support(in);
     }
 
     // Add the co-ratings of row x (its accumulators must be clear). With `upper`, only
@@ -103,31 +167,7 @@ class SimWorkspace {
     // sim(row, x2) from the accumulators (the row given to accumulate()).
     double sim(std::int64_t x2) const {
         if (x2 == row_) return 1.0;
-        const double* a = acc_.data() + x2 * stride_;
-        const std::int64_t f = static_cast<std::int64_t>(a[0]);
-        if (f == 0 || f < min_sprt_) return 0.0;
-        const double* s = a + 1;
-        switch (in_.kind) {
-            case kSimCosine: {
-                const double den = std::sqrt(s[1] * s[2]);
-                return den == 0.0 ? 0.0 : s[0] / den;
-            }
-            case kSimMsd:
-                return 1.0 / (s[0] / static_cast<double>(f) + 1.0);
-            case kSimPearson: {
-                const double n = static_cast<double>(f);
-                const double num = n * s[0] - s[3] * s[4];
-                const double den = std::sqrt((n * s[1] - s[3] * s[3]) * (n * s[2] - s[4] * s[4]));
-                return den == 0.0 ? 0.0 : num / den;
-            }
-            default: {
-                const double den = std::sqrt(s[1] * s[2]);
-                double v = den == 0.0 ? 0.0 : s[0] / den;
-                const double fm1 = static_cast<double>(f - 1);
-                v *= fm1 / (fm1 + in_.shrinkage);
-                return v;
-            }
-        }
+        return finalize_sim(in_, min_sprt_, acc_.data() + x2 * stride_);
     }
 
     // The whole row: out[x2] = sim(row, x2) for every x2 (with `upper`, for x2 >= row
@@ -197,6 +237,84 @@ class SimWorkspace {
     int stride_;
     std::vector<double> acc_;
     std::vector<std::int32_t> touched_;
+    std::int64_t min_sprt_ = 1;
+    std::int64_t row_ = -1;
+};
+
+// One thread's similarities of one row x with chosen x2 only, by list intersection: x's
+// ratings are marked in a dense per-y table, then each asked-for x2 walks its own ratings
+// (increasing y) against the marks. The terms of the pair are added in Surprise's order
+// (increasing y; at a y both rated, x's ratings outer, x2's inner, each in yr order), in
+// float64, so sim(x2) equals SimWorkspace's bit for bit. Results are memoised per x2.
+// Cost: |ratings of x2| per new x2, sequential reads plus one lookup in an n_y table
+// (which stays in cache), where a row costs sum over y of x of |ratings of y| scattered
+// updates: the cheaper way when few x2 are asked for, or when x's items are popular.
+// Memory: n_y * 12 + n_x * 9 bytes.
+class PairSims {
+  public:
+    explicit PairSims(const SimInput& in)
+        : in_(in),
+          first_(static_cast<std::size_t>(in.n_y), -1),
+          count_(static_cast<std::size_t>(in.n_y), 0),
+          value_(static_cast<std::size_t>(in.n_x), 0.0),
+          known_(static_cast<std::size_t>(in.n_x), 0) {
+        done_.reserve(static_cast<std::size_t>(in.n_x));
+        min_sprt_ = sim_min_support(in);
+    }
+
+    // Mark x's ratings (the previous row must have been cleared).
+    void set_row(std::int64_t x) {
+        row_ = x;
+        for (std::int64_t p = in_.x_indptr[x]; p < in_.x_indptr[x + 1]; ++p) {
+            const std::int32_t y = in_.x_y[p];
+            if (count_[y]++ == 0) first_[y] = p;
+        }
+    }
+
+    double sim(std::int64_t x2) {
+        if (x2 == row_) return 1.0;
+        if (known_[x2]) return value_[x2];
+        double a[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+        const int kind = in_.kind;
+        const std::int64_t end = in_.x_indptr[x2 + 1];
+        for (std::int64_t q = in_.x_indptr[x2]; q < end;) {
+            const std::int32_t y = in_.x_y[q];
+            std::int64_t q_end = q + 1;
+            while (q_end < end && in_.x_y[q_end] == y) ++q_end;  // x2's duplicates of y
+            const std::int32_t c = count_[y];
+            if (c != 0) {
+                const std::int64_t p0 = first_[y];
+                for (std::int64_t p = p0; p < p0 + c; ++p)
+                    for (std::int64_t r = q; r < q_end; ++r)
+                        add_sim_terms(kind, a, in_.x_v[p], in_.x_v[r]);
+            }
+            q = q_end;
+        }
+        const double v = finalize_sim(in_, min_sprt_, a);
+        value_[x2] = v;
+        known_[x2] = 1;
+        done_.push_back(static_cast<std::int32_t>(x2));
+        return v;
+    }
+
+    // Unmark the row and forget the memoised values (cost proportional to the work done).
+    void clear() {
+        if (row_ >= 0) {
+            for (std::int64_t p = in_.x_indptr[row_]; p < in_.x_indptr[row_ + 1]; ++p)
+                count_[in_.x_y[p]] = 0;
+        }
+        for (const std::int32_t x2 : done_) known_[x2] = 0;
+        done_.clear();
+        row_ = -1;
+    }
+
+  private:
+    const SimInput& in_;
+    std::vector<std::int64_t> first_;
+    std::vector<std::int32_t> count_;
+    std::vector<double> value_;
+    std::vector<std::uint8_t> known_;
+    std::vector<std::int32_t> done_;
     std::int64_t min_sprt_ = 1;
     std::int64_t row_ = -1;
 };

@@ -20,7 +20,7 @@ from ._threads import openmp_enabled
 from ._version import __version__ as __version__
 from .builtin_datasets import get_dataset_dir
 from .dataset import Dataset
-from .exceptions import ModelFitError, ModelFitWarning, NotFittedError
+from .exceptions import IdTypeWarning, ModelFitError, ModelFitWarning, NotFittedError
 from .persist import load
 from .prediction_algorithms import (
     ALS,
@@ -56,6 +56,7 @@ __all__ = [
     "KNNWithZScore",
     "ModelFitError",
     "ModelFitWarning",
+    "IdTypeWarning",
     "NormalPredictor",
     "NotFittedError",
     "Prediction",

@@ -40,6 +40,12 @@ cdef extern from "turbosvd/predict.hpp" namespace "turbosvd" nogil:
         double global_mean, bool biased, double* out, uint8_t* impossible, int n_threads,
     ) except +
 
+    void predict_one[Real](
+        int32_t u, int32_t i, const Real* pu, const Real* qi, const Real* bu, const Real* bi,
+        int64_t n_users, int64_t n_items, int64_t n_factors, double global_mean, bool biased,
+        double* out, uint8_t* impossible,
+    ) except +
+
 
 cdef extern from "turbosvd/group.hpp" namespace "turbosvd" nogil:
     void stable_group[Key, Out](
@@ -260,6 +266,7 @@ cdef extern from "turbosvd/knn_predict.hpp" namespace "turbosvd" nogil:
         const SimInput& sim_in, const double* sim_matrix, const KnnParams& params,
         const int32_t* xs, const int32_t* ys, const int64_t* order, const int64_t* group_ptr,
         int64_t n_groups, double* est, int32_t* actual_k, int8_t* code, int n_threads,
+        const int8_t* by_pairs,
     ) except +
 
 

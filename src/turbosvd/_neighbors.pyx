@@ -116,8 +116,15 @@ def predict(
     double knn_global_mean, const double[::1] bx, const double[::1] by,
     const int32_t[::1] xs, const int32_t[::1] ys,
     const int64_t[::1] order, const int64_t[::1] group_ptr, int n_threads,
+    const int8_t[::1] by_pairs=None, const int32_t[::1] ys_x=None,
 ):
     """k-NN estimates of the pairs (xs[j], ys[j]) listed in ``order``, grouped by x.
+
+    Without ``sim_matrix``, ``by_pairs[g]`` (one per group; None: all 0) chooses how group
+    ``g``'s similarities are computed: 0 accumulates the row, 1 intersects rating lists
+    (same numbers, different cost; see csrc/turbosvd/knn_predict.hpp). ``ys_x`` (yr's x
+    ids with each y's ratings sorted by x, optional) lets the intersections visit the
+    candidates in memory order.
 
     Returns ``(est float64, actual_k int32, code int8)`` with one entry per pair; entries of
     pairs not listed in ``order`` are left at 0.
@@ -140,6 +147,17 @@ def predict(
         if sim_matrix.shape[0] != n_x or sim_matrix.shape[1] != n_x:
             raise ValueError("sim_matrix is not n_x x n_x")
         m_ptr = &sim_matrix[0, 0] if n_x > 0 else NULL
+    cdef const int8_t* bp_ptr = NULL
+    if by_pairs is not None:
+        if by_pairs.shape[0] != n_groups:
+            raise ValueError("by_pairs must have one entry per group")
+        if n_groups > 0:
+            bp_ptr = &by_pairs[0]
+    if ys_x is not None:
+        if ys_x.shape[0] != y_x.shape[0]:
+            raise ValueError("ys_x must have one entry per rating")
+        if ys_x.shape[0] > 0:
+            s.ys_x = &ys_x[0]
     cdef KnnParams p
     p.kind = kind
     p.k = k
@@ -170,5 +188,5 @@ def predict(
     cdef int8_t* c_ptr = &c_v[0] if n > 0 else NULL
     with nogil:
         knn_predict(s, m_ptr, p, xs_ptr, ys_ptr, o_ptr, &group_ptr[0], n_groups, e_ptr, a_ptr,
-                    c_ptr, n_threads)
+                    c_ptr, n_threads, bp_ptr)
     return est, actual_k, code

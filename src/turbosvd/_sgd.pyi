@@ -2,6 +2,36 @@ import numpy as np
 from numpy.typing import NDArray
 
 def build_info() -> dict[str, bool | int]: ...
+def omp_max_threads() -> int: ...
+
+class ScalarPredictor:
+    pu: NDArray[np.floating]
+    qi: NDArray[np.floating]
+    bu: NDArray[np.floating]
+    bi: NDArray[np.floating]
+    def __init__(
+        self,
+        pu: NDArray[np.floating],
+        qi: NDArray[np.floating],
+        bu: NDArray[np.floating],
+        bi: NDArray[np.floating],
+    ) -> None: ...
+    def matches(self, pu: object, qi: object, bu: object, bi: object) -> bool: ...
+    def estimate(
+        self, u: int, i: int, global_mean: float, biased: bool
+    ) -> tuple[np.float64, bool]: ...
+    def estimate_if(
+        self,
+        pu: object,
+        qi: object,
+        bu: object,
+        bi: object,
+        u: int,
+        i: int,
+        global_mean: float,
+        biased: bool,
+    ) -> tuple[np.float64, bool] | None: ...
+
 def sgd_epoch_exact_f64(
     users: NDArray[np.int32],
     items: NDArray[np.int32],

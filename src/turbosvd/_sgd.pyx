@@ -13,6 +13,7 @@ from turbosvd._kernels cimport (
     max_threads,
     openmp_enabled,
     predict_batch,
+    predict_one,
     sgd_epoch_blocked as c_sgd_epoch_blocked,
     sgd_epoch_exact,
     sgd_epoch_ordered_f64,
@@ -34,6 +35,11 @@ def build_info():
     }
 
 
+def omp_max_threads():
+    """OpenMP's default thread count (``omp_get_max_threads()``; 1 without OpenMP)."""
+    return max_threads()
+
+
 cdef inline const real_t* cptr2(const real_t[:, ::1] a) noexcept nogil:
     return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
 
@@ -43,6 +49,10 @@ cdef inline real_t* ptr2(real_t[:, ::1] a) noexcept nogil:
 
 
 cdef inline real_t* ptr1(real_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline const real_t* ptr1c(const real_t[::1] a) noexcept nogil:
     return &a[0] if a.shape[0] > 0 else NULL
 
 
@@ -245,6 +255,83 @@ def predict(
             &out_v[0] if n > 0 else NULL, &imp_v[0] if n > 0 else NULL, n_threads,
         )
     return out, impossible.view(np.bool_)
+
+
+cdef class ScalarPredictor:
+    """One estimate at a time over fixed factor arrays (``predict(uid, iid)``'s direct path).
+
+    The arrays' buffers are acquired once here, so each call costs one compiled
+    ``predict_one`` (the same dispatched code as ``predict``, so the same bits) and no
+    array conversion. ``matches`` tells whether it still serves the given array objects.
+    """
+
+    cdef readonly object pu, qi, bu, bi
+    cdef const float[:, ::1] pu32
+    cdef const float[:, ::1] qi32
+    cdef const float[::1] bu32
+    cdef const float[::1] bi32
+    cdef const double[:, ::1] pu64
+    cdef const double[:, ::1] qi64
+    cdef const double[::1] bu64
+    cdef const double[::1] bi64
+    cdef bint f32
+    cdef int64_t n_users, n_items, n_factors
+
+    def __cinit__(self, pu, qi, bu, bi):
+        self.pu, self.qi, self.bu, self.bi = pu, qi, bu, bi
+        dtypes = {np.asarray(a).dtype for a in (pu, qi, bu, bi)}
+        if len(dtypes) != 1 or dtypes.pop() not in (np.float32, np.float64):
+            raise ValueError("pu, qi, bu, bi must share a float32 or float64 dtype")
+        c = np.ascontiguousarray
+        self.f32 = np.asarray(pu).dtype == np.float32
+        if self.f32:
+            self.pu32, self.qi32, self.bu32, self.bi32 = c(pu), c(qi), c(bu), c(bi)
+            self.n_users, self.n_items, self.n_factors = (
+                self.pu32.shape[0], self.qi32.shape[0], self.pu32.shape[1]
+            )
+            ok = self.qi32.shape[1] == self.n_factors and self.bu32.shape[0] == self.n_users
+            ok = ok and self.bi32.shape[0] == self.n_items
+        else:
+            self.pu64, self.qi64, self.bu64, self.bi64 = c(pu), c(qi), c(bu), c(bi)
+            self.n_users, self.n_items, self.n_factors = (
+                self.pu64.shape[0], self.qi64.shape[0], self.pu64.shape[1]
+            )
+            ok = self.qi64.shape[1] == self.n_factors and self.bu64.shape[0] == self.n_users
+            ok = ok and self.bi64.shape[0] == self.n_items
+        if not ok:
+            raise ValueError("bias and factor arrays disagree on the number of users or items")
+
+    def matches(self, pu, qi, bu, bi):
+        """Whether this predictor reads exactly these array objects."""
+        return pu is self.pu and qi is self.qi and bu is self.bu and bi is self.bi
+
+    def estimate_if(self, pu, qi, bu, bi, int32_t u, int32_t i, double global_mean, bint biased):
+        """``estimate(...)`` if this predictor reads exactly these arrays, else None."""
+        if pu is self.pu and qi is self.qi and bu is self.bu and bi is self.bi:
+            return self.estimate(u, i, global_mean, biased)
+        return None
+
+    cpdef tuple estimate(self, int32_t u, int32_t i, double global_mean, bint biased):
+        """(estimate, impossible) for inner ids ``u``, ``i`` (-1 = unknown).
+
+        Microseconds of work: the GIL is kept (releasing it would cost more than the call).
+        """
+        cdef double out = 0.0
+        cdef uint8_t imp = 0
+        if self.f32:
+            predict_one(
+                u, i, cptr2(self.pu32), cptr2(self.qi32), ptr1c(self.bu32), ptr1c(self.bi32),
+                self.n_users, self.n_items, self.n_factors, global_mean, biased, &out, &imp,
+            )
+        else:
+            predict_one(
+                u, i, cptr2(self.pu64), cptr2(self.qi64), ptr1c(self.bu64), ptr1c(self.bi64),
+                self.n_users, self.n_items, self.n_factors, global_mean, biased, &out, &imp,
+            )
+        return _float64(out), imp != 0  # numpy.float64, as the batch path and Surprise
+
+
+_float64 = np.float64
 
 
 def group_rows(const int32_t[::1] keys, int64_t n_keys):

@@ -153,12 +153,45 @@ def table_from_df(df: pd.DataFrame) -> RatingTable:
         ratings = rcol.to_numpy(dtype=np.float64)
     else:
         ratings = _floats_from_objects(rcol.to_numpy(dtype=object), where)
-    if not ratings.flags.writeable or ratings.base is not None:
-        ratings = np.array(ratings, dtype=np.float64)
+    if ratings.base is not None or not ratings.flags.writeable:  # a view of the DataFrame
+        ratings = _shared_or_copied(rcol, ratings)
     _check_ratings(ratings, where)
     (users, user_ids), (items, item_ids) = cols
     assert len(users) == n
     return RatingTable(users, items, ratings, None, user_ids, item_ids)
+
+
+def _copy_on_write() -> bool:
+    """Whether pandas copies a DataFrame's data before modifying shared data in place."""
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return True
+    return getattr(pd.options.mode, "copy_on_write", False) is True
+
+
+class _PinnedColumn:
+    """Exposes a column's buffer while holding the column (pandas' copy-on-write reference)."""
+
+    def __init__(self, column: pd.Series, values: np.ndarray):
+        self.column, self.values = column, values
+        interface = dict(values.__array_interface__)
+        interface["data"] = (interface["data"][0], True)  # read-only
+        self.__array_interface__ = interface
+
+
+def _shared_or_copied(column: pd.Series, values: np.ndarray) -> np.ndarray:
+    """A float64 rating column used in place when that is safe, else a private copy.
+
+    With copy-on-write (pandas >= 3, or ``pd.options.mode.copy_on_write = True``), a
+    DataFrame holding data that another pandas object references copies it before any
+    in-place change. The returned read-only array keeps a reference to the column ``Series``
+    (its ``base``), so later changes to the DataFrame never reach the trainset, and the
+    80 MB of a 10M-rating column are not duplicated. Without copy-on-write: a copy.
+    """
+    if values.dtype == np.float64 and values.ndim == 1 and _copy_on_write():
+        shared = np.asarray(_PinnedColumn(column, values))
+        if shared.flags.c_contiguous or values.strides == (8,):
+            return shared
+    return np.array(values, dtype=np.float64)
 
 
 def _floats_from_objects(values: np.ndarray, where) -> np.ndarray:

@@ -16,19 +16,45 @@ import os
 
 from . import _sgd
 
-__all__ = ["cpu_count", "effective_n_threads", "openmp_enabled", "thread_budget"]
+__all__ = [
+    "cpu_count",
+    "effective_n_threads",
+    "openmp_enabled",
+    "refresh_cpu_count",
+    "thread_budget",
+]
 
 _budget: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "turbosvd_budget", default=None
 )
 
 
+# The CPU affinity, read once per process: asking the OS costs more than a whole single
+# predict() (a system call and a set per call). A forked child reads it again; a process that
+# changes its own affinity later calls ``refresh_cpu_count()``. OpenMP's default is read at
+# each call (cheap; threadpoolctl may change it).
+_cpus: int | None = None
+
+
+def refresh_cpu_count() -> None:
+    """Forget the cached CPU affinity (read again on next use)."""
+    global _cpus
+    _cpus = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=refresh_cpu_count)
+
+
 def cpu_count() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    """CPUs this process may run on (the affinity, read once; see ``refresh_cpu_count``)."""
+    global _cpus
+    if _cpus is None:
+        try:
+            _cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            _cpus = os.cpu_count() or 1
+    return _cpus
 
 
 def openmp_enabled() -> bool:
@@ -47,7 +73,7 @@ def effective_n_threads(n_threads=None, name: str = "n_jobs") -> int:
         Parameter name used in error messages.
     """
     if n_threads is None:
-        n = min(_sgd.build_info()["openmp_max_threads"], cpu_count())
+        n = min(_sgd.omp_max_threads(), cpu_count())
     elif isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
         raise TypeError(f"{name} must be an int or None, got {n_threads!r}")
     elif n_threads == 0:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["ModelFitError", "ModelFitWarning", "NotFittedError"]
+__all__ = [
+    "IdTypeWarning",
+    "ModelFitError",
+    "ModelFitWarning",
+    "NotFittedError",
+]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -23,4 +28,12 @@ class ModelFitWarning(RuntimeWarning):
     The exact schedule reproduces Surprise, which trains on silently when its parameters
     become NaN or infinite; turbosvd warns once, naming the epoch, and the default
     schedule raises ``ModelFitError`` instead.
+    """
+
+
+class IdTypeWarning(UserWarning):
+    """An unknown raw id whose ``str()``/``int()`` twin is known (``196`` vs ``'196'``).
+
+    Ids are matched exactly, as in Surprise, so the prediction falls back as for an
+    unknown id; this warning (once per model and kind) says which id type the model holds.
     """

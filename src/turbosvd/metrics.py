@@ -7,16 +7,20 @@ Every function accepts one of two inputs, ``top``:
 tuples). Each user's predictions are ranked by ``est``, highest first; equal estimates keep
 their order in the list (Python's stable sort, as in Surprise's FAQ). The top-k list of a
 user is the first ``k`` of that ranking, and an item is *relevant* when its true rating
-``r_ui >= threshold``. The averages run over the users present in the predictions.
-``precision_at_k`` and ``recall_at_k`` follow Surprise's FAQ (``precision_recall_at_k``)
-exactly: an item of the top-k list counts as *recommended* only if ``est >= threshold``;
+``r_ui >= threshold``. Every metric below uses the ranking alone (no estimate threshold),
+over the users with at least one relevant prediction (for the others they are undefined).
 
-- precision@k = #(relevant and recommended in top k) / #(recommended in top k), 0 if none
-  is recommended;
-- recall@k = #(relevant and recommended in top k) / #(relevant), 0 if none is relevant.
+Surprise's FAQ defines precision and recall differently, and has its own names here:
+``precision_recall_at_k`` (the FAQ's per-user dicts) and ``faq_precision_at_k`` /
+``faq_recall_at_k`` (their means over every user present in the predictions). In the FAQ
+an item of the top-k list counts as *recommended* only if ``est >= threshold``:
 
-The other metrics use the ranking alone (no estimate threshold), over the users with at
-least one relevant prediction (for the others they are undefined).
+- FAQ precision@k = #(relevant and recommended in top k) / #(recommended in top k), 0 if
+  none is recommended;
+- FAQ recall@k = #(relevant and recommended in top k) / #(relevant), 0 if none is relevant.
+
+(``precision_at_k`` of earlier versions returned the FAQ's value for a predictions list and
+the ranking value for a DataFrame; it now has the ranking definition for both.)
 
 **A DataFrame of recommendations** (``algo.recommend_all(n)``: columns ``user``, ``item`` and
 ``rank``, or ``estimate`` to rank by, highest first), with ``truth``: the held-out
@@ -24,13 +28,12 @@ ratings, as a testset (``(uid, iid, r)`` tuples, or predictions) or a DataFrame 
 ``user``, ``item``, ``rating``. Relevant = a held-out rating ``>= threshold``; a
 recommended item without a held-out rating is not relevant. The averages run over the
 users having at least one relevant held-out item (a user without recommendations counts
-with an empty list), and
+with an empty list).
 
-- precision@k = #(relevant in top k) / k;  recall@k = #(relevant in top k) / #(relevant).
-
-Common definitions (binary gains, ``rel(p)`` = 1 if the item at position ``p`` is relevant,
+Definitions for both inputs (binary gains, ``rel(p)`` = 1 if the item at position ``p`` is relevant,
 ``n_rel`` = the user's number of relevant items):
 
+- precision@k = #(relevant in top k) / k;  recall@k = #(relevant in top k) / #(relevant);
 - NDCG@k = DCG / IDCG, DCG = sum_{p <= k} rel(p) / log2(p + 1), IDCG the same for the ideal
   list (min(k, n_rel) relevant items first);
 - MAP@k = mean over users of AP@k = sum_{p <= k} rel(p) * precision@p / min(k, n_rel);
@@ -50,6 +53,8 @@ from ._validation import check_int, check_real
 
 __all__ = [
     "coverage",
+    "faq_precision_at_k",
+    "faq_recall_at_k",
     "hit_rate",
     "map_at_k",
     "ndcg_at_k",
@@ -76,19 +81,44 @@ def precision_recall_at_k(predictions, k: int = 10, threshold: float = 3.5) -> t
     )
 
 
+def faq_precision_at_k(predictions, k: int = 10, threshold: float = 3.5) -> float:
+    """Mean of Surprise FAQ's per-user precision@k (``precision_recall_at_k``), all users.
+
+    Predictions only: the FAQ's "recommended" needs ``est >= threshold``.
+    """
+    return _mean(_faq_ranking(predictions, k, threshold).faq_precision())
+
+
+def faq_recall_at_k(predictions, k: int = 10, threshold: float = 3.5) -> float:
+    """Mean of Surprise FAQ's per-user recall@k (``precision_recall_at_k``), all users."""
+    return _mean(_faq_ranking(predictions, k, threshold).faq_recall())
+
+
+def _faq_ranking(predictions, k, threshold) -> _Ranking:
+    if isinstance(predictions, pd.DataFrame):
+        raise ValueError(
+            "the FAQ's precision/recall need predictions (est and r_ui), not a "
+            "recommendation DataFrame: use precision_at_k / recall_at_k"
+        )
+    return _from_predictions(predictions, k, threshold)
+
+
 def precision_at_k(top, k: int = 10, threshold: float = 3.5, *, truth=None) -> float:
-    """Mean precision@k (see the module docstring for the two inputs)."""
+    """Mean precision@k = #(relevant in top k) / k, over users with a relevant item.
+
+    The same definition for a predictions list and a recommendation DataFrame (module
+    docstring); Surprise FAQ's precision is :func:`faq_precision_at_k`.
+    """
     r = _ranked(top, k, threshold, truth)
-    if r.faq:
-        return _mean(r.faq_precision())
     return _mean(r.hits()[r.evaluated] / k)
 
 
 def recall_at_k(top, k: int = 10, threshold: float = 3.5, *, truth=None) -> float:
-    """Mean recall@k (see the module docstring for the two inputs)."""
+    """Mean recall@k = #(relevant in top k) / #(relevant), over users with a relevant item.
+
+    Surprise FAQ's recall is :func:`faq_recall_at_k`.
+    """
     r = _ranked(top, k, threshold, truth)
-    if r.faq:
-        return _mean(r.faq_recall())
     return _mean(r.hits()[r.evaluated] / r.n_rel[r.evaluated])
 
 

@@ -98,7 +98,9 @@ def register_model(cls: type) -> type:
     - ``_file_arrays``: the names of its arrays (tuple of str);
     - ``_model_arrays(self) -> dict[str, numpy.ndarray]``: those arrays, numeric only;
     - ``_from_arrays(cls, trainset, arrays, params)``: the fitted model, raising
-      ``ValueError`` if the arrays or parameters do not fit together.
+      ``ValueError`` if the arrays or parameters do not fit together;
+    - optionally ``_file_required``: the attributes a fitted model always has (default
+      ``_file_arrays``; ``save`` refuses a model missing one as unfitted).
 
     Files name the class by ``cls.__name__``, which must be unique. Returns ``cls``, so it
     also works as a class decorator.
@@ -168,9 +170,8 @@ def save(model, path, *, compress: bool = False, extra: dict | None = None) -> s
             f"cannot save a {type(model).__module__}.{name}: model files hold "
             f"{', '.join(classes)} models only (use turbosvd.dump to pickle other objects)"
         )
-    if "trainset" not in vars(model) or any(
-        getattr(model, k, None) is None for k in type(model)._file_arrays
-    ):
+    required = getattr(type(model), "_file_required", type(model)._file_arrays)
+    if "trainset" not in vars(model) or any(getattr(model, k, None) is None for k in required):
         raise ValueError(f"cannot save an unfitted {name}: call fit(trainset) first")
     if not isinstance(compress, bool):
         raise TypeError(f"compress must be a bool, got {compress!r}")
@@ -431,20 +432,25 @@ def _id_kind(v) -> str:
 
 # -------------------------------------------------------------------------- loading
 def load(path):
-    """Load a model saved with ``SVD.save``: a fitted model, without the training data.
+    """Load a model saved with ``model.save(path)``, fitted and ready to predict.
 
-    No pickle is involved: the file holds JSON and plain NumPy arrays, read with
-    ``allow_pickle=False``, and only known model classes are built.
+    The file holds the model's arrays and its trainset (raw ids, the training ratings,
+    rating scale and global mean), so the loaded model predicts, tests, recommends (seen
+    items excluded) and folds in users exactly as the saved one. No pickle is involved:
+    the file holds JSON and plain NumPy arrays, read with ``allow_pickle=False``, and only
+    registered model classes are built.
 
     Parameters
     ----------
     path : str or os.PathLike
+        A file written by ``save`` (any registered class: ``SVD``, ``ALS``, ...).
 
     Returns
     -------
-    SVD
-        Fitted, with the saved parameters, factors, biases, learning curve
-        (``history_``, if it was recorded) and a rebuilt ``trainset``.
+    AlgoBase
+        An instance of the saved class (e.g. ``SVD``), fitted, with the saved constructor
+        parameters, arrays, learning curve (``history_``, if it was recorded) and the
+        rebuilt ``trainset``.
 
     Raises
     ------

@@ -412,6 +412,37 @@ class Trainset:
         """Inner ids (int32) of a sequence of raw item ids, -1 where unknown."""
         return self._inner_iids(raw_ids)
 
+    def inner_pair(self, ruid, riid) -> tuple[int, int]:
+        """Inner ids of one raw user and one raw item, -1 where unknown."""
+        users, items = self._r2i_users, self._r2i_items
+        if users is None or items is None:
+            users, items = self._raw2inner_id_users, self._raw2inner_id_items
+        return users.get(ruid, -1), items.get(riid, -1)
+
+    def id_twin(self, raw_id, kind: str):
+        """The known raw id that ``raw_id`` would be as ``str`` or ``int``, or None.
+
+        ``'196'`` for the unknown ``196`` when the trainset holds the string ``'196'`` (ids
+        read from a file), ``196`` for ``'196'`` when it holds integers (ids from pandas).
+
+        Parameters
+        ----------
+        raw_id : hashable
+            An id that is not part of the trainset.
+        kind : {'user', 'item'}
+        """
+        known = self._raw2inner_id_users if kind == "user" else self._raw2inner_id_items
+        twin = None
+        if isinstance(raw_id, str):
+            text = raw_id.strip()
+            if text.lstrip("+-").isdigit() and text.isascii():
+                twin = int(text)
+        elif isinstance(raw_id, bool):
+            return None
+        elif isinstance(raw_id, numbers.Real) and float(raw_id).is_integer():
+            twin = str(int(raw_id))
+        return twin if twin is not None and twin in known else None
+
     def testset_inner_ids(self, testset: list) -> tuple[np.ndarray, np.ndarray]:
         """Inner ids (int32, -1 where unknown) of the user and item of each ``(uid, iid, r)``.
 

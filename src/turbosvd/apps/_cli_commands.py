@@ -179,7 +179,27 @@ def _fit_error():
     return ModelFitError
 
 
-def _titles_for(args, model_path: str):
+def _titles_for(args, model_path: str, model=None):
+    """Item titles (id string -> title) from --titles or found beside the model, or None.
+
+    When fewer than 90 % of the model's items have a title, the file describes other items
+    (e.g. ML-100k's u.item beside an ml-latest-small model, whose ids mean other films):
+    a warning says so, and titles are still shown.
+    """
+    titles = _read_titles_for(args, model_path)
+    if titles is not None and model is not None:
+        ids = [str(i) for i in model.trainset.raw_item_ids.tolist()]
+        found = sum(i in titles for i in ids)
+        if ids and found < 0.9 * len(ids):
+            _warn(
+                f"the titles file does not match the model: only {found:,} of its "
+                f"{len(ids):,} items have a title there, so the titles shown may name other "
+                "items (pass the titles file of the model's data set with --titles)"
+            )
+    return titles
+
+
+def _read_titles_for(args, model_path: str):
     from ..persist import read_metadata
     from .formats import find_titles_file, read_titles
 
@@ -270,14 +290,18 @@ def _cmd_recommend(args) -> int:
         uid = _coerce_id(model, args.user, "user")
     try:
         rows = model.recommend(
-            uid, args.n, exclude_seen=not args.include_seen, cold_start=args.cold_start
+            uid,
+            args.n,
+            exclude_seen=not args.include_seen,
+            cold_start=args.cold_start,
+            min_support=args.min_support,
         )
     except (ValueError, KeyError, TypeError) as e:
         # Speak in options, not keyword arguments.
         raise CLIError(
             _one_line(e).replace("pass cold_start='bias'", "use --cold-start bias")
         ) from e
-    titles = _titles_for(args, args.model)
+    titles = _titles_for(args, args.model, model)
     _print_ranked(rows, "estimate", titles, "item")
     return 0
 
@@ -286,12 +310,32 @@ def _cmd_similar(args) -> int:
     model = _load_model(args.model)
     kind = "user" if args.users else "item"
     raw = _coerce_id(model, args.id, kind)
+    titles = _titles_for(args, args.model, model) if kind == "item" else None
+    if kind == "item" and not _knows(model, raw, "item"):
+        raw = _item_by_title(model, args.id, titles)
     similar = model.similar_users if kind == "user" else model.similar_items
     with _user_errors():
-        rows = similar(raw, args.n)
-    titles = _titles_for(args, args.model) if kind == "item" else None
+        rows = similar(raw, args.n, min_support=args.min_support)
     _print_ranked(rows, "similarity", titles, kind)
     return 0
+
+
+def _item_by_title(model, text: str, titles):
+    """The model's item whose title is ``text`` (case-insensitive; else the only title
+    containing it); the id itself when there are no titles or no match."""
+    if not titles:
+        return text
+    needle = text.casefold().strip()
+    known = {str(i): i for i in model.trainset.raw_item_ids.tolist()}
+    exact = [i for i, t in titles.items() if t.casefold() == needle and i in known]
+    matches = exact or [i for i, t in titles.items() if needle in t.casefold() and i in known]
+    if len(matches) == 1:
+        return known[matches[0]]
+    if not matches:
+        raise CLIError(f"{text!r} is neither an item id of the model nor part of a title")
+    shown = "; ".join(f"{i}: {titles[i]}" for i in matches[:8])
+    more = f"; ... ({len(matches)} in all)" if len(matches) > 8 else ""
+    raise CLIError(f"{text!r} matches several titles, give the id: {shown}{more}")
 
 
 def _cmd_info(args) -> int:
@@ -305,8 +349,13 @@ def _cmd_info(args) -> int:
         f"turbosvd {meta.get('turbosvd_version', '?')}"
     )
     print(f"model: {meta['class']}")
+    arrays = meta.get("arrays") if isinstance(meta.get("arrays"), dict) else {}
     for name, value in meta["params"].items():
-        print(f"  {name} = {_param_text(value)}")
+        text = _param_text(value)
+        if name == "dtype" and value is None and isinstance(arrays.get("pu"), dict):
+            # dtype=None means the schedule's type: say which one the model holds.
+            text = f"{_dtype_name(arrays['pu'].get('dtype'))} (the schedule's default)"
+        print(f"  {name} = {text}")
     print(
         f"trained on {ts['n_ratings']:,} ratings of {ts['n_users']:,} users and "
         f"{ts['n_items']:,} items; rating scale {_scale(ts['rating_scale'])}, "
@@ -325,6 +374,15 @@ def _cmd_info(args) -> int:
             line += f", validation RMSE {history['val_rmse'][-1]:.4f}"
         print(line)
     return 0
+
+
+def _dtype_name(descr) -> str:
+    import numpy as np
+
+    try:
+        return np.dtype(descr).name
+    except TypeError:
+        return repr(descr)
 
 
 def _param_text(value) -> str:

@@ -215,7 +215,7 @@ def _add_svd_options(parser: argparse.ArgumentParser) -> None:
         "--schedule",
         choices=list(SCHEDULES),
         help="training schedule: 'exact' reproduces Surprise's numbers; others trade that "
-        f"for speed (default {default('schedule')}: $TURBOSVD_SCHEDULE, else 'blocked')",
+        "for speed (default: $TURBOSVD_SCHEDULE if set, else 'blocked')",
     )
     group.add_argument(
         "--dtype",

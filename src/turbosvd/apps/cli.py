@@ -212,19 +212,22 @@ def build_parser() -> argparse.ArgumentParser:
         "their bias, which is what predict() estimates for an unknown user)",
     )
     p.add_argument("--titles", metavar="FILE", help="item titles (u.item, movies.csv, ...)")
+    _add_min_support(p, "items")
 
     p = command(
         "similar",
         "items (or users) most similar to one, from a saved model",
-        "The N items closest to ITEM in the model's factor space (cosine similarity); with "
-        "--users, ID is a user and the closest users are listed.",
+        "The N items closest to ITEM in the model's factor space (cosine similarity); ITEM is "
+        "an item id or, with titles (--titles or found beside the model), a title or a "
+        "unique part of one. With --users, ID is a user and the closest users are listed.",
         "  turbosvd similar model.tsvd 50\n"
+        "  turbosvd similar model.tsvd 'star wars' --min-support 20\n"
         "  turbosvd similar model.tsvd 1 -n 5 --titles movies.csv\n"
         "  turbosvd similar model.tsvd 196 --users\n",
         _cmd_similar,
     )
     p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
-    p.add_argument("id", metavar="ITEM", help="item id (a user id with --users)")
+    p.add_argument("id", metavar="ITEM", help="item id or title (a user id with --users)")
     p.add_argument(
         "-n",
         type=_int_at_least(1),
@@ -234,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--users", action="store_true", help="ID is a user: list similar users")
     p.add_argument("--titles", metavar="FILE", help="item titles (u.item, movies.csv, ...)")
+    _add_min_support(p, "items (users with --users)")
 
     p = command(
         "info",
@@ -365,6 +369,17 @@ class _GuardedOutput:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def _add_min_support(p, what: str) -> None:
+    p.add_argument(
+        "--min-support",
+        type=_int_at_least(0),
+        default=0,
+        metavar="M",
+        help=f"list only {what} with at least M training ratings (default 0: all); rarely "
+        "rated ones have noisy factors",
+    )
 
 
 def main(argv=None) -> int:

@@ -168,8 +168,34 @@ class GridSearchCV(BaseSearchCV):
         The algorithm class, e.g. ``SVD`` (not an instance).
     param_grid : dict
         Parameter name -> list of values.
-    measures, cv, refit, return_train_measures, n_jobs, pre_dispatch, joblib_verbose
-        As in Surprise.
+    measures : list of str, default ['rmse', 'mae']
+        Accuracy measures (names of ``turbosvd.accuracy`` functions, any case).
+    cv : int, cross-validation iterator or None, default None
+        Folds: None is ``KFold(n_splits=5)``, an int ``KFold(n_splits=cv)``, or any
+        iterator with a ``split(data)`` method (``KFold``, ``ShuffleSplit``, ...).
+    refit : bool or str, default False
+        Refit the best parameters on the whole data set (``best_estimator[measure]``):
+        True uses the first measure, a measure name that one. Needed by ``test`` and
+        ``predict`` of the search object; the data set must not use predefined folds.
+    return_train_measures : bool, default False
+        Also compute the measures on the training folds (``cv_results``'s
+        ``mean_train_*`` entries).
+    n_jobs : int, default 1
+        Folds evaluated at the same time, in threads (-1: all CPUs); each fold's training
+        gets its share of the CPUs. Results do not depend on it.
+    pre_dispatch : int or str, default '2*n_jobs'
+        Folds queued ahead of the workers (an expression of ``n_jobs``, as joblib's).
+    joblib_verbose : int, default 0
+        Accepted for Surprise compatibility and ignored (no joblib).
+
+    Attributes
+    ----------
+    best_score, best_params, best_index, best_estimator : dict
+        Per measure (lower case): the best mean test score, its parameters, their index in
+        ``cv_results`` and (with ``refit``) the refitted algorithm.
+    cv_results : dict of numpy.ndarray
+        Per combination: split and mean test (and train) measures, fit and test times,
+        ranks and parameters, as in scikit-learn and Surprise.
     """
 
     def __init__(

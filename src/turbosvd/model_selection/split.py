@@ -206,9 +206,33 @@ class ShuffleSplit:
 def train_test_split(data, test_size=0.2, train_size=None, random_state=None, shuffle=True):
     """Split a dataset into a trainset and a testset (one ``ShuffleSplit``).
 
+    Parameters
+    ----------
+    data : Dataset
+        The ratings (``Dataset.load_builtin``, ``load_from_file``, ``load_from_df``).
+    test_size : float, int or None, default 0.2
+        A float in (0, 1): the fraction of the ratings in the testset; an int: their
+        number; None: the complement of ``train_size``.
+    train_size : float, int or None, default None
+        The same for the trainset; None: the complement of ``test_size``.
+    random_state : int, numpy.random.RandomState or None, default None
+        Seed of the shuffle (an int gives the same split every time; None draws from
+        NumPy's global generator, as Surprise does).
+    shuffle : bool, default True
+        Shuffle the ratings first; False takes the testset from the end, in file order.
+
     Returns
     -------
-    (Trainset, list of (uid, iid, r_ui))
+    trainset : Trainset
+        The training ratings, with inner ids numbered in order of first appearance.
+    testset : list of (uid, iid, r_ui)
+        Raw ids and true ratings, for ``algo.test(testset)``. Its users and items may be
+        absent from the trainset (``predict`` then falls back, as in Surprise).
+
+    Raises
+    ------
+    ValueError
+        If a size is out of range or the two sizes add up to more than the data.
     """
     ss = ShuffleSplit(
         n_splits=1,

@@ -11,7 +11,8 @@ items) that needs them, and a full matrix is only built when asked for and when
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -39,6 +40,12 @@ KNN_KINDS = {"basic": 0, "means": 1, "zscore": 2, "baseline": 3}
 # interrupt is handled well within a second while the call overhead stays negligible.
 BLOCK_COST = 20_000_000
 
+# On-demand similarities of a group of pairs sharing x: intersecting x's ratings with each
+# candidate's (sequential reads) is chosen over accumulating row x (scattered updates)
+# when its cost, in terms, is below this many times the row's. Both give the same bits;
+# tests set 0 (rows only) and infinity (intersections only).
+PAIR_COST_RATIO = 3.0
+
 
 @dataclass(frozen=True)
 class Groups:
@@ -55,6 +62,8 @@ class Groups:
     x_indptr: np.ndarray
     x_y: np.ndarray
     x_r: np.ndarray
+    # The similarity values of the last SimSpec used with these groups (see _sim_args).
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_csr(cls, n_x: int, y_indptr, y_x, y_r) -> Groups:
@@ -99,9 +108,33 @@ class Groups:
 
     def row_costs(self) -> np.ndarray:
         """Accumulations needed by each row: sum over x's ratings of |ratings of y|."""
+        return self._row_costs
+
+    @cached_property
+    def _row_costs(self) -> np.ndarray:
         per_entry = np.diff(self.y_indptr)[self.x_y]
         csum = np.concatenate(([0], np.cumsum(per_entry, dtype=np.int64)))
         return csum[self.x_indptr[1:]] - csum[self.x_indptr[:-1]]
+
+    @cached_property
+    def by_y_then_x(self) -> np.ndarray:
+        """The order of the ``yr`` entries that sorts each y's ratings by x (stable)."""
+        perm, _ = _sgd.group_rows(self.y_x, self.n_x)  # entries by x, stable
+        y_of_entry = np.repeat(np.arange(self.n_y, dtype=np.int32), np.diff(self.y_indptr))
+        return perm[np.argsort(y_of_entry[perm], kind="stable")]
+
+    @cached_property
+    def ys_x(self) -> np.ndarray:
+        """``yr``'s x ids with each y's ratings sorted by x."""
+        return np.ascontiguousarray(self.y_x[self.by_y_then_x])
+
+    @cached_property
+    def candidate_costs(self) -> np.ndarray:
+        """Per y: sum over the x2 who rated y of |ratings of x2| (the cost of intersecting
+        a row with every candidate of a pair on y)."""
+        y_of_entry = np.repeat(np.arange(self.n_y), np.diff(self.y_indptr))
+        weights = np.diff(self.x_indptr)[self.y_x].astype(np.float64)
+        return np.bincount(y_of_entry, weights=weights, minlength=self.n_y).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -136,6 +169,17 @@ class SimSpec:
         return y_v, x_v
 
 
+def _sim_args(groups: Groups, spec: SimSpec) -> tuple:
+    """``spec.arrays(groups)``, computed once per (groups, spec) and kept on ``groups``
+    (the residuals of pearson_baseline cost a pass over the ratings)."""
+    hit = groups.cache.get("sim_args")
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    args = spec.arrays(groups)
+    groups.cache["sim_args"] = (spec, args)
+    return args
+
+
 def _blocks(costs: np.ndarray, budget: int) -> list[tuple[int, int]]:
     """Split consecutive items into runs whose summed cost stays near ``budget``."""
     if len(costs) == 0:
@@ -161,7 +205,7 @@ def sim_rows(groups: Groups, spec: SimSpec, rows, n_threads: int) -> np.ndarray:
 
 def _fill_rows(groups: Groups, spec: SimSpec, rows: np.ndarray, out, n_threads: int) -> None:
     costs = groups.row_costs()[rows] + groups.n_x
-    args = (*groups.arrays(), *spec.arrays(groups))
+    args = (*groups.arrays(), *_sim_args(groups, spec))
     for start, stop in _blocks(costs, BLOCK_COST):
         _neighbors.sim_rows(*args, rows[start:stop], out[start:stop], n_threads)
 
@@ -180,14 +224,11 @@ def full_matrix(groups: Groups, spec: SimSpec, n_threads: int) -> np.ndarray:
     n = groups.n_x
     check_alloc(f"the {n:,} x {n:,} similarity matrix", 8 * n * n)
     out = np.empty((n, n))
-    perm, _ = _sgd.group_rows(groups.y_x, n)  # entries by x, stable
-    y_of_entry = np.repeat(np.arange(groups.n_y, dtype=np.int32), np.diff(groups.y_indptr))
-    # yr with each y's ratings sorted by x: a stable sort of the entries by (y, x)
-    order = perm[np.argsort(y_of_entry[perm], kind="stable")]
-    args = (*groups.arrays(), *spec.arrays(groups))
+    args = (*groups.arrays(), *_sim_args(groups, spec))
     y_v = args[-2] if args[-2] is not None else groups.y_r
-    ys_x = np.ascontiguousarray(groups.y_x[order])
-    ys_v = np.ascontiguousarray(y_v[order])
+    # yr with each y's ratings sorted by x: a stable sort of the entries by (y, x)
+    ys_x = groups.ys_x
+    ys_v = np.ascontiguousarray(y_v[groups.by_y_then_x])
     rows = np.arange(n, dtype=np.int64)
     costs = groups.row_costs() // 2 + (n - rows)
     for start, stop in _blocks(costs, BLOCK_COST):
@@ -256,12 +297,15 @@ def knn_estimates(
     sorted_x = xs[order]
     starts = np.flatnonzero(np.concatenate(([True], sorted_x[1:] != sorted_x[:-1])))
     group_ptr = np.append(starts, n).astype(np.int64)
-    pair_cost = np.diff(groups.y_indptr)[ys[order]] + 64
-    csum = np.concatenate(([0], np.cumsum(pair_cost, dtype=np.int64)))
-    costs = csum[group_ptr[1:]] - csum[group_ptr[:-1]]
+    costs = _group_sums(np.diff(groups.y_indptr)[ys[order]] + 64, group_ptr)
+    by_pairs = None
     if sim_matrix is None:
-        costs = costs + groups.row_costs()[sorted_x[starts]]
-    sim_args = (*groups.arrays(), *spec.arrays(groups))
+        row_cost = groups.row_costs()[sorted_x[starts]]
+        pair_cost = _group_sums(groups.candidate_costs[ys[order]], group_ptr)
+        use_pairs = pair_cost < PAIR_COST_RATIO * row_cost
+        by_pairs = use_pairs.astype(np.int8)
+        costs = costs + np.where(use_pairs, pair_cost, row_cost)
+    sim_args = (*groups.arrays(), *_sim_args(groups, spec))
     for g0, g1 in _blocks(costs, BLOCK_COST):
         p0, p1 = group_ptr[g0], group_ptr[g1]
         idx = order[p0:p1]
@@ -282,9 +326,16 @@ def knn_estimates(
             np.arange(p1 - p0, dtype=np.int64),
             group_ptr[g0 : g1 + 1] - p0,
             n_threads,
+            None if by_pairs is None else by_pairs[g0:g1],
+            None if by_pairs is None or not by_pairs[g0:g1].any() else groups.ys_x,
         )
         est[idx], actual_k[idx], code[idx] = b_est, b_k, b_code
     return est, actual_k, code
+
+
+def _group_sums(values: np.ndarray, group_ptr: np.ndarray) -> np.ndarray:
+    csum = np.concatenate(([0], np.cumsum(values, dtype=np.int64)))
+    return csum[group_ptr[1:]] - csum[group_ptr[:-1]]
 
 
 def top_neighbors(row: np.ndarray, x: int, k: int) -> list[int]:

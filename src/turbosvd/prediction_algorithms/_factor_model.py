@@ -12,6 +12,8 @@ The class using it provides ``n_factors``, ``biased``, ``_n_threads()`` and
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .. import _sgd
@@ -22,6 +24,10 @@ from .predictions import PredictionImpossible
 __all__ = ["FLOAT_DTYPES", "BiasedFactorModelMixin", "check_factors"]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Per model (by id, with a weak reference that removes the entry when the model dies): the
+# compiled single-pair predictor over its current arrays (_estimate_one). A plain dict: a
+# WeakKeyDictionary lookup creates a weak reference per call, a third of a predict().
+_SCALAR_PREDICTORS: dict[int, tuple[weakref.ref, object]] = {}
 
 
 class BiasedFactorModelMixin:
@@ -101,12 +107,31 @@ class BiasedFactorModelMixin:
         """Estimate for inner ids ``u`` and ``i`` (or unknown-id strings), unclipped."""
         known_user = self.trainset.knows_user(u)
         known_item = self.trainset.knows_item(i)
-        users = np.array([u if known_user else -1], dtype=np.int32)
-        items = np.array([i if known_item else -1], dtype=np.int32)
-        est, impossible = self._estimate_batch(users, items)
-        if impossible[0]:
+        est, impossible = self._estimate_one(int(u) if known_user else -1,
+                                             int(i) if known_item else -1)  # fmt: skip
+        if impossible:
             raise PredictionImpossible("User and item are unknown.")
-        return est[0]
+        return est
+
+    def _estimate_one(self, u: int, i: int) -> tuple[float, bool]:
+        """(estimate, impossible) of inner ids ``u``, ``i`` (-1 = unknown): predict()'s path.
+
+        The compiled predictor keeps the factor arrays' buffers between calls (one per model,
+        rebuilt when ``pu``, ``qi``, ``bu`` or ``bi`` is replaced); same kernel, same bits
+        as ``_estimate_batch``.
+        """
+        pu, qi, bu, bi = self.pu, self.qi, self.bu, self.bi
+        mu = self.trainset.global_mean
+        entry = _SCALAR_PREDICTORS.get(id(self))
+        if entry is not None and entry[0]() is self:
+            out = entry[1].estimate_if(pu, qi, bu, bi, u, i, mu, self.biased)
+            if out is not None:
+                return out
+        key = id(self)
+        ref = weakref.ref(self, lambda _, key=key: _SCALAR_PREDICTORS.pop(key, None))
+        one = _sgd.ScalarPredictor(pu, qi, bu, bi)
+        _SCALAR_PREDICTORS[key] = (ref, one)
+        return one.estimate(u, i, mu, self.biased)
 
     def _estimate_batch(self, users, items):
         c = np.ascontiguousarray

@@ -10,19 +10,26 @@ on each pair.
 from __future__ import annotations
 
 import gc
+import warnings
+import weakref
 from contextlib import contextmanager
 
 import numpy as np
 
 from .. import _objects
 from .._threads import effective_n_threads
-from ..exceptions import ModelFitError, NotFittedError
+from ..exceptions import IdTypeWarning, ModelFitError, NotFittedError
 from ..neighbors import engine as _nb
 from ..neighbors.options import parse_sim_options
 from .optimize_baselines import baseline_als, baseline_sgd, check_bsl_options
 from .predictions import POSSIBLE, Prediction, PredictionImpossible, impossible_details
 
 __all__ = ["AlgoBase"]
+
+# Per class: whether predict() may take the direct path (the class keeps the batch
+# estimator and has ``_estimate_one``). Per model: the id kinds already warned about.
+_SCALAR: dict[type, bool] = {}
+_TWIN_WARNED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @contextmanager
@@ -76,6 +83,16 @@ class AlgoBase:
     def predict(self, uid, iid, r_ui=None, clip=True, verbose=False):
         """Predict the rating of raw user ``uid`` for raw item ``iid``.
 
+        Ids are matched exactly as dictionary keys, as in Surprise: ``196`` (an int) and
+        ``'196'`` (a string) are different ids. Ratings read from a file (``Dataset.load_*``,
+        the command line) have string ids; a DataFrame keeps its column's type (often
+        integers). An unknown user or item is not an error: the estimate falls back as in
+        Surprise (for SVD, ``mu + bi`` for an unknown user, ``mu + bu`` for an unknown item,
+        ``details['was_impossible']`` False; the global mean when the model cannot estimate
+        at all). When an unknown id's ``str()``/``int()`` twin is known (``196`` given, ``'196'``
+        trained), turbosvd warns once per model with :class:`turbosvd.IdTypeWarning` naming
+        the twin; the result is still Surprise's.
+
         Parameters
         ----------
         uid, iid : hashable
@@ -91,29 +108,47 @@ class AlgoBase:
         -------
         Prediction
         """
-        self._check_fitted("predict")
-        try:
-            iuid = self.trainset.to_inner_uid(uid)
-        except ValueError:
-            iuid = "UKN__" + str(uid)
-        try:
-            iiid = self.trainset.to_inner_iid(iid)
-        except ValueError:
-            iiid = "UKN__" + str(iid)
+        trainset = self.__dict__.get("trainset")
+        if trainset is None:
+            self._check_fitted("predict")
+        one = _SCALAR.get(type(self))
+        if one is None:
+            one = _SCALAR[type(self)] = self._batch_capable() and hasattr(self, "_estimate_one")
+        if one:  # the direct path: same estimate as estimate()/test(), no exceptions
+            u, i = trainset.inner_pair(uid, iid)
+            if u < 0 or i < 0:
+                self._warn_id_twins(uid if u < 0 else None, iid if i < 0 else None)
+            est, impossible = self._estimate_one(u, i)
+            if impossible:
+                est = self.default_prediction()
+                details = {"was_impossible": True, "reason": self._impossible_reason}
+            else:
+                details = {"was_impossible": False}
+        else:
+            try:
+                iuid = trainset.to_inner_uid(uid)
+            except ValueError:
+                iuid = "UKN__" + str(uid)
+                self._warn_id_twins(uid, None)
+            try:
+                iiid = trainset.to_inner_iid(iid)
+            except ValueError:
+                iiid = "UKN__" + str(iid)
+                self._warn_id_twins(None, iid)
 
-        details = {}
-        try:
-            est = self.estimate(iuid, iiid)
-            if isinstance(est, tuple):
-                est, details = est
-            details["was_impossible"] = False
-        except PredictionImpossible as e:
-            est = self.default_prediction()
-            details["was_impossible"] = True
-            details["reason"] = str(e)
+            details = {}
+            try:
+                est = self.estimate(iuid, iiid)
+                if isinstance(est, tuple):
+                    est, details = est
+                details["was_impossible"] = False
+            except PredictionImpossible as e:
+                est = self.default_prediction()
+                details["was_impossible"] = True
+                details["reason"] = str(e)
 
         if clip:
-            lower_bound, higher_bound = self.trainset.rating_scale
+            lower_bound, higher_bound = trainset.rating_scale
             est = min(higher_bound, est)
             est = max(lower_bound, est)
 
@@ -121,6 +156,29 @@ class AlgoBase:
         if verbose:
             print(pred)
         return pred
+
+    def _warn_id_twins(self, uid, iid) -> None:
+        """Warn (once per model and kind) when an unknown id's str/int twin is known."""
+        try:
+            warned = _TWIN_WARNED.setdefault(self, set())
+        except TypeError:  # a model class without weak references
+            return
+        trainset = self.trainset
+        for kind, raw in (("user", uid), ("item", iid)):
+            if raw is None or kind in warned or not hasattr(trainset, "id_twin"):
+                continue
+            twin = trainset.id_twin(raw, kind)
+            if twin is None:
+                continue
+            warned.add(kind)
+            warnings.warn(
+                f"{kind} {raw!r} ({type(raw).__name__}) is not part of the trainset, but its "
+                f"twin {twin!r} ({type(twin).__name__}) is: ids are matched exactly (as in "
+                f"Surprise), so the estimate falls back as for an unknown {kind}. Pass "
+                f"{type(twin).__name__} ids (warned once per model).",
+                IdTypeWarning,
+                stacklevel=3,
+            )
 
     def default_prediction(self):
         """The estimate used when a prediction is impossible: the global mean."""
@@ -155,6 +213,11 @@ class AlgoBase:
         trainset = self.trainset
         with _gc_paused():
             inner_u, inner_i = trainset.testset_inner_ids(triples)
+            for inner, pos in ((inner_u, 0), (inner_i, 1)):
+                unknown = np.flatnonzero(inner < 0)
+                if len(unknown):  # the first unknown id tells the id type (warned once)
+                    raw = triples[int(unknown[0])][pos]
+                    self._warn_id_twins(*((raw, None) if pos == 0 else (None, raw)))
             est, impossible = self._estimate_batch(inner_u, inner_i)
             lo, hi = trainset.rating_scale
             preds = _objects.predictions(

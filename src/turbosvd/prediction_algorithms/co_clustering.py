@@ -13,6 +13,7 @@ import numpy as np
 
 from .._cluster import co_clustering_predict
 from .._validation import check_int
+from ..persist import ModelFileMixin, register_model
 from ..train import co_clustering as _engine
 from ..utils import get_rng
 from .algo_base import AlgoBase
@@ -20,7 +21,7 @@ from .algo_base import AlgoBase
 __all__ = ["CoClustering"]
 
 
-class CoClustering(AlgoBase):
+class CoClustering(ModelFileMixin, AlgoBase):
     """A collaborative filtering algorithm based on co-clustering (George & Merugu, 2005).
 
     Users and items are assigned clusters ``C_u``, ``C_i`` and co-clusters ``C_ui``; the
@@ -72,6 +73,55 @@ class CoClustering(AlgoBase):
         self.__dict__.update(vars(state))
         return self
 
+    # Model files (turbosvd.persist): the clusters and the averages the estimates read.
+    _file_arrays = (
+        "cltr_u",
+        "cltr_i",
+        "user_mean",
+        "item_mean",
+        "avg_cltr_u",
+        "avg_cltr_i",
+        "avg_cocltr",
+    )
+
+    def _model_arrays(self) -> dict[str, np.ndarray]:
+        out = {}
+        for name in self._file_arrays:
+            kind = np.int64 if name.startswith("cltr") else np.float64
+            out[name] = np.ascontiguousarray(getattr(self, name), dtype=kind)
+        return out
+
+    @classmethod
+    def _from_arrays(cls, trainset, arrays: dict, params: dict) -> CoClustering:
+        model = cls(**params)
+        n_u = check_int("n_cltr_u", model.n_cltr_u, min_value=1)
+        n_i = check_int("n_cltr_i", model.n_cltr_i, min_value=1)
+        check_int("n_epochs", model.n_epochs, min_value=0)
+        shapes = {
+            "cltr_u": (trainset.n_users,),
+            "cltr_i": (trainset.n_items,),
+            "user_mean": (trainset.n_users,),
+            "item_mean": (trainset.n_items,),
+            "avg_cltr_u": (n_u,),
+            "avg_cltr_i": (n_i,),
+            "avg_cocltr": (n_u, n_i),
+        }
+        for name, shape in shapes.items():
+            a = arrays[name]
+            kind = np.int64 if name.startswith("cltr") else np.float64
+            if a.dtype != kind or a.shape != shape:
+                raise ValueError(
+                    f"{name} is {a.dtype} of shape {a.shape}, expected {np.dtype(kind)} {shape}"
+                )
+        for name, n in (("cltr_u", n_u), ("cltr_i", n_i)):
+            a = arrays[name]
+            if a.size and (a.min() < 0 or a.max() >= n):
+                raise ValueError(f"{name} holds clusters outside 0 .. {n - 1}")
+        AlgoBase.fit(model, trainset)
+        for name in shapes:
+            setattr(model, name, arrays[name].copy())
+        return model
+
     def compute_averages(self, cltr_u, cltr_i):
         """Averages of the user clusters, item clusters and co-clusters for the given
         assignment (Surprise's method, on the fitted trainset).
@@ -107,3 +157,4 @@ class CoClustering(AlgoBase):
 
 
 CoClustering._batch_impl = CoClustering
+register_model(CoClustering)

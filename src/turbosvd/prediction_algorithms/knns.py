@@ -20,7 +20,9 @@ import numpy as np
 from .._validation import check_int
 from ..neighbors import engine as _nb
 from ..neighbors.options import parse_sim_options
+from ..persist import ModelFileMixin, register_model
 from .algo_base import AlgoBase, _gc_paused
+from .optimize_baselines import check_bsl_options
 from .predictions import Prediction, PredictionImpossible, _ReadOnlyDetails
 
 __all__ = ["KNNBaseline", "KNNBasic", "KNNWithMeans", "KNNWithZScore", "SymmetricAlgo"]
@@ -35,7 +37,7 @@ _NOT_ENOUGH = "Not enough neighbors."
 _ENGINE_CACHE = "_nb_groups"
 
 
-class SymmetricAlgo(AlgoBase):
+class SymmetricAlgo(ModelFileMixin, AlgoBase):
     """Base of the algorithms that work on users or items alike (Surprise's class).
 
     When ``sim_options['user_based']`` is true, x is a user and y an item; otherwise the
@@ -76,11 +78,13 @@ class SymmetricAlgo(AlgoBase):
             raise TypeError(f"bsl_options must be a dict, got {self.bsl_options!r}")
         return opts
 
-    def _fit(self, trainset):
+    def _fit(self, trainset, baselines=None):
         opts = self._check_knn_params()
         if trainset.n_ratings == 0:
             raise ValueError("the trainset is empty: k-NN needs at least one rating")
         AlgoBase.fit(self, trainset)
+        if baselines is not None:  # from a model file: compute_baselines() returns them
+            self.bu, self.bi = baselines
         # A refit (cross_validate reuses the object) must not reuse the previous
         # trainset's groups.
         self.__dict__.pop(_ENGINE_CACHE, None)
@@ -162,6 +166,64 @@ class SymmetricAlgo(AlgoBase):
         else:
             row = _nb.sim_row(self._groups(), self._nb_spec, int(iid), self._n_threads())
         return _nb.top_neighbors(row, int(iid), k)
+
+    # ------------------------------------------------------------- model files
+    # A k-NN model file (turbosvd.save / turbosvd.load) holds the training ratings (written
+    # by persist), the constructor parameters and the baselines ``bu``/``bi`` when the model
+    # has them (KNNBaseline, or a pearson_baseline similarity; empty arrays otherwise). The
+    # similarities, means and standard deviations are not stored: they are exact functions
+    # of the ratings and baselines, recomputed at load as ``fit`` computes them (the matrix
+    # only when it is small, otherwise rows on demand), so a loaded model predicts bit for
+    # bit what the saved one did and a file never grows as n^2. Loading costs about a fit
+    # without the baseline estimation.
+    _file_arrays = ("bu", "bi")
+    _file_required = ()
+
+    def _model_arrays(self) -> dict[str, np.ndarray]:
+        if self.bu is None or self.bi is None:
+            empty = np.zeros(0, dtype=np.float64)
+            return {"bu": empty, "bi": empty}
+        return {
+            "bu": np.ascontiguousarray(self.bu, dtype=np.float64),
+            "bi": np.ascontiguousarray(self.bi, dtype=np.float64),
+        }
+
+    @classmethod
+    def _from_arrays(cls, trainset, arrays: dict, params: dict):
+        for name in ("sim_options", "bsl_options"):
+            if not isinstance(params.get(name, {}), dict):
+                raise TypeError(f"{name} must be a dict, got {params[name]!r}")
+        model = cls(**params)
+        try:
+            opts = model._check_knn_params()
+        except NameError as e:  # Surprise's exception type for an unknown similarity
+            raise ValueError(str(e)) from None
+        check_bsl_options(model.bsl_options)
+        bu, bi = arrays["bu"], arrays["bi"]
+        baselines = None
+        if bu.size or bi.size:
+            if bu.dtype != np.float64 or bi.dtype != np.float64:
+                raise ValueError(f"bu and bi must be float64, got {bu.dtype} and {bi.dtype}")
+            if bu.shape != (trainset.n_users,) or bi.shape != (trainset.n_items,):
+                raise ValueError(
+                    f"bu has shape {bu.shape} and bi {bi.shape}, expected "
+                    f"({trainset.n_users},) and ({trainset.n_items},)"
+                )
+            baselines = (bu.copy(), bi.copy())
+        needs = cls._knn_kind == "baseline" or opts.name == "pearson_baseline"
+        if needs != (baselines is not None):
+            raise ValueError(
+                f"a {cls.__name__} with the {opts.name} similarity "
+                + ("needs baselines bu and bi" if needs else "has no baselines")
+                + (", but the file has none" if needs else ", but the file holds some")
+            )
+        verbose = model.verbose
+        model.verbose = False
+        try:
+            model._fit(trainset, baselines)
+        finally:
+            model.verbose = verbose
+        return model
 
     # --------------------------------------------------------------- pickling
     def __getstate__(self):
@@ -390,3 +452,4 @@ class KNNBaseline(SymmetricAlgo):
 
 for _cls in (KNNBasic, KNNWithMeans, KNNWithZScore, KNNBaseline):
     _cls._batch_impl = _cls
+    register_model(_cls)

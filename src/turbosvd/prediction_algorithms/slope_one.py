@@ -12,13 +12,14 @@ import numpy as np
 
 from .._cluster import row_means
 from ..neighbors import slope_one as _engine
+from ..persist import ModelFileMixin, register_model
 from .algo_base import AlgoBase
 from .predictions import PredictionImpossible
 
 __all__ = ["SlopeOne"]
 
 
-class SlopeOne(AlgoBase):
+class SlopeOne(ModelFileMixin, AlgoBase):
     """A simple yet accurate collaborative filtering algorithm (Lemire & Maclachlan, 2005).
 
     The estimate is ``mu_u + mean(dev(i, j) for j in R_i(u))``, where ``R_i(u)`` holds the
@@ -56,6 +57,19 @@ class SlopeOne(AlgoBase):
         self.user_mean = user_mean
         self.__dict__.pop("_dense", None)
         return self
+
+    # Model files (turbosvd.persist): SlopeOne has no parameters and its model is an exact
+    # function of the training ratings, which the file holds; the co-rating table and the
+    # user means are rebuilt at load (one fit's cost), so the file stays linear in the
+    # ratings (the table can be far larger: every co-rated pair of items).
+    _file_arrays = ()
+
+    def _model_arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    @classmethod
+    def _from_arrays(cls, trainset, arrays: dict, params: dict) -> SlopeOne:
+        return cls(**params).fit(trainset)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -100,3 +114,4 @@ class SlopeOne(AlgoBase):
 
 
 SlopeOne._batch_impl = SlopeOne
+register_model(SlopeOne)

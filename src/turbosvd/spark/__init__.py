@@ -23,6 +23,7 @@ from ._common import (
     session_limits,
     task_slots,
 )
+from .als import fit_als
 from .convert import SparkFactors, from_als, to_spark_factors
 from .fitting import fit, fit_distributed
 from .model import SparkSVD
@@ -36,6 +37,7 @@ __all__ = [
     "SparkSVD",
     "default_n_blocks",
     "fit",
+    "fit_als",
     "fit_distributed",
     "from_als",
     "recommend_for_all_users",

@@ -122,6 +122,48 @@ def _id_map(base, column: str, param: str, name: str, limits=None):
     return ids, pdf["n"].to_numpy(dtype=np.int64)
 
 
+def _check_rating_scale(rating_scale):
+    """``rating_scale`` as given, after checking it is None or a pair (lowest < highest)."""
+    if rating_scale is None:
+        return None
+    try:
+        lo, hi = (float(x) for x in rating_scale)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"rating_scale={rating_scale!r} must be a pair (lowest, highest)"
+        ) from None
+    if not lo < hi:
+        raise ValueError(f"rating_scale={rating_scale!r} must have lowest < highest")
+    return tuple(rating_scale)
+
+
+def _rating_stats(base, rating_col: str, scale) -> tuple[int, tuple]:
+    """``(n_ratings, rating scale)`` of ``base`` (a ``rating`` column), in one job.
+
+    Raises ``ValueError`` when ``base`` is empty or holds null, NaN or infinite ratings;
+    a None ``scale`` becomes (smallest, largest rating).
+    """
+    rating = F.col("rating")
+    invalid = rating.isNull() | F.isnan(rating) | (F.abs(rating) == F.lit(float("inf")))
+    stats = base.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.when(invalid, 1).otherwise(0)).alias("bad"),
+        F.min(rating).alias("lo"),
+        F.max(rating).alias("hi"),
+    ).collect()[0]
+    n_ratings = int(stats["n"])
+    if n_ratings == 0:
+        raise ValueError("df is empty: it has no ratings")
+    if stats["bad"]:
+        raise ValueError(
+            f"rating_col={rating_col!r} has {stats['bad']} null, NaN or infinite values"
+        )
+    if scale is None:
+        lo, hi = float(stats["lo"]), float(stats["hi"])
+        scale = (lo, hi) if lo < hi else (lo, lo + 1.0)
+    return n_ratings, scale
+
+
 class _Clock:
     def __init__(self):
         self.t = time.perf_counter()

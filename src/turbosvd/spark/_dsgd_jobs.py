@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.group_ops import PandasCogroupedOps
 
 from ..exceptions import ModelFitError
 from ..train import dsgd as _dsgd
@@ -28,6 +29,8 @@ from ._common import (
 )
 
 _BLOCK_FIELDS = tuple(name for name, _ in _dsgd._LAYOUT_FIELDS)
+# pyspark >= 4.0 cogroups Arrow tables (no pandas copies of the factor rows).
+ARROW_COGROUP = hasattr(PandasCogroupedOps, "applyInArrow")
 # Initial factors up to this size (pu and qi together) are drawn on the driver with SVD's
 # draws (so n_blocks=1 reproduces the local fit); larger ones on the executors.
 DRIVER_INIT_MAX_BYTES = 16 << 20
@@ -120,9 +123,21 @@ def _pack(spark, rated, grid, svd, dtype, task_bins):
         .withColumn("part", key_of[F.col("ub")])
         .withColumn("stratum", F.pmod(F.col("ib") - F.col("ub"), F.lit(d)))
         .repartition(n_parts, "part")
-        .persist()
     )
-    summary = packed.select("ub", "ib", "n", "total").toPandas()  # materialises the cache
+    # One cached batch per packed block, so that the cache keeps the stratum's min/max per
+    # block and a sub-epoch's filter on it skips (does not decode) the d - 1 blocks of each
+    # partition it does not train. The batch size is read when the cache is built.
+    batch_size = "spark.sql.inMemoryColumnarStorage.batchSize"
+    before = spark.conf.get(batch_size, None)
+    spark.conf.set(batch_size, "1")
+    try:
+        packed = packed.persist()
+        summary = packed.select("ub", "ib", "n", "total").toPandas()  # materialises the cache
+    finally:
+        if before is None:
+            spark.conf.unset(batch_size)
+        else:
+            spark.conf.set(batch_size, before)
     mu = math.fsum(summary["total"].tolist()) / int(summary["n"].sum())
     present = set(zip(summary["ub"].tolist(), summary["ib"].tolist(), strict=True))
     return packed, mu, present, keys
@@ -298,6 +313,64 @@ def _train_fn(dtype, k, mu, biased, rates, epoch, s):
     return train
 
 
+def _train_arrow_fn(dtype, k, mu, biased, rates, epoch, s):
+    """``_train_fn`` on Arrow tables (``applyInArrow``, pyspark >= 4.0): the packed block
+    and the factor rows are read from Arrow buffers without going through pandas, which
+    saves two copies of every factor row per sub-epoch (Arrow -> Python bytes -> numpy, and
+    back). Same checks, same floats."""
+    dtype_name = np.dtype(dtype).name
+
+    def train(blocks, factors):
+        import pyarrow as pa
+
+        sides = factors.column("side").to_pylist()
+        if blocks.num_rows > 1 or sides.count(_USER) != 1 or sides.count(_ITEM) != 1:
+            raise RuntimeError(
+                f"epoch {epoch}, sub-epoch {s}: a DSGD task got {blocks.num_rows} rating "
+                f"blocks, {sides.count(_USER)} user-factor rows and {sides.count(_ITEM)} "
+                "item-factor rows; expected at most one block and exactly one row of each"
+            )
+        if blocks.num_rows == 0:  # no ratings in this block: the factors pass through
+            return factors.select(_FACTOR_COLUMNS)
+        clock = _Clock()
+        u, i = sides.index(_USER), sides.index(_ITEM)
+        blk = factors.column("blk").to_pylist()
+        block = (blocks.column("ub")[0].as_py(), blocks.column("ib")[0].as_py())
+        if block != (blk[u], blk[i]):
+            raise RuntimeError(
+                f"epoch {epoch}, sub-epoch {s}: block {block} met the factors of user block "
+                f"{blk[u]} and item block {blk[i]}"
+            )
+        fields = {name: blocks.column(name)[0].as_buffer() for name in _BLOCK_FIELDS}
+        layout = _dsgd.decode_block(fields, dtype_name)
+        f_col, b_col = factors.column("f"), factors.column("b")
+        pu = _dsgd.from_bytes(f_col[u].as_buffer(), dtype_name, k)
+        bu = _dsgd.from_bytes(b_col[u].as_buffer(), dtype_name)
+        qi = _dsgd.from_bytes(f_col[i].as_buffer(), dtype_name, k)
+        bi = _dsgd.from_bytes(b_col[i].as_buffer(), dtype_name)
+        io_s = clock.lap()
+        _dsgd.train_block(layout, pu, qi, bu, bi, mu, biased, rates, _task_threads())
+        train_s = clock.lap()
+        finite = all(np.isfinite(a).all() for a in (pu, qi, bu, bi))
+        f = pa.array([memoryview(pu).cast("B"), memoryview(qi).cast("B")], pa.binary())
+        b = pa.array([memoryview(bu).cast("B"), memoryview(bi).cast("B")], pa.binary())
+        io_s += clock.lap()
+        entry = np.array([epoch, s, train_s, io_s, float(finite)], dtype=np.float64)
+        log_col = factors.column("log")
+        log = [log_col[u].as_py() + entry.tobytes(), log_col[i].as_py()]
+        return pa.table(
+            {
+                "side": pa.array([_USER, _ITEM], pa.int32()),
+                "blk": pa.array([blk[u], blk[i]], pa.int32()),
+                "f": f,
+                "b": b,
+                "log": pa.array(log, pa.binary()),
+            }
+        )
+
+    return train
+
+
 def _sub_epoch(blocks, factors, s, keys, d, train):
     """The job of sub-epoch ``s``: every factor row keyed by the user block it meets.
 
@@ -310,12 +383,10 @@ def _sub_epoch(blocks, factors, s, keys, d, train):
         F.pmod(F.col("blk") - F.lit(s), F.lit(d))
     )
     keyed = factors.withColumn("part", key_of[meets])
-    return (
-        blocks.filter(F.col("stratum") == s)
-        .groupBy("part")
-        .cogroup(keyed.groupBy("part"))
-        .applyInPandas(train, _FACTOR_SCHEMA)
-    )
+    grouped = blocks.filter(F.col("stratum") == s).groupBy("part").cogroup(keyed.groupBy("part"))
+    if ARROW_COGROUP:
+        return grouped.applyInArrow(train, _FACTOR_SCHEMA)
+    return grouped.applyInPandas(train, _FACTOR_SCHEMA)
 
 
 def _collect_factors(factors, grid, model):
@@ -364,7 +435,8 @@ def _sub_epoch_records(jobs, logs, grid, k, itemsize) -> list[dict]:
     bad = [epoch for (epoch, _), xs in entries.items() if not all(x[2] for x in xs)]
     if bad:
         raise ModelFitError(
-            f"training diverged at epoch {min(bad)}: NaN or infinite values in the model; "
+            f"training diverged at epoch {min(bad) + 1} (the first is 1): NaN or infinite "
+            "values in the model; "
             "lower the learning rates (lr_all) or raise the regularisation (reg_all)"
         )
     # Every factor row goes through the sub-epoch's exchange (user rows normally stay on

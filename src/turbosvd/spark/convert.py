@@ -14,9 +14,9 @@ from ..prediction_algorithms.matrix_factorization import SVD
 from ..trainset import Trainset
 from ._common import (
     _check_columns,
+    _check_rating_scale,
     _col,
 )
-from .fitting import _check_scale
 
 __all__ = ["SparkFactors", "from_als", "to_spark_factors"]
 
@@ -120,7 +120,7 @@ def from_als(
     if rating_scale is None:
         scale = (-math.inf, math.inf)
     else:
-        scale = _check_scale(rating_scale)
+        scale = _check_rating_scale(rating_scale)
     rank = int(als_model.rank)
     sides = []
     for frame in (als_model.userFactors, als_model.itemFactors):

@@ -48,6 +48,7 @@ from ..utils import get_rng
 from . import _dsgd_jobs as jobs
 from ._common import (
     _check_columns,
+    _check_rating_scale,
     _Clock,
     _col,
     _id_map,
@@ -277,7 +278,7 @@ def _train(df, user_col, item_col, rating_col, *, n_blocks, task_bins, rating_sc
         n_blocks = check_int("n_blocks", n_blocks, min_value=1)
     if task_bins is not None:
         task_bins = check_int("task_bins", task_bins, min_value=1)
-    scale = _check_scale(rating_scale)
+    scale = _check_rating_scale(rating_scale)
 
     spark = df.sparkSession
     limits = session_limits(spark)
@@ -385,7 +386,8 @@ def _train(df, user_col, item_col, rating_col, *, n_blocks, task_bins, rating_sc
                 print(f"Processing epoch {epoch}")
             for s in steps:
                 sub = _Clock()
-                train = jobs._train_fn(dtype, k, mu, bool(svd.biased), rates, epoch, s)
+                make = jobs._train_arrow_fn if jobs.ARROW_COGROUP else jobs._train_fn
+                train = make(dtype, k, mu, bool(svd.biased), rates, epoch, s)
                 job = jobs._sub_epoch(blocks, factors, s, keys, n_blocks, train)
                 plan_s = sub.lap()
                 previous = factors
@@ -461,17 +463,3 @@ def _cap_n_blocks(n_blocks: int, n_ratings: int) -> int:
         )
         return cap
     return n_blocks
-
-
-def _check_scale(rating_scale):
-    if rating_scale is None:
-        return None
-    try:
-        lo, hi = (float(x) for x in rating_scale)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"rating_scale={rating_scale!r} must be a pair (lowest, highest)"
-        ) from None
-    if not lo < hi:
-        raise ValueError(f"rating_scale={rating_scale!r} must have lowest < highest")
-    return tuple(rating_scale)

@@ -13,6 +13,7 @@ from pyspark.sql import types as T
 
 from .._validation import check_int
 from ..prediction_algorithms.matrix_factorization import SVD
+from ..topn import recommend as _topn_local
 from ..trainset import Trainset
 from ._common import (
     _check_columns,
@@ -100,7 +101,10 @@ def _buffer(column, row: int):
     return column[row].as_buffer()
 
 
-def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_blocks):
+def _recommend(
+    spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_blocks, min_support=0,
+    clip=True,
+):  # fmt: skip
     """Top-n of the inner ``users`` (in that order), as a DataFrame of nested rows."""
     import pyarrow as pa
 
@@ -110,6 +114,9 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
             "exclude_seen=True needs the training ratings, but model.trainset holds none "
             "(fit with keep_ratings=True, or pass exclude_seen=False)"
         )
+    # Candidate items (min_support): the tasks search only these, as recommend_all does.
+    cand = _topn_local.candidates(ts, "item", min_support)
+    cand = np.arange(ts.n_items) if cand is None else cand
     user_ids, item_ids = ts.raw_user_ids, ts.raw_item_ids
     user_type, _ = _id_types(user_ids)
     item_type, _ = _id_types(item_ids)
@@ -122,6 +129,8 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
         block = users[bounds[b] : bounds[b + 1]]
         if exclude_seen:
             ptr, idx = _seen_rows(csr, block)
+            if len(cand) < ts.n_items:
+                ptr, idx = _topn_local.restrict_exclusions(ptr, idx, cand, ts.n_items)
         else:
             ptr, idx = np.zeros(len(block) + 1, np.int64), np.empty(0, np.int64)
         rows.append(
@@ -144,9 +153,9 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
         spark,
         pd.DataFrame(
             {
-                "qi": [np.ascontiguousarray(model.qi).tobytes()],
-                "bi": [np.ascontiguousarray(model.bi).tobytes()],
-                "item_ids": [item_ids.tolist()],
+                "qi": [np.ascontiguousarray(model.qi[cand]).tobytes()],
+                "bi": [np.ascontiguousarray(model.bi[cand]).tobytes()],
+                "item_ids": [item_ids[cand].tolist()],
             }
         ),
         T.StructType(
@@ -160,7 +169,7 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
     dtype_name = _dtype_name(model)
     k, biased = model.n_factors, bool(model.biased)
     mu, scale = float(ts.global_mean), ts.rating_scale
-    n_items = ts.n_items
+    n_items = len(cand)
 
     def task(batches):
         for batch in batches:
@@ -193,7 +202,7 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
                     dtype=dtype_name,
                     n_jobs=_task_threads(),
                 )
-                recs = sub.recommend_all(n, exclude_seen=exclude_seen)
+                recs = sub.recommend_all(n, exclude_seen=exclude_seen, clip=clip)
                 counts = np.bincount(recs["user"].to_numpy(dtype=np.int64), minlength=m)
                 offsets = np.zeros(m + 1, dtype=np.int32)
                 np.cumsum(counts, out=offsets[1:])
@@ -212,7 +221,7 @@ def _recommend(spark, model, users: np.ndarray, n: int, exclude_seen: bool, n_bl
 
 def recommend_for_all_users(
     model, spark: SparkSession | None = None, n: int = 10, exclude_seen: bool = True, *,
-    n_blocks=None,
+    n_blocks=None, min_support: int = 0, clip: bool = True,
 ) -> DataFrame:  # fmt: skip
     """The top ``n`` items of every user of the trainset, computed in Spark tasks.
 
@@ -239,25 +248,39 @@ def recommend_for_all_users(
     n_blocks : int, optional
         Tasks. None uses one per core of the session (when it tells), at most one per 256
         users.
+    min_support : int, default 0
+        Only items with at least this many training ratings are recommended (0: all), as
+        in ``SVD.recommend_all``; needs the training ratings when positive.
+    clip : bool, default True
+        ``rating`` clipped to the rating scale (what ``predict`` shows); False: the
+        unclipped estimate. The ranking uses the unclipped estimate either way.
 
     Returns
     -------
     pyspark.sql.DataFrame
         Shaped like ``ALSModel.recommendForAllUsers``: ``user`` (raw id) and
         ``recommendations``, an array of ``struct<item, rating, rank>`` best first, where
-        ``rating`` is the unclipped estimate (double, as ``recommend_all``'s ``estimate``)
-        and ``rank`` starts at 1. Exactly ``model.recommend_all(n, exclude_seen)``, nested
+        ``rating`` is the estimate (double, as ``recommend_all``'s ``estimate``)
+        and ``rank`` starts at 1. Exactly ``model.recommend_all(n, exclude_seen,
+        min_support=min_support, clip=clip)``, nested
         per user; a user without candidates has an empty array. Row order is not
         specified (sort by ``user`` if needed).
     """
     if getattr(model, "is_distributed", False):  # a SparkSVD: factors stay where they are
+        if min_support != 0 or clip is not True:
+            raise ValueError(
+                "min_support and clip=False are available for a local model only; a SparkSVD "
+                "recommends among all items, estimates clipped to the rating scale"
+            )
         return model.recommend_for_all_users(n, exclude_seen)
     model._check_fitted("recommend_for_all_users")
     n = check_int("n", n, min_value=1)
     if not isinstance(exclude_seen, bool):
         raise TypeError(f"exclude_seen must be a bool, got {exclude_seen!r}")
+    if not isinstance(clip, bool):
+        raise TypeError(f"clip must be a bool, got {clip!r}")
     users = np.arange(model.trainset.n_users, dtype=np.int64)
-    return _recommend(spark, model, users, n, exclude_seen, n_blocks)
+    return _recommend(spark, model, users, n, exclude_seen, n_blocks, min_support, clip)
 
 
 def recommend_for_users(
@@ -268,6 +291,8 @@ def recommend_for_users(
     *,
     user_col: str = "user",
     n_blocks=None,
+    min_support: int = 0,
+    clip: bool = True,
 ) -> DataFrame:
     """The top ``n`` items of the users listed in ``users_df`` (``recommendForUserSubset``).
 
@@ -279,11 +304,13 @@ def recommend_for_users(
     n = check_int("n", n, min_value=1)
     if not isinstance(exclude_seen, bool):
         raise TypeError(f"exclude_seen must be a bool, got {exclude_seen!r}")
+    if not isinstance(clip, bool):
+        raise TypeError(f"clip must be a bool, got {clip!r}")
     _check_columns(users_df, user_col=user_col)
     raw = users_df.select(_col(user_col)).distinct().toPandas().iloc[:, 0].tolist()
     inner = model.trainset.inner_uids(raw)
     users = np.unique(inner[inner >= 0]).astype(np.int64)
-    return _recommend(users_df.sparkSession, model, users, n, exclude_seen, n_blocks)
+    return _recommend(users_df.sparkSession, model, users, n, exclude_seen, n_blocks, min_support)
 
 
 def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=None) -> DataFrame:

@@ -13,13 +13,16 @@ fitted (the *top-N protocol*, see CONTRIBUTING.md):
 - ``_estimate_batch(users, items)``: the model's own batch estimator (every ``AlgoBase``
   model has one), ``trainset``, ``_check_fitted`` and ``_n_threads`` (from ``AlgoBase``).
 
-Ranking rule for recommendations: the *unclipped* estimate. For a fixed user, ``c[u]`` is
-a constant, so the ranking is the inner product of ``[x[u], 1]`` with ``[y[i], b[i]]``: the
-inner-product top-k kernel runs on these augmented vectors in float64 (float32 factors are
-widened exactly), and the reported estimates are then recomputed by the model's own
-``_estimate_batch``, so each equals ``algo.predict(uid, iid, clip=False).est`` bit for bit.
-Rows are finally ordered by that estimate (ties: smaller inner item id first). Similar
-items and users are the cosine of the item and user vectors.
+Ranking rule for recommendations: the *unclipped* estimate; what is shown is clipped to the
+rating scale by default (``clip=True``, what ``predict`` shows), unclipped with
+``clip=False``. For a fixed user, ``c[u]`` is a constant, so the ranking is the inner
+product of ``[x[u], 1]`` with ``[y[i], b[i]]``: the inner-product top-k kernel runs on
+these augmented vectors in float64 (float32 factors are widened exactly), and the reported
+estimates are then recomputed by the model's own ``_estimate_batch``, so each equals
+``algo.predict(uid, iid, clip=False).est`` bit for bit (and, clipped,
+``algo.predict(uid, iid).est``). Rows are finally ordered by the unclipped estimate
+(ties: smaller inner item id first). Similar items and users are the cosine of the item and
+user vectors.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from .._validation import check_int
 from . import search as topn
 from .search import cosine_topk, inner_product_topk
 
-__all__ = ["RecommendMixin"]
+__all__ = ["RecommendMixin", "candidates", "restrict_exclusions", "support_counts"]
 
 _COLD_START = ("error", "bias")
 
@@ -59,11 +62,57 @@ def _seen_items(trainset) -> tuple[np.ndarray, np.ndarray]:
     return csr
 
 
+def _twin_hint(trainset, raw_id, kind: str) -> str:
+    """``" (but '196' is: ids are matched exactly)"`` when the str/int twin is known."""
+    twin = trainset.id_twin(raw_id, kind) if hasattr(trainset, "id_twin") else None
+    if twin is None:
+        return ""
+    return f" (but {twin!r} is: ids are matched exactly, pass {type(twin).__name__} ids)"
+
+
+def support_counts(trainset, kind: str) -> np.ndarray:
+    """Number of training ratings of every inner item (``kind='item'``) or user (int64)."""
+    users, items, _ = trainset.rating_arrays()
+    ids, n = (items, trainset.n_items) if kind == "item" else (users, trainset.n_users)
+    return np.bincount(np.asarray(ids, dtype=np.int64), minlength=n)
+
+
+def candidates(trainset, kind: str, min_support) -> np.ndarray | None:
+    """Inner ids with at least ``min_support`` training ratings (None: no filter).
+
+    Raises ``ValueError`` for a negative or non-integer ``min_support``, and when
+    ``min_support > 0`` but the trainset holds no ratings (a model loaded without them).
+    """
+    min_support = check_int("min_support", min_support, min_value=0)
+    if min_support == 0:
+        return None
+    if trainset.n_ratings == 0:
+        raise ValueError(
+            f"min_support={min_support} needs the training ratings, but the trainset holds none"
+        )
+    return np.flatnonzero(support_counts(trainset, kind) >= min_support)
+
+
+def restrict_exclusions(ptr: np.ndarray, idx: np.ndarray, cand: np.ndarray, n: int):
+    """A CSR of excluded ids renumbered to positions in ``cand`` (ids not in it dropped)."""
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[cand] = np.arange(len(cand))
+    mapped = pos[idx]
+    keep = mapped >= 0
+    rows = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+    counts = np.bincount(rows[keep], minlength=len(ptr) - 1)
+    new_ptr = np.zeros(len(ptr), dtype=np.int64)
+    np.cumsum(counts, out=new_ptr[1:])
+    return new_ptr, np.ascontiguousarray(mapped[keep])
+
+
 class RecommendMixin:
     """Similar items/users and top-N recommendations for factor models (see the module notes)."""
 
     # ------------------------------------------------------------------ similarity
-    def similar_items(self, raw_iid, k: int = 10) -> list[tuple[object, float]]:
+    def similar_items(
+        self, raw_iid, k: int = 10, *, min_support: int = 0
+    ) -> list[tuple[object, float]]:
         """The ``k`` items whose factor vectors ``qi`` are most cosine-similar to an item's.
 
         Parameters
@@ -72,6 +121,11 @@ class RecommendMixin:
             Raw id of an item of the trainset.
         k : int, default 10
             Number of neighbours (>= 1); clamped to the number of other items.
+        min_support : int, default 0
+            Only items with at least this many training ratings are candidates (the query
+            item itself may have fewer). The default 0 keeps every item. Rarely rated items
+            have factors close to their random start and can dominate cosine lists; 5 to 20
+            is a sensible value on MovieLens.
 
         Returns
         -------
@@ -85,33 +139,53 @@ class RecommendMixin:
         """
         self._check_fitted("similar_items")
         inner = self._inner_id(raw_iid, "item")
-        return self._similar(self._item_vectors(), inner, k, self.trainset.raw_item_ids)
+        cand = candidates(self.trainset, "item", min_support)
+        return self._similar(self._item_vectors(), inner, k, self.trainset.raw_item_ids, cand)
 
-    def similar_users(self, raw_uid, k: int = 10) -> list[tuple[object, float]]:
+    def similar_users(
+        self, raw_uid, k: int = 10, *, min_support: int = 0
+    ) -> list[tuple[object, float]]:
         """The ``k`` users whose factor vectors ``pu`` are most cosine-similar to a user's.
 
-        Same conventions as :meth:`similar_items`, over users.
+        Same conventions as :meth:`similar_items`, over users (``min_support``: minimum
+        number of training ratings of a candidate user).
         """
         self._check_fitted("similar_users")
         inner = self._inner_id(raw_uid, "user")
-        return self._similar(self._user_vectors(), inner, k, self.trainset.raw_user_ids)
+        cand = candidates(self.trainset, "user", min_support)
+        return self._similar(self._user_vectors(), inner, k, self.trainset.raw_user_ids, cand)
 
-    def _similar(self, factors, inner: int, k, raw_ids) -> list[tuple[object, float]]:
+    def _similar(self, factors, inner: int, k, raw_ids, cand=None) -> list[tuple[object, float]]:
         k = check_int("k", k, min_value=1)
         factors = np.ascontiguousarray(factors)
+        exclude_ptr, exclude_idx = np.array([0, 1]), np.array([inner])
+        Y = factors
+        if cand is not None:
+            exclude_ptr, exclude_idx = restrict_exclusions(
+                exclude_ptr, exclude_idx, cand, len(factors)
+            )
+            Y = np.ascontiguousarray(factors[cand])
         idx, scores = cosine_topk(
             factors[inner : inner + 1],
             k,
-            Y=factors,
-            exclude=(np.array([0, 1]), np.array([inner])),
+            Y=Y,
+            exclude=(exclude_ptr, exclude_idx),
             num_threads=self._n_threads(),
         )
         valid = idx[0] >= 0
-        return list(zip(raw_ids[idx[0][valid]].tolist(), scores[0][valid].tolist(), strict=True))
+        found = idx[0][valid] if cand is None else cand[idx[0][valid]]
+        return list(zip(raw_ids[found].tolist(), scores[0][valid].tolist(), strict=True))
 
     # ------------------------------------------------------------- recommendations
     def recommend(
-        self, raw_uid, n: int = 10, exclude_seen: bool = True, *, cold_start: str = "error"
+        self,
+        raw_uid,
+        n: int = 10,
+        exclude_seen: bool = True,
+        *,
+        cold_start: str = "error",
+        min_support: int = 0,
+        clip: bool = True,
     ) -> list[tuple[object, float]]:
         """The ``n`` items with the highest estimated rating for one user.
 
@@ -128,37 +202,52 @@ class RecommendMixin:
             ``ValueError``. ``'bias'`` ranks items by ``mu + bi[i]``, which is exactly what
             ``predict`` estimates for an unknown user (biased models only: an unbiased
             model cannot estimate anything for an unknown user, so it raises).
+        min_support : int, default 0
+            Only items with at least this many training ratings are recommended. The
+            default 0 keeps every item.
+        clip : bool, default True
+            Show estimates clipped to the rating scale, as ``predict`` does (the ranking
+            always uses the unclipped estimate, so items estimated above the scale keep
+            their order). False shows the unclipped estimates.
 
         Returns
         -------
         list of (raw item id, estimate)
-            Best first. The estimate is unclipped and equals
-            ``self.predict(raw_uid, raw_iid, clip=False).est``.
+            Best first (by the unclipped estimate). The estimate equals
+            ``self.predict(raw_uid, raw_iid, clip=clip).est``.
         """
         self._check_fitted("recommend")
         n = check_int("n", n, min_value=1)
         if cold_start not in _COLD_START:
             raise ValueError(f"cold_start={cold_start!r} is not one of {_COLD_START}")
         trainset = self.trainset
+        cand = candidates(trainset, "item", min_support)
         inner = int(trainset.inner_uids([raw_uid])[0])
         if inner < 0:
             if cold_start == "error":
+                hint = _twin_hint(trainset, raw_uid, "user")
                 raise ValueError(
-                    f"user {raw_uid!r} is not part of the trainset; pass cold_start='bias' to "
-                    "rank items by mu + bi (the estimate predict() gives an unknown user)"
+                    f"user {raw_uid!r} is not part of the trainset{hint}; "
+                    "pass cold_start='bias' to rank items by mu + bi (the estimate predict() "
+                    "gives an unknown user)"
                 )
-            items, est = self._cold_start(n)
+            items, est = self._cold_start(n, cand)
         else:
             users = np.array([inner])
-            _, items, est = self._top_n(users, n, exclude_seen)
+            _, items, est = self._top_n(users, n, exclude_seen, cand=cand)
             items, est = items[0], est[0]
         valid = items >= 0
-        return list(
-            zip(trainset.raw_item_ids[items[valid]].tolist(), est[valid].tolist(), strict=True)
-        )
+        est = self._shown(est[valid], clip)
+        return list(zip(trainset.raw_item_ids[items[valid]].tolist(), est.tolist(), strict=True))
 
     def recommend_all(
-        self, n: int = 10, exclude_seen: bool = True, *, progress: bool | None = None
+        self,
+        n: int = 10,
+        exclude_seen: bool = True,
+        *,
+        min_support: int = 0,
+        clip: bool = True,
+        progress: bool | None = None,
     ) -> pd.DataFrame:
         """The top ``n`` recommendations of every user of the trainset, as one table.
 
@@ -170,6 +259,11 @@ class RecommendMixin:
             Recommendations per user (>= 1); clamped to the number of items.
         exclude_seen : bool, default True
             Leave out the items each user rated in the trainset.
+        min_support : int, default 0
+            Only items with at least this many training ratings are recommended (0: all).
+        clip : bool, default True
+            ``estimate`` clipped to the rating scale, as ``predict`` shows it; the ranking
+            uses the unclipped estimate either way. False: the unclipped estimates.
         progress : bool or None, default None
             A progress bar on stderr while searching. None: when stderr is a terminal or
             ``verbose`` is set, for searches lasting over a second. True: always. False:
@@ -178,32 +272,45 @@ class RecommendMixin:
         Returns
         -------
         pandas.DataFrame
-            Columns ``user`` and ``item`` (raw ids), ``estimate`` (unclipped, equal to
-            ``predict(user, item, clip=False).est``) and ``rank`` (1 = best). Users in inner-id
+            Columns ``user`` and ``item`` (raw ids), ``estimate`` (equal to
+            ``predict(user, item, clip=clip).est``) and ``rank`` (1 = best, by the
+            unclipped estimate). Users in inner-id
             order, then by rank. A user with fewer than ``n`` unseen items gets fewer rows.
         """
         self._check_fitted("recommend_all")
         n = check_int("n", n, min_value=1)
         trainset = self.trainset
+        cand = candidates(trainset, "item", min_support)
         users = np.arange(trainset.n_users)
-        rows, items, est = self._top_n(users, n, exclude_seen, progress=progress)
+        rows, items, est = self._top_n(users, n, exclude_seen, progress=progress, cand=cand)
         valid = items >= 0
         ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1), items.shape)
         return pd.DataFrame(
             {
                 "user": trainset.raw_user_ids[np.broadcast_to(rows[:, None], items.shape)[valid]],
                 "item": trainset.raw_item_ids[items[valid]],
-                "estimate": est[valid],
+                "estimate": self._shown(est[valid], clip),
                 "rank": ranks[valid].astype(np.int64),
             }
         )
 
     # ------------------------------------------------------------------ internals
+    def _shown(self, est: np.ndarray, clip) -> np.ndarray:
+        """The estimates shown to users: clipped to the rating scale unless ``clip`` is False."""
+        if not isinstance(clip, (bool, np.bool_)):
+            raise TypeError(f"clip must be a bool, got {clip!r}")
+        if not clip:
+            return est
+        lo, hi = self.trainset.rating_scale
+        return np.minimum(np.maximum(est, float(lo)), float(hi))
+
     def _inner_id(self, raw_id, kind: str) -> int:
         ts = self.trainset
         inner = int((ts.inner_iids if kind == "item" else ts.inner_uids)([raw_id])[0])
         if inner < 0:
-            raise ValueError(f"{kind} {raw_id!r} is not part of the trainset")
+            raise ValueError(
+                f"{kind} {raw_id!r} is not part of the trainset{_twin_hint(ts, raw_id, kind)}"
+            )
         return inner
 
     def _augmented(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -221,8 +328,11 @@ class RecommendMixin:
         y[:, -1] = np.asarray(bi, dtype=np.float64)
         return x, y
 
-    def _top_n(self, users: np.ndarray, n: int, exclude_seen: bool, progress=False):
-        """(users, items, estimates) of shape (len(users), n') for known inner users."""
+    def _top_n(self, users: np.ndarray, n: int, exclude_seen: bool, progress=False, cand=None):
+        """(users, items, estimates) of shape (len(users), n') for known inner users.
+
+        ``cand``: the candidate inner items (None: all).
+        """
         x, y = self._augmented(users)
         exclude = None
         if exclude_seen:
@@ -234,11 +344,17 @@ class RecommendMixin:
                 sub_ptr = np.concatenate(([0], np.cumsum(lengths)))
                 take = np.repeat(starts - sub_ptr[:-1], lengths) + np.arange(sub_ptr[-1])
                 exclude = (sub_ptr, indices[take])
+        if cand is not None:
+            y = np.ascontiguousarray(y[cand])
+            if exclude is not None:
+                exclude = restrict_exclusions(*exclude, cand, self.trainset.n_items)
         verbose = bool(getattr(self, "verbose", False))
         items, _ = topn._topk(
             x, n, y, normalize=False, exclude=exclude, num_threads=self._n_threads(),
             progress=progress, verbose=verbose,
         )  # fmt: skip
+        if cand is not None:
+            items = np.where(items >= 0, cand[np.maximum(items, 0)], -1)
         items, est = self._exact_estimates(users, items)
         return users, items, est
 
@@ -255,15 +371,18 @@ class RecommendMixin:
         order = np.lexsort((np.where(valid, items, np.iinfo(np.int64).max), -est), axis=-1)
         return np.take_along_axis(items, order, -1), np.take_along_axis(est, order, -1)
 
-    def _cold_start(self, n: int):
+    def _cold_start(self, n: int, cand=None):
         bi = self._item_biases()
         if bi is None:
             raise ValueError(
                 "cannot recommend to an unknown user with an unbiased model: "
                 "every estimate is impossible (biased=False)"
             )
-        bi = np.ascontiguousarray(np.asarray(bi, dtype=np.float64)[:, None])
+        bi = np.asarray(bi, dtype=np.float64)[:, None]
+        bi = np.ascontiguousarray(bi if cand is None else bi[cand])
         items, _ = inner_product_topk(np.ones((1, 1)), n, Y=bi, num_threads=self._n_threads())
+        if cand is not None:
+            items = np.where(items >= 0, cand[np.maximum(items, 0)], -1)
         users = np.array([-1])
         items, est = self._exact_estimates(users, items)
         return items[0], est[0]

@@ -85,13 +85,15 @@ class DivergenceCheck:
         self.warned = False
 
     def __call__(self, epoch: int, *arrays) -> None:
+        """Check the arrays after the epoch of 0-based index ``epoch`` (named 1-based)."""
         if self.warned:
             return
         for a in arrays:
             if np.isfinite(a).all():
                 continue
             message = (
-                f"training diverged at epoch {epoch}: NaN or infinite values in the model; "
+                f"training diverged at epoch {epoch + 1} (the first is 1): NaN or infinite "
+                "values in the model; "
                 f"{self.hint}"
             )
             if self.strict:
