@@ -153,7 +153,8 @@ def group_users(users) -> tuple[list, np.ndarray]:
     """Distinct users in order of first appearance and each rating's index among them.
 
     Hash equality, as a dict's keys (``pandas.factorize``); a missing id (None, NaN) raises
-    ``ValueError``. One user (a single fold-in call) skips the hashing pass.
+    ``ValueError``. One user (a single fold-in call) skips the hashing pass; a Series hashes
+    only the first id of each run of equal ids (ratings grouped by user: one per user).
     """
     if isinstance(users, list):
         first = users[0]
@@ -163,13 +164,31 @@ def group_users(users) -> tuple[list, np.ndarray]:
         ids[:] = users
         codes, uniques = pd.factorize(ids)
         uniques = uniques.tolist()
-    else:  # a pandas Series: factorised in its own dtype
-        codes, uniques = pd.factorize(users)
+    else:  # a pandas Series: only the first id of every run of equal ids is hashed
+        ids = users.to_numpy()
+        heads = _run_heads(ids)
+        if heads is None:
+            codes, uniques = pd.factorize(users)
+        else:
+            head_codes, uniques = pd.factorize(users.iloc[heads])  # the column's dtype
+            codes = np.repeat(head_codes, np.diff(heads, append=len(ids)))
         uniques = uniques.tolist()
     if len(codes) and codes.min() < 0:
         k = int(np.flatnonzero(codes < 0)[0])
         raise ValueError(f"rating {k} has no user id ({_at(users, k)!r})")
     return uniques, codes.astype(np.int64, copy=False)
+
+
+def _run_heads(ids: np.ndarray) -> np.ndarray | None:
+    """Start of every run of equal consecutive ids (``!=`` as a dict's keys), or None when
+    the ids do not compare elementwise to booleans (e.g. pandas' NA)."""
+    try:
+        differ = ids[1:] != ids[:-1]
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(differ, np.ndarray) or differ.dtype != np.bool_:
+        return None
+    return np.flatnonzero(np.concatenate(([True], differ)))
 
 
 def inner_items(trainset, items) -> tuple[np.ndarray, int]:
