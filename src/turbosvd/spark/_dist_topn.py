@@ -13,7 +13,7 @@ from ..prediction_algorithms.matrix_factorization import SVD
 from ..train import dsgd as _dsgd
 from ..trainset import Trainset
 from ._common import _task_threads, check_column
-from .topn import _ranked_batch, _ranked_schema
+from .topn import _ranked_batch, _ranked_schema, _task_top_n
 
 __all__ = ["recommend_distributed"]
 
@@ -108,7 +108,8 @@ def recommend_distributed(model, n: int, exclude_seen: bool):
             )
             seen_u.append(np.repeat(layout.run_user, np.diff(layout.run_ptr)))
             c = left_t.column("ib")[r].as_py()
-            seen_i.append(inner_of[c][layout.items].astype(np.int32))
+            local = layout.items if layout.item_order is None else layout.item_order[layout.items]
+            seen_i.append(inner_of[c][local].astype(np.int32))
         seen_u, seen_i = np.concatenate(seen_u), np.concatenate(seen_i)
         sub_ts = Trainset.from_arrays(
             seen_u.astype(np.int32), seen_i, np.zeros(len(seen_i)),
@@ -118,18 +119,8 @@ def recommend_distributed(model, n: int, exclude_seen: bool):
             sub_ts, pu, qi, bu, bi, n_factors=k, biased=biased, schedule="blocked",
             dtype=dtype, n_jobs=_task_threads(),
         )  # fmt: skip
-        recs = sub.recommend_all(n, exclude_seen=exclude_seen)
-        counts = np.bincount(recs["user"].to_numpy(dtype=np.int64), minlength=m)
-        offsets = np.zeros(m + 1, dtype=np.int32)
-        np.cumsum(counts, out=offsets[1:])
-        batch = _ranked_batch(
-            _NAMES,
-            uids,
-            offsets,
-            raw_items.take(pa.array(recs["item"].to_numpy(dtype=np.int64))),
-            recs["estimate"].to_numpy(dtype=np.float64),
-            recs["rank"].to_numpy(dtype=np.int32),
-        )
+        offsets, items, est, ranks = _task_top_n(sub, m, n, exclude_seen)
+        batch = _ranked_batch(_NAMES, uids, offsets, raw_items.take(pa.array(items)), est, ranks)
         return pa.Table.from_batches([batch])
 
     from pyspark.sql.pandas.types import to_arrow_schema

@@ -295,10 +295,12 @@ def _train_fn(dtype, k, mu, biased, rates, epoch, s):
         layout = _dsgd.decode_block({name: blk[name] for name in _BLOCK_FIELDS}, dtype_name)
         pu = _dsgd.from_bytes(user["f"], dtype_name, k)
         bu = _dsgd.from_bytes(user["b"], dtype_name)
-        qi = _dsgd.from_bytes(item["f"], dtype_name, k)
-        bi = _dsgd.from_bytes(item["b"], dtype_name)
+        bi_in = np.frombuffer(item["b"], dtype_name)
+        qi_in = np.frombuffer(item["f"], dtype_name).reshape(len(bi_in), k)
         io_s = clock.lap()
-        _dsgd.train_block(layout, pu, qi, bu, bi, mu, biased, rates, _task_threads())
+        qi, bi = _dsgd.train_block_rows(
+            layout, pu, bu, qi_in, bi_in, mu, biased, rates, _task_threads()
+        )
         train_s = clock.lap()
         finite = all(np.isfinite(a).all() for a in (pu, qi, bu, bi))
         f = [_dsgd.to_bytes(pu), _dsgd.to_bytes(qi)]
@@ -346,10 +348,14 @@ def _train_arrow_fn(dtype, k, mu, biased, rates, epoch, s):
         f_col, b_col = factors.column("f"), factors.column("b")
         pu = _dsgd.from_bytes(f_col[u].as_buffer(), dtype_name, k)
         bu = _dsgd.from_bytes(b_col[u].as_buffer(), dtype_name)
-        qi = _dsgd.from_bytes(f_col[i].as_buffer(), dtype_name, k)
-        bi = _dsgd.from_bytes(b_col[i].as_buffer(), dtype_name)
+        bi_in = np.frombuffer(b_col[i].as_buffer(), dtype_name)
+        qi_in = np.frombuffer(f_col[i].as_buffer(), dtype_name).reshape(len(bi_in), k)
         io_s = clock.lap()
-        _dsgd.train_block(layout, pu, qi, bu, bi, mu, biased, rates, _task_threads())
+        # The item rows are trained stored bin by bin (the gather and scatter are the
+        # copies from_bytes would make anyway), against false sharing between threads.
+        qi, bi = _dsgd.train_block_rows(
+            layout, pu, bu, qi_in, bi_in, mu, biased, rates, _task_threads()
+        )
         train_s = clock.lap()
         finite = all(np.isfinite(a).all() for a in (pu, qi, bu, bi))
         f = pa.array([memoryview(pu).cast("B"), memoryview(qi).cast("B")], pa.binary())

@@ -202,17 +202,14 @@ def _recommend(
                     dtype=dtype_name,
                     n_jobs=_task_threads(),
                 )
-                recs = sub.recommend_all(n, exclude_seen=exclude_seen, clip=clip)
-                counts = np.bincount(recs["user"].to_numpy(dtype=np.int64), minlength=m)
-                offsets = np.zeros(m + 1, dtype=np.int32)
-                np.cumsum(counts, out=offsets[1:])
+                offsets, items, est, ranks = _task_top_n(sub, m, n, exclude_seen, clip)
                 yield _ranked_batch(
                     ("user", "recommendations", "rating"),
                     user_ids,
                     offsets,
-                    item_ids.take(pa.array(recs["item"].to_numpy(dtype=np.int64))),
-                    recs["estimate"].to_numpy(dtype=np.float64),
-                    recs["rank"].to_numpy(dtype=np.int32),
+                    item_ids.take(pa.array(items)),
+                    est,
+                    ranks,
                 )
 
     out = _ranked_schema(("user", "recommendations", "rating"), user_type, item_type)
@@ -388,6 +385,20 @@ def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=
 
     out = _ranked_schema(("item", "similar", "similarity"), item_type, item_type)
     return blocks.crossJoin(F.broadcast(items)).mapInArrow(task, out)
+
+
+def _task_top_n(sub, m: int, n: int, exclude_seen: bool, clip: bool = True):
+    """A top-N task's rows: ``sub.recommend_all(n, exclude_seen, clip=clip)`` for the
+    ``m`` users of ``sub`` (a model of the task's users), searched in float32
+    (``_top_n_single``: the same rows as the float64 search, see there). Returns the
+    per-user offsets (int32, ``m + 1``), the inner items (int64), the estimates shown
+    (float64) and the ranks (int32), users in order, best first."""
+    _, items, est = sub._top_n_single(np.arange(m), n, exclude_seen)
+    valid = items >= 0
+    offsets = np.zeros(m + 1, dtype=np.int32)
+    np.cumsum(valid.sum(axis=1), out=offsets[1:])
+    ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1, dtype=np.int32), items.shape)
+    return offsets, items[valid], sub._shown(est[valid], clip), ranks[valid]
 
 
 def _ranked_schema(names, key_type, item_type) -> T.StructType:
