@@ -235,8 +235,10 @@ def main(argv=None) -> int:
                         "d": d,
                         "row_mb": row_mb,
                         "block_ratings": args.ratings / d / d,
-                        **{key: _median_of(runs, key) for key in
-                           ("job_s", "train_s", "io_s", "plan_s", "setup_s", "total_s")},
+                        **{
+                            key: _median_of(runs, key)
+                            for key in ("job_s", "train_s", "io_s", "plan_s", "setup_s", "total_s")
+                        },
                         "runs": runs,
                     }  # fmt: skip
                 )
