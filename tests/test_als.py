@@ -3,20 +3,14 @@ input, Surprise's interface."""
 
 from __future__ import annotations
 
-import os
 import pickle
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import reference as ref
-from conftest import LATENCY_SCALE
+from interrupt import fit_child, interrupt
 from turbosvd import ALS, SVD, Dataset, ModelFitError, Reader, _als, accuracy, dump, load
 from turbosvd.als import solver as als_solver
 from turbosvd.datasets import make_ratings
@@ -323,50 +317,12 @@ def test_same_prediction_rule_as_svd():
 
 
 # ------------------------------------------------------------------ Ctrl-C
-CHILD = textwrap.dedent(
-    """
-    import sys, time
-    import signal
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    import numpy as np
-    from turbosvd import ALS
-    from turbosvd.datasets import make_ratings
-
-    trainset = make_ratings(4000, 2000, 400_000, random_state=0, as_trainset=True)
-    algo = ALS(n_factors=4, n_epochs=1, random_state=0).fit(trainset)
-    before = algo.pu.copy()
-    algo.n_epochs, algo.n_factors, algo.solver = 100_000, 200, "cholesky"
-    print("fitting", flush=True)
-    try:
-        algo.fit(trainset)
-    except KeyboardInterrupt:
-        t = time.monotonic()
-        same = algo.pu.shape == before.shape and np.array_equal(algo.pu, before)
-        print(f"interrupted {t:.6f} untouched={same}", flush=True)
-        sys.exit(0)
-    print("finished", flush=True)
-    sys.exit(1)
-    """
+CHILD = fit_child(
+    "from turbosvd import ALS",
+    "ALS(n_factors=4, n_epochs=1, random_state=0)",
+    'algo.n_factors, algo.solver = 200, "cholesky"',
 )
 
 
 def test_ctrl_c_interrupts_fit_promptly():
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "2"},
-    )
-    try:
-        assert proc.stdout.readline().strip() == "fitting"
-        time.sleep(1.5)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err
-    words = out.split()
-    assert words[0] == "interrupted" and words[2] == "untouched=True"
-    assert float(words[1]) - sent < 10 * LATENCY_SCALE
+    assert interrupt(CHILD) == ["untouched=True", "predicts=True"]

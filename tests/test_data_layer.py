@@ -383,3 +383,16 @@ def test_trainset_public_array_views():
     for a in (users, ratings, indptr, ts.raw_user_ids):
         with pytest.raises(ValueError, match="read-only"):
             a[0] = a[0]
+
+
+def test_rating_table_is_the_ratings_as_arrays_and_follows_edits():
+    df = pd.DataFrame({"u": ["a", "b", "a"], "i": [1, 2, 2], "r": [3.0, 4.0, 5.0]})
+    data = Dataset.load_from_df(df, Reader(rating_scale=(1, 5)))
+    table = data.rating_table()
+    assert len(table) == 3
+    assert list(np.asarray(table.user_ids)[table.users]) == ["a", "b", "a"]
+    assert list(np.asarray(table.item_ids)[table.items]) == [1, 2, 2]
+    np.testing.assert_array_equal(table.ratings, [3.0, 4.0, 5.0])
+    data.raw_ratings = data.raw_ratings[:2]  # edits are honoured, as by the trainsets
+    edited = data.rating_table()
+    assert len(edited) == 2 and len(edited.user_ids) == 2

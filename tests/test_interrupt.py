@@ -2,74 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
-
 import numpy as np
 import pytest
 
-from conftest import LATENCY_SCALE
+from interrupt import fit_child, interrupt
 from turbosvd import _sgd
 from turbosvd.datasets import make_ratings
 from turbosvd.train import blocked as _blocked
 
-CHILD = textwrap.dedent(
-    """
-    import sys, time
-    import signal
-    # Python's own Ctrl-C handler, also when the test runner was started with SIGINT
-    # ignored (a background job of a non-interactive shell): Python then installs none.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    import numpy as np
-    from turbosvd import SVD
-    from turbosvd.datasets import make_ratings
-
-    schedule = sys.argv[1]
-    trainset = make_ratings(4000, 2000, 400_000, random_state=0, as_trainset=True)
-    algo = SVD(n_factors=4, n_epochs=1, random_state=0, schedule=schedule).fit(trainset)
-    before = algo.pu.copy()
-    algo.n_epochs, algo.n_factors = 100_000, 200
-    print("fitting", flush=True)
-    try:
-        algo.fit(trainset)
-    except KeyboardInterrupt:
-        t = time.monotonic()
-        same = algo.pu.shape == before.shape and np.array_equal(algo.pu, before)
-        print(f"interrupted {t:.6f} untouched={same}", flush=True)
-        sys.exit(0)
-    print("finished", flush=True)
-    sys.exit(1)
-    """
+CHILD = fit_child(
+    "from turbosvd import SVD",
+    "SVD(n_factors=4, n_epochs=1, random_state=0, schedule=sys.argv[1])",
+    "algo.n_factors = 200",
 )
 
 
 @pytest.mark.parametrize("schedule", ["blocked", "exact"])
 def test_ctrl_c_interrupts_fit_promptly(schedule):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, schedule],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "2"},
-    )
-    try:
-        assert proc.stdout.readline().strip() == "fitting"
-        time.sleep(1.5)  # well inside the fit, which would run for hours
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err
-    words = out.split()
-    assert words[0] == "interrupted" and words[2] == "untouched=True"
-    # Generous bound (a shared 2-core machine): the point is that it does not run to the
-    # end of the epoch or of the fit, which take minutes here.
-    assert float(words[1]) - sent < 10 * LATENCY_SCALE
+    assert interrupt(CHILD, schedule) == ["untouched=True", "predicts=True"]
 
 
 def test_split_epoch_equals_one_call():

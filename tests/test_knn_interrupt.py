@@ -6,22 +6,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 
 import pytest
 
-from conftest import LATENCY_SCALE
+from interrupt import PROLOGUE, interrupt
 
-CHILD = textwrap.dedent(
+CHILD = PROLOGUE + textwrap.dedent(
     """
-    import sys, time
-    import signal
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     import turbosvd
     from turbosvd.datasets import make_ratings
     from turbosvd.prediction_algorithms import knns
@@ -58,24 +50,4 @@ CHILD = textwrap.dedent(
 @pytest.mark.slow
 @pytest.mark.parametrize(("where", "fitted"), [("fit", "False"), ("test", "True")])
 def test_ctrl_c_interrupts_similarities_promptly(where, fitted):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, where],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "2"},
-    )
-    try:
-        assert proc.stdout.readline().strip() == "working"
-        time.sleep(1.0)  # well inside the computation, which runs for many seconds
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err
-    words = out.split()
-    assert words[0] == "interrupted" and words[2] == f"fitted={fitted}"
-    # Generous bound on a shared 2-core machine; the point is that the computation, which
-    # takes minutes, does not run to its end.
-    assert float(words[1]) - sent < 10 * LATENCY_SCALE
+    assert interrupt(CHILD, where, wait=1.0) == [f"fitted={fitted}"]

@@ -192,3 +192,48 @@ def test_float64_rating_column_is_used_in_place_only_when_safe(monkeypatch, cow)
     df["r"] *= 2
     assert trainset.rating_arrays()[2].tolist() == [3.0] * 6
     assert not ratings.flags.writeable
+
+
+def test_search_sizes_its_team_by_the_work_only_when_left_to_it(monkeypatch):
+    """num_threads=None: one thread per 2**27 multiply-adds at most; a count is kept."""
+    from turbosvd.topn import search
+
+    assert search._threads_for_work(2, 943 * 1682 * 101) == 1  # MovieLens 100k, k=100
+    assert search._threads_for_work(2, 1 << 28) == 2
+    assert search._threads_for_work(8, 3 << 27) == 3
+    assert search._threads_for_work(4, 10) == 1
+    seen = []
+    real = search._knn.topk
+
+    def spy(*args):
+        seen.append(args[9])  # n_threads
+        return real(*args)
+
+    monkeypatch.setattr(search._knn, "topk", spy)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 16))
+    search.inner_product_topk(x, 5)
+    search.inner_product_topk(x, 5, num_threads=2)
+    assert seen == [1, 2]
+
+
+@pytest.mark.parametrize("int_ids", [False, True])
+def test_recommend_all_keeps_the_raw_id_types(int_ids):
+    rng = np.random.default_rng(1)
+    users = rng.integers(0, 30, 600)
+    items = rng.integers(0, 40, 600)
+    df = pd.DataFrame(
+        {
+            "u": users if int_ids else [f"u{u}" for u in users],
+            "i": items if int_ids else [f"i{i}" for i in items],
+            "r": rng.integers(1, 6, 600).astype(float),
+        }
+    ).drop_duplicates(["u", "i"])
+    ts = Dataset.load_from_df(df, Reader(rating_scale=(1, 5))).build_full_trainset()
+    algo = SVD(n_epochs=2, random_state=0).fit(ts)
+    table = algo.recommend_all(n=3)
+    for col, raw in (("user", ts.raw_user_ids), ("item", ts.raw_item_ids)):
+        assert set(table[col]) <= set(raw)
+        assert table[col].dtype == pd.Series(np.asarray(raw)).dtype  # as a column of raw ids
+    first = table[table["user"] == ts.to_raw_uid(0)]
+    assert list(first["item"]) == [iid for iid, _ in algo.recommend(ts.to_raw_uid(0), n=3)]

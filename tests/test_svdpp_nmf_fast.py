@@ -4,19 +4,13 @@ divergence and Ctrl-C."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
 
 import reference as ref
-from conftest import LATENCY_SCALE, needs_ml100k
+from conftest import needs_ml100k
+from interrupt import fit_child, interrupt
 from turbosvd import (
     NMF,
     Dataset,
@@ -281,55 +275,15 @@ def test_exact_schedule_keeps_a_diverged_model_as_surprise_with_a_warning(surpri
 
 
 # ------------------------------------------------------------------------------- Ctrl-C
-CHILD = textwrap.dedent(
-    """
-    import sys, time
-    import signal
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    import numpy as np
-    from turbosvd import NMF, SVDpp
-    from turbosvd.datasets import make_ratings
-
-    name, schedule = sys.argv[1], sys.argv[2]
-    cls = {"SVDpp": SVDpp, "NMF": NMF}[name]
-    trainset = make_ratings(4000, 2000, 400_000, random_state=0, as_trainset=True)
-    algo = cls(n_factors=4, n_epochs=1, random_state=0, schedule=schedule).fit(trainset)
-    before = algo.pu.copy()
-    algo.n_epochs, algo.n_factors = 100_000, 100
-    print("fitting", flush=True)
-    try:
-        algo.fit(trainset)
-    except KeyboardInterrupt:
-        t = time.monotonic()
-        same = algo.pu.shape == before.shape and np.array_equal(algo.pu, before)
-        pred = algo.predict("1", "2").est
-        print(f"interrupted {t:.6f} untouched={same} predicts={np.isfinite(pred)}", flush=True)
-        sys.exit(0)
-    print("finished", flush=True)
-    sys.exit(1)
-    """
+CHILD = fit_child(
+    "from turbosvd import NMF, SVDpp",
+    '{"SVDpp": SVDpp, "NMF": NMF}[sys.argv[1]](n_factors=4, n_epochs=1, random_state=0, '
+    "schedule=sys.argv[2])",
+    "algo.n_factors = 100",
 )
 
 
 @pytest.mark.parametrize("name", ["SVDpp", "NMF"])
 @pytest.mark.parametrize("schedule", ["blocked", "exact"])
 def test_ctrl_c_interrupts_fit_promptly_and_keeps_the_model(name, schedule):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, name, schedule],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "2"},
-    )
-    try:
-        assert proc.stdout.readline().strip() == "fitting"
-        time.sleep(1.5)  # well inside the fit, which would run for hours
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err
-    words = out.split()
-    assert words[0] == "interrupted" and words[2:] == ["untouched=True", "predicts=True"]
-    assert float(words[1]) - sent < 10 * LATENCY_SCALE
+    assert interrupt(CHILD, name, schedule) == ["untouched=True", "predicts=True"]

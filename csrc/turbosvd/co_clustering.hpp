@@ -65,8 +65,40 @@ inline void co_clustering_averages(const std::int32_t* users, const std::int32_t
         avg_co[c] = cluster_average(sc[c], cc[c], global_mean);
 }
 
+namespace co_clustering_detail {
+
+// One reassignment pass over the rows of one side (users or items): each row takes the
+// cluster (lowest index on ties) whose estimates give the least squared error over the
+// row's ratings. est(row, cluster, other, other_cluster) is the co-clustering estimate
+// with the arguments in the side's roles; errors: scratch of n_cltr. Runs inside a
+// parallel region (the rows are shared out; the implicit barrier publishes them).
+template <typename Estimate>
+void reassign(const std::int64_t* indptr, const std::int32_t* others, const double* ratings,
+              index_t n_rows, const std::int64_t* other_cltr, index_t n_cltr, Estimate est,
+              double* errors, std::int64_t* cltr) {
+#pragma omp for schedule(static)
+    for (index_t row = 0; row < n_rows; ++row) {
+        for (index_t c = 0; c < n_cltr; ++c) {
+            double err = 0.0;
+            for (index_t p = indptr[row]; p < indptr[row + 1]; ++p) {
+                const index_t other = others[p];
+                const double e = trunc_rating(ratings[p]) - est(row, c, other, other_cltr[other]);
+                err += e * e;
+            }
+            errors[c] = err;
+        }
+        index_t best = 0;
+        for (index_t c = 1; c < n_cltr; ++c)
+            if (errors[c] < errors[best]) best = c;
+        cltr[row] = best;
+    }
+}
+
+}  // namespace co_clustering_detail
+
 // Steps 2 and 3 of an epoch: reassign users (from their CSR rows, items and ratings in
-// `ur` order), then items (from the item CSR, in `ir` order), in place.
+// `ur` order), then items (from the item CSR, in `ir` order), in place. Both passes sum
+// Surprise's estimate in its order: avg_co + user_mean - avg_u + item_mean - avg_i.
 inline void co_clustering_assign(const std::int64_t* u_indptr, const std::int32_t* u_items,
                                  const double* u_ratings, index_t n_users,
                                  const std::int64_t* i_indptr, const std::int32_t* i_users,
@@ -75,52 +107,23 @@ inline void co_clustering_assign(const std::int64_t* u_indptr, const std::int32_
                                  const double* avg_u, const double* avg_i, const double* avg_co,
                                  index_t n_cltr_u, index_t n_cltr_i, std::int64_t* cltr_u,
                                  std::int64_t* cltr_i, int n_threads) {
-    using co_clustering_detail::trunc_rating;
+    using co_clustering_detail::reassign;
+    const auto est = [=](index_t u, index_t uc, index_t i, index_t ic) {
+        return avg_co[uc * n_cltr_i + ic] + user_mean[u] - avg_u[uc] + item_mean[i] - avg_i[ic];
+    };
     // One epoch costs ~|R| (n_cltr_u + n_cltr_i) flops: below ~1M the threads' start-up
     // and barrier cost more than they save.
     const bool parallel = u_indptr[n_users] * (n_cltr_u + n_cltr_i) > 1000000;
 #pragma omp parallel num_threads(n_threads) if (parallel)
     {
         std::vector<double> errors(static_cast<std::size_t>(std::max(n_cltr_u, n_cltr_i)));
-#pragma omp for schedule(static)
-        for (index_t u = 0; u < n_users; ++u) {
-            for (index_t uc = 0; uc < n_cltr_u; ++uc) {
-                double err = 0.0;
-                for (index_t p = u_indptr[u]; p < u_indptr[u + 1]; ++p) {
-                    const index_t i = u_items[p];
-                    const index_t ic = cltr_i[i];
-                    const double est = avg_co[uc * n_cltr_i + ic] + user_mean[u] - avg_u[uc] +
-                                       item_mean[i] - avg_i[ic];
-                    const double e = trunc_rating(u_ratings[p]) - est;
-                    err += e * e;
-                }
-                errors[uc] = err;
-            }
-            index_t best = 0;
-            for (index_t uc = 1; uc < n_cltr_u; ++uc)
-                if (errors[uc] < errors[best]) best = uc;
-            cltr_u[u] = best;
-        }
-        // The implicit barrier of `omp for` publishes the new user clusters.
-#pragma omp for schedule(static)
-        for (index_t i = 0; i < n_items; ++i) {
-            for (index_t ic = 0; ic < n_cltr_i; ++ic) {
-                double err = 0.0;
-                for (index_t p = i_indptr[i]; p < i_indptr[i + 1]; ++p) {
-                    const index_t u = i_users[p];
-                    const index_t uc = cltr_u[u];
-                    const double est = avg_co[uc * n_cltr_i + ic] + user_mean[u] - avg_u[uc] +
-                                       item_mean[i] - avg_i[ic];
-                    const double e = trunc_rating(i_ratings[p]) - est;
-                    err += e * e;
-                }
-                errors[ic] = err;
-            }
-            index_t best = 0;
-            for (index_t ic = 1; ic < n_cltr_i; ++ic)
-                if (errors[ic] < errors[best]) best = ic;
-            cltr_i[i] = best;
-        }
+        reassign(u_indptr, u_items, u_ratings, n_users, cltr_i, n_cltr_u, est, errors.data(),
+                 cltr_u);
+        // The implicit barrier of the users' `omp for` published the new user clusters.
+        reassign(
+            i_indptr, i_users, i_ratings, n_items, cltr_u, n_cltr_i,
+            [&](index_t i, index_t ic, index_t u, index_t uc) { return est(u, uc, i, ic); },
+            errors.data(), cltr_i);
     }
 }
 

@@ -177,6 +177,19 @@ class DatasetAutoFolds(Dataset):
     def raw_ratings(self, value):
         self._raw_list = value
 
+    def rating_table(self) -> _table.RatingTable:
+        """The ratings as arrays (a turbosvd extension; Surprise has no such method).
+
+        Returns
+        -------
+        turbosvd._table.RatingTable
+            ``users`` and ``items`` (codes into ``user_ids`` and ``item_ids``, the raw ids)
+            and ``ratings``, one entry per rating, in the data's order; ``len()`` is the
+            number of ratings. Rebuilt from ``raw_ratings`` when that list may have been
+            edited. Read-only by convention: edit ``raw_ratings`` instead.
+        """
+        return self._current_table()
+
     def _current_table(self):
         """The ratings as arrays, rebuilt from ``raw_ratings`` if anyone may have edited it."""
         if self._raw_list is not None:

@@ -138,7 +138,7 @@ def _cmd_evaluate(args) -> int:
     _check_plot(args.plot)
     data, fmt, scale = _load_data(args)
     with _user_errors():
-        n_ratings = len(data._table)
+        n_ratings = len(data.rating_table())
         if args.cv > n_ratings:
             raise ValueError(f"--cv {args.cv} is more folds than there are ratings ({n_ratings})")
     cv = KFold(n_splits=args.cv, random_state=args.random_state, shuffle=True)

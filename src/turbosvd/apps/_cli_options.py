@@ -331,7 +331,7 @@ def _load_data(args):
         data, fmt, scale_used = load_dataset(
             args.ratings, rating_scale=scale, sep=args.sep, header=args.header
         )
-    table = data._table
+    table = data.rating_table()
     n_out = 0
     if scale is not None:
         lo, hi = scale

@@ -125,37 +125,46 @@ class AlgoBase:
             else:
                 details = {"was_impossible": False}
         else:
-            try:
-                iuid = trainset.to_inner_uid(uid)
-            except ValueError:
-                iuid = "UKN__" + str(uid)
-                self._warn_id_twins(uid, None)
-            try:
-                iiid = trainset.to_inner_iid(iid)
-            except ValueError:
-                iiid = "UKN__" + str(iid)
-                self._warn_id_twins(None, iid)
-
-            details = {}
-            try:
-                est = self.estimate(iuid, iiid)
-                if isinstance(est, tuple):
-                    est, details = est
-                details["was_impossible"] = False
-            except PredictionImpossible as e:
-                est = self.default_prediction()
-                details["was_impossible"] = True
-                details["reason"] = str(e)
+            est, details = self._predict_generic(trainset, uid, iid)
 
         if clip:
+            # Surprise's min(higher, est) then max(lower, est), with their exact results
+            # (the bound itself when est equals it or is NaN), without two builtin calls.
             lower_bound, higher_bound = trainset.rating_scale
-            est = min(higher_bound, est)
-            est = max(lower_bound, est)
+            if not est < higher_bound:
+                est = higher_bound
+            if not est > lower_bound:
+                est = lower_bound
 
         pred = Prediction(uid, iid, r_ui, est, details)
         if verbose:
             print(pred)
         return pred
+
+    def _predict_generic(self, trainset, uid, iid):
+        """Surprise's predict route: raw -> inner ids (or 'UKN__' names), then estimate()."""
+        try:
+            iuid = trainset.to_inner_uid(uid)
+        except ValueError:
+            iuid = "UKN__" + str(uid)
+            self._warn_id_twins(uid, None)
+        try:
+            iiid = trainset.to_inner_iid(iid)
+        except ValueError:
+            iiid = "UKN__" + str(iid)
+            self._warn_id_twins(None, iid)
+
+        details = {}
+        try:
+            est = self.estimate(iuid, iiid)
+            if isinstance(est, tuple):
+                est, details = est
+            details["was_impossible"] = False
+        except PredictionImpossible as e:
+            est = self.default_prediction()
+            details["was_impossible"] = True
+            details["reason"] = str(e)
+        return est, details
 
     def _warn_id_twins(self, uid, iid) -> None:
         """Warn (once per model and kind) when an unknown id's str/int twin is known."""

@@ -11,7 +11,7 @@ fitted (the *top-N protocol*, see CONTRIBUTING.md):
 - ``_item_biases()``: ``b``, shape (n_items,), or None when the estimate has no item term
   (SVD: ``bi`` when ``biased``, else None);
 - ``_estimate_batch(users, items)``: the model's own batch estimator (every ``AlgoBase``
-  model has one), ``trainset``, ``_check_fitted`` and ``_n_threads`` (from ``AlgoBase``).
+  model has one), ``trainset``, ``_check_fitted`` and ``n_jobs`` (from ``AlgoBase``).
 
 Ranking rule for recommendations: the *unclipped* estimate; what is shown is clipped to the
 rating scale by default (``clip=True``, what ``predict`` shows), unclipped with
@@ -170,7 +170,7 @@ class RecommendMixin:
             k,
             Y=Y,
             exclude=(exclude_ptr, exclude_idx),
-            num_threads=self._n_threads(),
+            num_threads=self._topn_threads(),
         )
         valid = idx[0] >= 0
         found = idx[0][valid] if cand is None else cand[idx[0][valid]]
@@ -285,16 +285,24 @@ class RecommendMixin:
         rows, items, est = self._top_n(users, n, exclude_seen, progress=progress, cand=cand)
         valid = items >= 0
         ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1), items.shape)
+        # Raw ids gathered through an Index: pandas infers the column's dtype once per id,
+        # not once per row (a third of the call on MovieLens 100k's string ids).
+        user_ids, item_ids = pd.Index(trainset.raw_user_ids), pd.Index(trainset.raw_item_ids)
         return pd.DataFrame(
             {
-                "user": trainset.raw_user_ids[np.broadcast_to(rows[:, None], items.shape)[valid]],
-                "item": trainset.raw_item_ids[items[valid]],
+                "user": user_ids.take(np.broadcast_to(rows[:, None], items.shape)[valid]),
+                "item": item_ids.take(items[valid]),
                 "estimate": self._shown(est[valid], clip),
                 "rank": ranks[valid].astype(np.int64),
             }
         )
 
     # ------------------------------------------------------------------ internals
+    def _topn_threads(self):
+        """The searches' ``num_threads``: the model's ``n_jobs`` as given, so that with the
+        default (None) the search sizes its team by the work (see ``topn.search``)."""
+        return getattr(self, "n_jobs", None)
+
     def _shown(self, est: np.ndarray, clip) -> np.ndarray:
         """The estimates shown to users: clipped to the rating scale unless ``clip`` is False."""
         if not isinstance(clip, (bool, np.bool_)):
@@ -350,7 +358,7 @@ class RecommendMixin:
                 exclude = restrict_exclusions(*exclude, cand, self.trainset.n_items)
         verbose = bool(getattr(self, "verbose", False))
         items, _ = topn._topk(
-            x, n, y, normalize=False, exclude=exclude, num_threads=self._n_threads(),
+            x, n, y, normalize=False, exclude=exclude, num_threads=self._topn_threads(),
             progress=progress, verbose=verbose,
         )  # fmt: skip
         if cand is not None:
@@ -466,7 +474,7 @@ class RecommendMixin:
             )
         bi = np.asarray(bi, dtype=np.float64)[:, None]
         bi = np.ascontiguousarray(bi if cand is None else bi[cand])
-        items, _ = inner_product_topk(np.ones((1, 1)), n, Y=bi, num_threads=self._n_threads())
+        items, _ = inner_product_topk(np.ones((1, 1)), n, Y=bi, num_threads=self._topn_threads())
         if cand is not None:
             items = np.where(items >= 0, cand[np.maximum(items, 0)], -1)
         users = np.array([-1])
