@@ -412,7 +412,7 @@ class RecommendMixin:
         wide = min(2 * n + 16, n_cand)
         idx, s32 = topn._topk(
             x_aug, wide, y_aug, normalize=False, exclude=exclude,
-            num_threads=self._n_threads(), progress=False,
+            num_threads=self._topn_threads(), progress=False,
         )  # fmt: skip
         if cand is not None:
             idx = np.where(idx >= 0, cand[np.maximum(idx, 0)], -1)
