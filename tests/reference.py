@@ -406,3 +406,57 @@ def als_fit(
     bu = U[:, k + 1] if biased else zeros_u
     bi = V[:, k + 1] if biased else zeros_i
     return bu, bi, U[:, :k], V[:, :k], mu
+
+
+# =====================================================================================
+# AdaGrad learning rates of the blocked schedule (issue 14): LIBMF's per-vector AdaGrad
+# =====================================================================================
+
+
+def sgd_step_adagrad(u, i, r, pu, qi, bu, bi, g_pu, g_qi, g_bu, g_bi, mu, biased, rates):
+    """One SGD update with per-vector AdaGrad rates, in place (float64 loops).
+
+    Surprise's gradients (``err * other - reg * own``; a bias: ``err - reg * bias``); each
+    user vector, item vector, user bias and item bias has an accumulator ``G`` and steps by
+    ``lr / sqrt(G)`` times its gradient; then ``G`` grows by the mean of the squared entries
+    of that gradient (a bias: the squared gradient). Everything from the old values.
+    """
+    lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi = rates
+    k = pu.shape[1]
+    dot = 0.0
+    for f in range(k):
+        dot += qi[i, f] * pu[u, f]
+    err = r - (((mu + bu[u]) + bi[i]) + dot)
+    if biased:
+        gbu = err - reg_bu * bu[u]
+        gbi = err - reg_bi * bi[i]
+        bu[u] += lr_bu / np.sqrt(g_bu[u]) * gbu
+        bi[i] += lr_bi / np.sqrt(g_bi[i]) * gbi
+        g_bu[u] += gbu * gbu
+        g_bi[i] += gbi * gbi
+    grad_p = [err * qi[i, f] - reg_pu * pu[u, f] for f in range(k)]
+    grad_q = [err * pu[u, f] - reg_qi * qi[i, f] for f in range(k)]
+    step_p = lr_pu / np.sqrt(g_pu[u])
+    step_q = lr_qi / np.sqrt(g_qi[i])
+    for f in range(k):
+        pu[u, f] += step_p * grad_p[f]
+        qi[i, f] += step_q * grad_q[f]
+    if k:
+        g_pu[u] += sum(g * g for g in grad_p) / k
+        g_qi[i] += sum(g * g for g in grad_q) / k
+
+
+def sgd_epoch_blocked_adagrad(
+    users, items, ratings, user_bin, item_bin, n_bins, model, accumulators, global_mean,
+    biased, rates,
+):  # fmt: skip
+    """One AdaGrad epoch of the blocked schedule, in place, serially, in its visiting order.
+
+    ``model`` is ``(pu, qi, bu, bi)``, ``accumulators`` ``(g_pu, g_qi, g_bu, g_bi)``.
+    """
+    mu = global_mean if biased else 0.0
+    for r in blocked_order(users, items, user_bin, item_bin, n_bins):
+        sgd_step_adagrad(
+            int(users[r]), int(items[r]), float(ratings[r]), *model, *accumulators, mu, biased,
+            rates,
+        )  # fmt: skip

@@ -384,3 +384,73 @@ def test_svdpp_foldin_is_the_reference_solve_with_the_implicit_term(data, schedu
     # Folding in again (the model's trainset changes in place): predictions follow.
     algo.partial_fit_users([("a", 3, 1.0)])
     assert algo.predict("a", 20, clip=False).est != pytest.approx(expected, rel=tol, abs=tol)
+
+
+# ------------------------------------------------------------- input paths (issue 14 speed)
+def test_frame_paths_and_triples_agree(data, monkeypatch):
+    """A large DataFrame (factorised columns), a small one (lists) and triples fold in the
+    same users identically, interleaved or not, with the same unknown-item warning."""
+    import turbosvd.foldin as foldin_module
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    frame = pd.DataFrame(
+        {
+            "u": rng.integers(0, 70, n) + 7000,  # interleaved users, new ones
+            "i": rng.integers(0, 260, n),  # items 250..259 are unknown
+            "r": rng.integers(1, 6, n).astype(float),
+        },
+        index=rng.permutation(n) + 100,  # not a RangeIndex: rows are taken by position
+    )
+    ts = _trainset(data)
+    results = []
+    for kind, small in (("frame", 10**9), ("frame", 0), ("triples", 0)):
+        monkeypatch.setattr(foldin_module, "_SMALL", small)
+        algo = SVD(n_factors=5, random_state=0).fit(ts)
+        arg = frame if kind == "frame" else list(frame.itertuples(index=False, name=None))
+        with pytest.warns(UserWarning, match=r"skipped \d+ rating\(s\) of 10 item\(s\)"):
+            algo.partial_fit_users(arg)
+        mts = algo.trainset
+        order = [mts.to_inner_uid(u) for u in pd.unique(frame.u)]
+        results.append((algo.pu[order], algo.bu[order], [mts.ur[u] for u in order]))
+    for pu, bu, ur in results[1:]:
+        np.testing.assert_array_equal(pu, results[0][0])
+        np.testing.assert_array_equal(bu, results[0][1])
+        assert ur == results[0][2]
+    # Each user's ratings keep their order of appearance.
+    mts = algo.trainset
+    first = frame[frame.u == frame.u.iloc[0]]
+    known = first[first.i < 250]
+    assert [i for i, _ in results[0][2][0]] == [mts.to_inner_iid(i) for i in known.i]
+
+
+def test_large_frame_errors_name_rows_by_position(data, monkeypatch):
+    import turbosvd.foldin as foldin_module
+
+    monkeypatch.setattr(foldin_module, "_SMALL", 0)  # the factorised path
+    algo = SVD(n_factors=4, random_state=0).fit(_trainset(data))
+    frame = pd.DataFrame({"u": [1, 2, 3], "i": [3, 4, 5], "r": [4.0, 9.0, 2.0]}, index=[7, 8, 9])
+    with pytest.raises(ValueError, match="rating 1 of user 2 on item 4 is 9.0, outside"):
+        algo.partial_fit_users(frame)
+    frame = pd.DataFrame({"u": [1.0, np.nan], "i": [3, 4], "r": [4.0, 2.0]}, index=[5, 6])
+    with pytest.raises(ValueError, match="rating 1 has no user id"):
+        algo.partial_fit_users(frame)
+    frame = pd.DataFrame({"u": [1, 2], "i": [3, 4], "r": pd.array([4.0, None], "Float64")})
+    with pytest.raises(ValueError, match="rating 1 of user 2 on item 4 is not finite"):
+        algo.partial_fit_users(frame)
+    assert algo.trainset.n_users == 400
+
+
+def test_append_rows_never_overwrites_a_view_handed_out():
+    from turbosvd._growth import append_rows
+
+    a = append_rows(np.arange(3.0), [3.0])
+    b = append_rows(a, [4.0])  # in place: b shares a's buffer
+    assert np.shares_memory(a, b) and b.tolist() == [0, 1, 2, 3, 4]
+    c = append_rows(a, [9.0])  # a is no longer the tail: a fresh buffer
+    assert not np.shares_memory(c, b) and b.tolist() == [0, 1, 2, 3, 4]
+    assert c.tolist() == [0, 1, 2, 3, 9]
+    d = append_rows(b[:], [5.0])  # another view of the tail's rows: a fresh buffer too
+    assert not np.shares_memory(d, b) and d.tolist() == [0, 1, 2, 3, 4, 5]
+    e = append_rows(b, [6.0])
+    assert np.shares_memory(e, b) and e.tolist() == [0, 1, 2, 3, 4, 6]

@@ -35,12 +35,12 @@
 // lanes, no reassociating reductions), so results are bit-identical for any thread count.
 // (The SIMD clones differ only by FMA contraction, as in sgd_blocked.hpp.)
 // Cost per user: O(n^2 K + n^3) dual, O(iterations n K) conjugate gradients;
-// scratch O(kGather K + kDualMax K + kDualMax^2) per thread.
+// scratch O(min(longest user, kGather) K + kDualMax K + kDualMax^2) per thread.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
+#include <memory>
 
 #include "common.hpp"
 
@@ -170,17 +170,18 @@ struct Scratch {
     double* vec;   // 6 * Kp (CG vectors; dual: y, w, a column)
 
     static index_t pad(index_t K) { return round_up(std::max<index_t>(K, 1), kLanes<Real>); }
-    static index_t x_doubles(index_t K) {
+    // `rows`: the most item rows gathered at once (the longest user, at most kGather).
+    static index_t x_doubles(index_t K, index_t rows) {
         const index_t dual = K * round_up(kDualMax, kLanes<Real>);
-        const index_t n = std::max(dual, (2 + kGather) * pad(K) + kChunk);
+        const index_t n = std::max(dual, (2 + rows) * pad(K) + kChunk);
         return (n * static_cast<index_t>(sizeof(Real)) + 63) / 64 * 8;  // 64-byte multiple
     }
-    static index_t doubles(index_t K) {
-        return x_doubles(K) + kDualMax * kDualMax + 6 * std::max(pad(K), kDualMax) + 8;
+    static index_t doubles(index_t K, index_t rows) {
+        return x_doubles(K, rows) + kDualMax * kDualMax + 6 * std::max(pad(K), kDualMax) + 8;
     }
-    Scratch(double* base, index_t K) {
+    Scratch(double* base, index_t K, index_t rows) {
         x = reinterpret_cast<Real*>(base);
-        gram = base + x_doubles(K);
+        gram = base + x_doubles(K, rows);
         vec = gram + kDualMax * kDualMax;
     }
 };
@@ -415,12 +416,13 @@ TURBOSVD_DISPATCH void run(const std::int64_t* indptr, index_t n_users, const st
                            const double* ratings, const Real* qi, const Real* bi, index_t k,
                            double mu, bool biased, double lam_p0, double lam_p1, double lam_b0,
                            double lam_b1, Real* out_pu, Real* out_bu, double* scratch,
-                           std::uint8_t* bad, int n_threads) noexcept {
+                           index_t rows, std::uint8_t* bad, int n_threads) noexcept {
     const index_t K = k + (biased ? 1 : 0);
-    const index_t per_thread = Scratch<Real>::doubles(K);
+    const index_t per_thread = Scratch<Real>::doubles(K, rows);
     TURBOSVD_OMP_PARALLEL_FOR(schedule(dynamic, 1) num_threads(n_threads) if (n_users > 1))
     for (index_t u = 0; u < n_users; ++u) {
-        const Scratch<Real> s(scratch + static_cast<index_t>(thread_id()) * per_thread, K);
+        const Scratch<Real> s(scratch + static_cast<index_t>(thread_id()) * per_thread, K,
+                               rows);
         const index_t lo = indptr[u], n = indptr[u + 1] - lo;
         const double lp = lam_p0 + lam_p1 * static_cast<double>(n);
         const double lb = lam_b0 + lam_b1 * static_cast<double>(n);
@@ -454,8 +456,11 @@ void foldin_users(const std::int64_t* indptr, index_t n_users, const std::int32_
     require(ok(lam_p0, lam_p1) && ok(lam_b0, lam_b1),
             "foldin_users: regularisation must be finite and >= 0");
     require(indptr[0] == 0, "foldin_users: indptr must start at 0");
-    for (index_t u = 0; u < n_users; ++u)
+    index_t longest = 0;
+    for (index_t u = 0; u < n_users; ++u) {
         require(indptr[u + 1] >= indptr[u], "foldin_users: indptr decreases");
+        longest = std::max(longest, indptr[u + 1] - indptr[u]);
+    }
     const index_t nnz = indptr[n_users];
     for (index_t j = 0; j < nnz; ++j)
         require(items[j] >= 0 && items[j] < n_items && std::isfinite(ratings[j]),
@@ -463,11 +468,15 @@ void foldin_users(const std::int64_t* indptr, index_t n_users, const std::int32_
     if (n_users == 0) return;
     const index_t K = n_factors + (biased ? 1 : 0);
     const int threads = static_cast<int>(std::min<index_t>(n_threads, n_users));
-    std::vector<double> scratch(static_cast<std::size_t>(foldin_detail::Scratch<Real>::doubles(K) *
-                                                         threads));
+    // Scratch sized by the longest user (one user of 100 ratings: ~50 KB, not the ~0.5 MB
+    // of kGather rows), uninitialised: the kernel writes every entry before reading it.
+    const index_t rows = std::min(longest, foldin_detail::kGather);
+    const auto size = static_cast<std::size_t>(foldin_detail::Scratch<Real>::doubles(K, rows) *
+                                               threads);
+    std::unique_ptr<double[]> scratch(new double[size]);
     foldin_detail::run<Real>(indptr, n_users, items, ratings, qi, bi, n_factors, global_mean,
                              biased, lam_p0, lam_p1, lam_b0, lam_b1, out_pu, out_bu,
-                             scratch.data(), bad, threads);
+                             scratch.get(), rows, bad, threads);
 }
 
 }  // namespace turbosvd

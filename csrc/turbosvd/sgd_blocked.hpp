@@ -19,6 +19,13 @@
 // only: the dot products are summed in an order written in the source, the same in every
 // SIMD clone (only FMA contraction differs between the baseline and the AVX2/AVX-512
 // clones).
+// Learning rate: constant (Surprise's rule) or, when AdaGrad accumulators are given, LIBMF's
+// per-vector AdaGrad (Chin et al., PAKDD 2015): one accumulator G per user vector, item
+// vector, user bias and item bias, starting at 1; a rating's step for a vector is
+// lr / sqrt(G) times its gradient (err * other - reg * own, Surprise's gradient), then G
+// grows by the mean of the squared gradient entries (a bias: its squared gradient). The
+// gradients' sums of squares run in the fixed lanes of dot(); the accumulators belong to
+// the same rows as the parameters, so blocks that run together never share one.
 // Dispatch: one template for float32 and float64; run_epoch is SIMD-dispatched (common.hpp)
 // and never throws: sgd_epoch_blocked checks the layout and allocates before it, and an
 // out-of-range item id met inside is returned as a flag and raised afterwards.
@@ -28,6 +35,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -142,6 +150,11 @@ struct Job {
     Real mu;
     bool biased;
     Real lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi;
+    // AdaGrad accumulators (rows as pu, qi, bu, bi), or all null for the constant rate.
+    Real* g_pu;
+    Real* g_qi;
+    Real* g_bu;
+    Real* g_bi;
 };
 
 template <typename Real>
@@ -149,7 +162,11 @@ Job<Real> make_job(const std::int64_t* block_ptr, index_t n_bins, const std::int
                    const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items,
                    const Real* ratings, index_t n_ratings, Real* pu, Real* qi, Real* bu, Real* bi,
                    index_t n_users, index_t n_items, index_t n_factors, double global_mean,
-                   bool biased, const SgdRates& p) {
+                   bool biased, const SgdRates& p, Real* g_pu, Real* g_qi, Real* g_bu,
+                   Real* g_bi) {
+    const bool any_g = g_pu || g_qi || g_bu || g_bi;
+    require(!any_g || (g_pu && g_qi && g_bu && g_bi),
+            "sgd_epoch_blocked: give all four AdaGrad accumulators or none");
     require(n_bins >= 1 && n_runs >= 0 && n_ratings >= 0 && n_factors >= 0,
             "sgd_epoch_blocked: bad sizes");
     // The structure is checked here, serially and in O(B^2 + n_runs); item ids are checked
@@ -190,6 +207,10 @@ Job<Real> make_job(const std::int64_t* block_ptr, index_t n_bins, const std::int
     j.reg_bi = static_cast<Real>(p.reg_bi);
     j.reg_pu = static_cast<Real>(p.reg_pu);
     j.reg_qi = static_cast<Real>(p.reg_qi);
+    j.g_pu = g_pu;
+    j.g_qi = g_qi;
+    j.g_bu = g_bu;
+    j.g_bi = g_bi;
     return j;
 }
 
@@ -357,6 +378,92 @@ TURBOSVD_INLINE bool block(const Job<Real>& j, index_t blk) {
     return true;
 }
 
+// The AdaGrad factor update of one rating (both from the old values): steps rate_p and
+// rate_q along Surprise's gradients. Returns the sums of the squared gradient entries
+// (user, item), summed in dot()'s lanes and order.
+template <typename Real>
+TURBOSVD_INLINE void update_adagrad(Real* TURBOSVD_RESTRICT pu, Real* TURBOSVD_RESTRICT qi,
+                                    index_t n, Real err, Real rate_p, Real reg_pu, Real rate_q,
+                                    Real reg_qi, Real* sum_p, Real* sum_q) {
+    constexpr int W = kLanes<Real>;
+    alignas(64) Real acc_p[W] = {};
+    alignas(64) Real acc_q[W] = {};
+    index_t f0 = 0;
+    for (; f0 + W <= n; f0 += W) {
+        TURBOSVD_OMP(simd)
+        for (int l = 0; l < W; ++l) {
+            const index_t f = f0 + l;
+            const Real p = pu[f];
+            const Real q = qi[f];
+            const Real gp = err * q - reg_pu * p;
+            const Real gq = err * p - reg_qi * q;
+            pu[f] = p + rate_p * gp;
+            qi[f] = q + rate_q * gq;
+            acc_p[l] += gp * gp;
+            acc_q[l] += gq * gq;
+        }
+    }
+    Real tp = 0, tq = 0;
+    for (index_t f = f0; f < n; ++f) {
+        const Real p = pu[f];
+        const Real q = qi[f];
+        const Real gp = err * q - reg_pu * p;
+        const Real gq = err * p - reg_qi * q;
+        pu[f] = p + rate_p * gp;
+        qi[f] = q + rate_q * gq;
+        tp += gp * gp;
+        tq += gq * gq;
+    }
+    *sum_p = lane_sum<W>(acc_p) + tp;
+    *sum_q = lane_sum<W>(acc_q) + tq;
+}
+
+// One block with AdaGrad rates (header comment), serially: every run, every rating in
+// order. The user's bias, vector and accumulators stay local for the run. Returns false if
+// an item id is out of range (the rest of the block is skipped).
+template <typename Real>
+TURBOSVD_INLINE bool block_adagrad(const Job<Real>& j, index_t blk) {
+    const index_t k = j.n_factors, n_items = j.n_items;
+    const Real mu = j.mu, lr_bu = j.lr_bu, lr_bi = j.lr_bi, reg_bu = j.reg_bu, reg_bi = j.reg_bi;
+    const Real lr_pu = j.lr_pu, lr_qi = j.lr_qi, reg_pu = j.reg_pu, reg_qi = j.reg_qi;
+    const Real inv_k = k > 0 ? Real(1) / static_cast<Real>(k) : Real(0);
+    const bool biased = j.biased;
+    const std::int32_t* TURBOSVD_RESTRICT items = j.items;
+    const Real* TURBOSVD_RESTRICT ratings = j.ratings;
+    Real* const qi = j.qi;
+    Real* const bi = j.bi;
+    Real* const g_qi = j.g_qi;
+    Real* const g_bi = j.g_bi;
+    for (std::int64_t run = j.block_ptr[blk]; run < j.block_ptr[blk + 1]; ++run) {
+        const index_t u = j.run_user[run];
+        Real* TURBOSVD_RESTRICT pu_u = j.pu + u * k;
+        Real bu_u = j.bu[u], g_pu_u = j.g_pu[u], g_bu_u = j.g_bu[u];
+        for (std::int64_t r = j.run_ptr[run]; r < j.run_ptr[run + 1]; ++r) {
+            const index_t i = items[r];
+            if (i < 0 || i >= n_items) return false;
+            Real* TURBOSVD_RESTRICT qi_i = qi + i * k;
+            const Real err = ratings[r] - (((mu + bu_u) + bi[i]) + dot(qi_i, pu_u, k));
+            if (biased) {
+                const Real gb_u = err - reg_bu * bu_u;
+                const Real gb_i = err - reg_bi * bi[i];
+                bu_u += lr_bu / std::sqrt(g_bu_u) * gb_u;
+                bi[i] += lr_bi / std::sqrt(g_bi[i]) * gb_i;
+                g_bu_u += gb_u * gb_u;
+                g_bi[i] += gb_i * gb_i;
+            }
+            Real sum_p, sum_q;
+            update_adagrad(pu_u, qi_i, k, err, lr_pu / std::sqrt(g_pu_u), reg_pu,
+                           lr_qi / std::sqrt(g_qi[i]), reg_qi, &sum_p, &sum_q);
+            g_pu_u += sum_p * inv_k;
+            g_qi[i] += sum_q * inv_k;
+        }
+        j.bu[u] = bu_u;
+        j.g_pu[u] = g_pu_u;
+        j.g_bu[u] = g_bu_u;
+    }
+    return true;
+}
+
 // Progress of the epoch, shared by the team: a ticket counter handing out the blocks in
 // wave order, and for every user bin and item bin the number of waves finished on it.
 // A call may run only waves [first_wave, last_wave) of the epoch (the Python layer splits
@@ -408,7 +515,10 @@ TURBOSVD_INLINE void run_waves(index_t B, const index_t* order, Progress* p, Blo
 
 template <typename Real>
 TURBOSVD_INLINE void waves(const Job<Real>& j, const index_t* order, Progress* p) {
-    run_waves(j.n_bins, order, p, [&](index_t blk) { return block(j, blk); });
+    if (j.g_pu != nullptr)
+        run_waves(j.n_bins, order, p, [&](index_t blk) { return block_adagrad(j, blk); });
+    else
+        run_waves(j.n_bins, order, p, [&](index_t blk) { return block(j, blk); });
 }
 
 // The waves [first_wave, last_wave) of one epoch, SIMD-dispatched (see common.hpp: the
@@ -427,20 +537,24 @@ TURBOSVD_DISPATCH int run_epoch(const Job<Real>& job, const index_t* order, Prog
 
 // One blocked epoch (or the waves [first_wave, last_wave) of it), in place. Validates
 // everything it can before the dispatched loop; an out-of-range item id found inside
-// stops the block it is in and is reported here.
+// stops the block it is in and is reported here. g_pu, g_qi, g_bu, g_bi: AdaGrad's
+// accumulators (n_users, n_items, n_users, n_items entries, positive; updated in place),
+// or all null for the constant rate.
 template <typename Real>
 void sgd_epoch_blocked(const std::int64_t* block_ptr, index_t n_bins, const std::int32_t* run_user,
                        const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items,
                        const Real* ratings, index_t n_ratings, Real* pu, Real* qi, Real* bu,
                        Real* bi, index_t n_users, index_t n_items, index_t n_factors,
                        double global_mean, bool biased, const SgdRates& rates, int n_threads,
-                       index_t first_wave, index_t last_wave) {
+                       index_t first_wave, index_t last_wave, Real* g_pu = nullptr,
+                       Real* g_qi = nullptr, Real* g_bu = nullptr, Real* g_bi = nullptr) {
     using namespace blocked_detail;
     require(0 <= first_wave && first_wave <= last_wave && last_wave <= n_bins,
             "sgd_epoch_blocked: waves must satisfy 0 <= first_wave <= last_wave <= n_bins");
     const Job<Real> job =
         make_job<Real>(block_ptr, n_bins, run_user, run_ptr, n_runs, items, ratings, n_ratings, pu,
-                       qi, bu, bi, n_users, n_items, n_factors, global_mean, biased, rates);
+                       qi, bu, bi, n_users, n_items, n_factors, global_mean, biased, rates,
+                       g_pu, g_qi, g_bu, g_bi);
     const std::vector<index_t> order = wave_order(job);
     Progress progress(n_bins, first_wave, last_wave);
     // More threads than blocks per wave would only spin waiting for their bins.

@@ -68,6 +68,7 @@ cdef extern from "turbosvd/sgd_blocked.hpp" namespace "turbosvd" nogil:
         int64_t n_ratings, Real* pu, Real* qi, Real* bu, Real* bi, int64_t n_users,
         int64_t n_items, int64_t n_factors, double global_mean, bool biased,
         const SgdRates& rates, int n_threads, int64_t first_wave, int64_t last_wave,
+        Real* g_pu, Real* g_qi, Real* g_bu, Real* g_bi,
     ) except +
 
 

@@ -187,12 +187,15 @@ def sgd_epoch_blocked(
     int n_threads,
     int64_t first_wave=0,
     int64_t last_wave=-1,
+    tuple adagrad=None,
 ):
     """One blocked SGD epoch, in place, over a layout from ``blocked_layout``.
 
     Only waves ``first_wave`` to ``last_wave - 1`` run (all of them by default), so a long
     epoch can be split into calls with Python's signal checks in between; the result is the
-    same as one call.
+    same as one call. ``adagrad``: None for the constant rate, or AdaGrad's accumulators
+    ``(g_pu, g_qi, g_bu, g_bi)`` (rows as ``pu``, ``qi``, ``bu``, ``bi``, positive, the
+    model's dtype), updated in place.
     """
     cdef int64_t n = items.shape[0]
     cdef int64_t n_runs = run_user.shape[0]
@@ -215,12 +218,24 @@ def sgd_epoch_blocked(
         last_wave = n_bins
     cdef SgdRates r
     r.lr_bu, r.lr_bi, r.lr_pu, r.lr_qi, r.reg_bu, r.reg_bi, r.reg_pu, r.reg_qi = rates
+    cdef real_t[::1] g_pu, g_qi, g_bu, g_bi
+    cdef real_t* g[4]
+    g[0] = g[1] = g[2] = g[3] = NULL
+    if adagrad is not None:
+        if len(adagrad) != 4:
+            raise ValueError("adagrad must be (g_pu, g_qi, g_bu, g_bi)")
+        g_pu, g_qi, g_bu, g_bi = adagrad
+        if g_pu.shape[0] != pu.shape[0] or g_bu.shape[0] != pu.shape[0]:
+            raise ValueError("AdaGrad's user accumulators need one entry per row of pu")
+        if g_qi.shape[0] != qi.shape[0] or g_bi.shape[0] != qi.shape[0]:
+            raise ValueError("AdaGrad's item accumulators need one entry per row of qi")
+        g[0], g[1], g[2], g[3] = ptr1(g_pu), ptr1(g_qi), ptr1(g_bu), ptr1(g_bi)
     with nogil:
         c_sgd_epoch_blocked(
             &block_ptr[0], n_bins, &run_user[0] if n_runs > 0 else NULL, &run_ptr[0],
             n_runs, iptr(items), &ratings[0] if n > 0 else NULL, n,
             ptr2(pu), ptr2(qi), ptr1(bu), ptr1(bi), pu.shape[0], qi.shape[0], pu.shape[1],
-            global_mean, biased, r, n_threads, first_wave, last_wave,
+            global_mean, biased, r, n_threads, first_wave, last_wave, g[0], g[1], g[2], g[3],
         )
 
 

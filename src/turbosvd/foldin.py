@@ -26,6 +26,7 @@ term, and below the RMSE of retraining with those ratings included.
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import warnings
 
@@ -35,10 +36,13 @@ import pandas as pd
 from . import _foldin
 from ._growth import append_rows
 
-__all__ = ["FoldInMixin", "foldin_reg", "read_user_ratings"]
+__all__ = ["FoldInMixin", "foldin_reg", "group_users", "inner_items", "read_user_ratings"]
 
 # Stands for an infinite penalty (a parameter training never moves): the solve gives ~0.
 _HUGE = 1e300
+# Up to this many ratings, a DataFrame's id columns become lists (dict lookups, no pandas
+# hashing pass): its fixed cost per call dominates for one user's ratings.
+_SMALL = 2048
 
 
 def foldin_reg(n_epochs, lr_p, reg_p, lr_b, reg_b) -> tuple[float, float, float, float] | None:
@@ -60,13 +64,22 @@ def foldin_reg(n_epochs, lr_p, reg_p, lr_b, reg_b) -> tuple[float, float, float,
     return lam_p0, float(reg_p), lam_b0, float(reg_b)
 
 
-def read_user_ratings(ratings, rating_scale) -> tuple[list, list, np.ndarray]:
-    """``(raw users, raw items, float64 ratings)`` of a DataFrame or an iterable of triples.
+def _at(column, k: int):
+    """Entry ``k`` of a list or Series (by position), as ``tolist`` would give it."""
+    x = column.iloc[k] if isinstance(column, pd.Series) else column[k]
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def read_user_ratings(ratings, rating_scale) -> tuple:
+    """``(users, items, float64 ratings)`` of a DataFrame or an iterable of triples.
 
     A DataFrame's first three columns are user, item and rating (as in
-    ``Dataset.load_from_df``). Raises ``ValueError`` for no ratings, a missing user id, a
-    rating that is not a finite number, or one outside ``rating_scale``. Checks are
-    vectorised: a million ratings take a fraction of a second.
+    ``Dataset.load_from_df``); its user and item columns are returned as pandas Series
+    (no per-row Python objects) or, up to ``_SMALL`` ratings, as lists; a list of triples
+    gives lists. Raises ``ValueError`` for
+    no ratings, a missing user id (checked by the grouping, :func:`group_users`), a rating
+    that is not a finite number, or one outside ``rating_scale``. Checks are vectorised: a
+    million ratings take a fraction of a second.
     """
     if isinstance(ratings, pd.DataFrame):
         if ratings.shape[1] < 3:
@@ -74,11 +87,18 @@ def read_user_ratings(ratings, rating_scale) -> tuple[list, list, np.ndarray]:
                 f"ratings must have user, item and rating columns; the DataFrame has "
                 f"{ratings.shape[1]} column(s)"
             )
-        users = ratings.iloc[:, 0].tolist()
-        items = ratings.iloc[:, 1].tolist()
-        column = ratings.iloc[:, 2]
-        values = column.tolist()
-        numeric = column.dtype.kind in "iuf"
+        # items() is the cheapest public way to the columns (iloc costs ~3x more).
+        users, items, column = itertools.islice(ratings.items(), 3)
+        users, items, column = users[1], items[1], column[1]
+        if len(column) <= _SMALL:  # dict lookups beat pandas' per-call cost here
+            users, items = users.tolist(), items.tolist()
+        if len(column) and column.dtype.kind in "iuf":
+            na = {} if isinstance(column.dtype, np.dtype) else {"na_value": np.nan}
+            out = column.to_numpy(dtype=np.float64, **na)
+            values = column.tolist() if len(column) <= _SMALL else column  # for messages
+        else:
+            values = column.tolist()
+            out = None
     elif isinstance(ratings, (str, bytes, dict)) or not hasattr(ratings, "__iter__"):
         raise TypeError(
             "ratings must be a DataFrame (user, item, rating columns) or an iterable of "
@@ -86,7 +106,8 @@ def read_user_ratings(ratings, rating_scale) -> tuple[list, list, np.ndarray]:
         )
     else:
         triples = ratings if isinstance(ratings, list) else list(ratings)
-        if not all(type(t) is tuple and len(t) == 3 for t in triples):  # the usual case, fast
+        # The usual case, checked in C loops: all tuples of three.
+        if triples and not (set(map(type, triples)) == {tuple} and set(map(len, triples)) == {3}):
             for k, t in enumerate(triples):
                 if isinstance(t, (str, bytes)) or not hasattr(t, "__len__") or len(t) != 3:
                     raise ValueError(
@@ -95,14 +116,10 @@ def read_user_ratings(ratings, rating_scale) -> tuple[list, list, np.ndarray]:
         users, items, values = (
             (list(c) for c in zip(*triples, strict=True)) if triples else ([],) * 3
         )
-        numeric = False
-    if not users:
+        out = None
+    if not len(users):
         raise ValueError("ratings is empty: fold-in needs at least one rating")
-    if any(pd.isna(u) for u in set(users) if not isinstance(u, (str, int))):
-        missing = pd.isna(np.array(users, dtype=object))
-        k = int(np.flatnonzero(missing)[0])
-        raise ValueError(f"rating {k} (item {items[k]!r}) has no user id ({users[k]!r})")
-    if not numeric:
+    if out is None:
         kinds = set(map(type, values))
         for kind in kinds:
             if issubclass(kind, (bool, np.bool_)) or not issubclass(
@@ -110,38 +127,87 @@ def read_user_ratings(ratings, rating_scale) -> tuple[list, list, np.ndarray]:
             ):
                 k = next(j for j, r in enumerate(values) if type(r) is kind)
                 raise ValueError(
-                    f"rating {k} of user {users[k]!r} on item {items[k]!r} is not a number: "
-                    f"{values[k]!r}"
+                    f"rating {k} of user {_at(users, k)!r} on item {_at(items, k)!r} is not "
+                    f"a number: {values[k]!r}"
                 )
-    out = np.asarray(values, dtype=np.float64)
+        out = np.asarray(values, dtype=np.float64)
     lo, hi = rating_scale
     bad = ~np.isfinite(out)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"rating {k} of user {users[k]!r} on item {items[k]!r} is not finite: {values[k]!r}"
+            f"rating {k} of user {_at(users, k)!r} on item {_at(items, k)!r} is not finite: "
+            f"{_at(values, k)!r}"
         )
     bad = (out < lo) | (out > hi)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"rating {k} of user {users[k]!r} on item {items[k]!r} is {values[k]!r}, outside the "
-            f"model's rating scale {tuple(rating_scale)}"
+            f"rating {k} of user {_at(users, k)!r} on item {_at(items, k)!r} is "
+            f"{_at(values, k)!r}, outside the model's rating scale {tuple(rating_scale)}"
         )
     return users, items, out
 
 
-def _group(users: list) -> tuple[list, np.ndarray, np.ndarray]:
-    """Distinct users in order of first appearance, each rating's user index, a stable order."""
-    first = users[0]
-    if all(u == first for u in users):  # one user (a single fold-in call): no hashing pass
-        n = len(users)
-        return [first], np.zeros(n, dtype=np.int64), np.arange(n, dtype=np.int64)
-    ids = np.empty(len(users), dtype=object)
-    ids[:] = users
-    codes, uniques = pd.factorize(ids)  # hash equality, as a dict's keys
-    order = np.argsort(codes, kind="stable")
-    return uniques.tolist(), codes.astype(np.int64, copy=False), order
+def group_users(users) -> tuple[list, np.ndarray]:
+    """Distinct users in order of first appearance and each rating's index among them.
+
+    Hash equality, as a dict's keys (``pandas.factorize``); a missing id (None, NaN) raises
+    ``ValueError``. One user (a single fold-in call) skips the hashing pass; a Series hashes
+    only the first id of each run of equal ids (ratings grouped by user: one per user).
+    """
+    if isinstance(users, list):
+        first = users[0]
+        if type(first) in (str, int) and users.count(first) == len(users):
+            return [first], np.zeros(len(users), dtype=np.int64)
+        ids = np.empty(len(users), dtype=object)
+        ids[:] = users
+        codes, uniques = pd.factorize(ids)
+        uniques = uniques.tolist()
+    else:  # a pandas Series: only the first id of every run of equal ids is hashed
+        ids = users.to_numpy()
+        heads = _run_heads(ids)
+        if heads is None:
+            codes, uniques = pd.factorize(users)
+        else:
+            head_codes, uniques = pd.factorize(users.iloc[heads])  # the column's dtype
+            codes = np.repeat(head_codes, np.diff(heads, append=len(ids)))
+        uniques = uniques.tolist()
+    if len(codes) and codes.min() < 0:
+        k = int(np.flatnonzero(codes < 0)[0])
+        raise ValueError(f"rating {k} has no user id ({_at(users, k)!r})")
+    return uniques, codes.astype(np.int64, copy=False)
+
+
+def _run_heads(ids: np.ndarray) -> np.ndarray | None:
+    """Start of every run of equal consecutive ids (``!=`` as a dict's keys), or None when
+    the ids do not compare elementwise to booleans (e.g. pandas' NA)."""
+    try:
+        differ = ids[1:] != ids[:-1]
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(differ, np.ndarray) or differ.dtype != np.bool_:
+        return None
+    return np.flatnonzero(np.concatenate(([True], differ)))
+
+
+def inner_items(trainset, items) -> tuple[np.ndarray, int]:
+    """Inner ids (int32, -1 where unknown) of the items, and how many distinct are unknown.
+
+    A Series is factorised first, so the id map is asked once per distinct item.
+    """
+    if isinstance(items, list):
+        inner = trainset.inner_iids(items)
+        unknown = inner < 0
+        n_unknown = (
+            len({i for i, bad in zip(items, unknown.tolist(), strict=True) if bad})
+            if unknown.any()
+            else 0
+        )
+        return inner, n_unknown
+    codes, uniques = pd.factorize(items)
+    lut = np.append(trainset.inner_iids(uniques.tolist()), np.int32(-1))  # code -1: missing
+    return lut[codes], int((lut[:-1] < 0).sum()) + int(codes.min(initial=0) < 0)
 
 
 class FoldInMixin:
@@ -216,29 +282,31 @@ class FoldInMixin:
         self._check_fitted("partial_fit_users")
         trainset = self.trainset
         users, items, values = read_user_ratings(ratings, trainset.rating_scale)
-        inner_items = trainset.inner_iids(items)
-        unknown = inner_items < 0
-        if unknown.any():
-            n_unknown = int(unknown.sum())
-            n_items = len({i for i, bad in zip(items, unknown.tolist(), strict=True) if bad})
+        raw_users, codes = group_users(users)
+        inner, n_unknown_items = inner_items(trainset, items)
+        keep = inner >= 0
+        if n_unknown_items:
             warnings.warn(
-                f"partial_fit_users: skipped {n_unknown} rating(s) of {n_items} item(s) unknown "
-                "to the model",
+                f"partial_fit_users: skipped {len(keep) - int(keep.sum())} rating(s) of "
+                f"{n_unknown_items} item(s) unknown to the model",
                 UserWarning,
                 stacklevel=2,
             )
-        raw_users, codes, order = _group(users)
-        keep = order[~unknown[order]]
-        counts = np.bincount(codes[keep], minlength=len(raw_users))
+            codes, inner, values = codes[keep], inner[keep], values[keep]
+        if len(codes) > 1 and (codes[1:] < codes[:-1]).any():  # not grouped by user yet
+            order = np.argsort(codes, kind="stable")
+            codes, inner, values = codes[order], inner[order], values[order]
+        counts = np.bincount(codes, minlength=len(raw_users))
         if (counts == 0).any():
             empty = [raw_users[k] for k in np.flatnonzero(counts == 0)[:5].tolist()]
             raise ValueError(
                 f"user(s) {', '.join(map(repr, empty))} have no rating on an item known to the "
                 "model: nothing to fold in from"
             )
-        indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        items_sorted = np.ascontiguousarray(inner_items[keep], dtype=np.int32)
-        ratings_sorted = np.ascontiguousarray(values[keep])
+        indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        items_sorted = np.ascontiguousarray(inner, dtype=np.int32)
+        ratings_sorted = np.ascontiguousarray(values, dtype=np.float64)
         pu, bu = self._foldin_solve(indptr, items_sorted, ratings_sorted)
         self._foldin_commit(raw_users, indptr, items_sorted, ratings_sorted, pu, bu)
         return self

@@ -269,6 +269,11 @@ def _train(df, user_col, item_col, rating_col, *, n_blocks, task_bins, rating_sc
             f"schedule={svd.schedule!r} is not available on Spark: DSGD runs the blocked "
             "kernel on every block (use schedule='blocked', the default)"
         )
+    if svd._adagrad():
+        raise ValueError(
+            "learning_rate_schedule='adagrad' is not available on Spark: DSGD runs the "
+            "blocked kernel with constant rates (use learning_rate_schedule='constant')"
+        )
     dtype = svd._dtype()
     itemsize = np.dtype(dtype).itemsize
     rates = svd._rates()

@@ -101,14 +101,19 @@ class BlockedLayout:
     item_order: np.ndarray | None = None
 
     def epoch(
-        self, pu, qi, bu, bi, global_mean, biased, rates, n_threads, first_wave=0, last_wave=-1
-    ) -> None:
+        self,
+        pu, qi, bu, bi, global_mean, biased, rates, n_threads, first_wave=0, last_wave=-1,
+        adagrad=None,
+    ) -> None:  # fmt: skip
         """Run waves ``first_wave`` to ``last_wave - 1`` (all by default) of one SGD epoch
-        over this layout, in place on ``pu``, ``qi``, ``bu``, ``bi`` (the compiled kernel)."""
+        over this layout, in place on ``pu``, ``qi``, ``bu``, ``bi`` (the compiled kernel).
+
+        ``adagrad``: None (constant rates) or AdaGrad's accumulators ``(g_pu, g_qi, g_bu,
+        g_bi)``, rows as the parameters', updated in place."""
         _sgd.sgd_epoch_blocked(
             self.block_ptr, self.run_user, self.run_ptr, self.items, self.ratings,
             pu, qi, bu, bi, float(global_mean), bool(biased), tuple(rates), int(n_threads),
-            first_wave, last_wave,
+            first_wave, last_wave, adagrad,
         )  # fmt: skip
 
     def waves(self):

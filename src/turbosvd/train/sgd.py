@@ -9,7 +9,8 @@ happen between calls.
 - ``train_exact``: Surprise's order, float64, one thread (``csrc/turbosvd/sgd.hpp``).
 - ``train_blocked``: a grid of user bins x item bins in conflict-free parallel waves
   (``csrc/turbosvd/sgd_blocked.hpp``, layout in ``turbosvd.train.blocked``); the result does
-  not depend on the number of threads.
+  not depend on the number of threads. Constant rates (Surprise's) or, with
+  ``SGDParams.adagrad``, LIBMF's per-vector AdaGrad rates.
 
 The loops know nothing of the model class: they take the hyper-parameters as a
 ``SGDParams`` and report each epoch through ``epoch_done(epoch, bu, bi, pu, qi)``, which
@@ -46,6 +47,8 @@ class SGDParams:
     rates: tuple  # lr_bu, lr_bi, lr_pu, lr_qi, reg_bu, reg_bi, reg_pu, reg_qi
     biased: bool
     verbose: bool
+    # LIBMF's per-vector AdaGrad rates instead of constant ones (blocked schedule only).
+    adagrad: bool = False
 
 
 # Called after every epoch; a true answer stops the loop (early stopping).
@@ -125,12 +128,17 @@ def train_blocked(
     n_bins = layout.n_bins
     per_call = max(1, chunk_ratings(k) * n_threads * n_bins // max(1, trainset.n_ratings))
     check = DivergenceCheck(DIVERGED_HINT, strict=True)
+    # AdaGrad's accumulators (one per row of pu, qi, bu, bi; qi's in its working order),
+    # starting at 1 as LIBMF's: the first step of every vector is the rate itself.
+    adagrad = tuple(np.ones(len(a), dtype=dtype) for a in (pu, qi, bu, bi)) if p.adagrad else None
     for epoch in range(p.n_epochs):
         if p.verbose:
             print(f"Processing epoch {epoch}")
         for first in range(0, n_bins, per_call):
             last = min(n_bins, first + per_call)
-            layout.epoch(pu, qi, bu, bi, global_mean, p.biased, p.rates, n_threads, first, last)
+            layout.epoch(
+                pu, qi, bu, bi, global_mean, p.biased, p.rates, n_threads, first, last, adagrad
+            )
         check(epoch, bu, bi, pu, qi)
         if wants_model():
             stop = epoch_done(epoch, bu, bi[position], pu, qi[position])
