@@ -5,17 +5,25 @@ n_ratings, random_state=0)`` for a grid of user counts (so of user-row sizes: ``
 d`` users of ``k`` float32 factors per row) and block counts ``d``, with ``profile`` on,
 and records per sub-epoch the job's wall time (``job_s``: build, schedule, shuffle of the
 factor rows, Arrow to and from the Python workers, kernel, checkpoint), the kernel time
-and the tasks' decode/encode time. Then fits, by least squares over the medians,
+and the tasks' decode/encode time (medians over the sub-epochs after the first epoch, then
+the median over ``--repeats`` fits). Then fits, by least squares over those medians,
 
     job_s = fixed + per_mb * (MB of factor rows per task) + per_rating * (ratings per block)
 
 (one task per block runs in parallel with the others: the critical path is one task's
-rows and one block's ratings), and the local ``SVD(schedule="blocked")`` epoch time on the
-same data for the single-node comparison. Writes ``bench/results/bench_spark_cost.json``
-and ``.md`` with the machine, load averages and versions. Usage::
+rows and one block's ratings), and times the local ``SVD(schedule="blocked", n_jobs=1)``
+epoch on the same data for the single-node comparison.
+
+``--ablation`` (default on) also fits one configuration with each of issue 18's changes
+switched back to the previous path, the fits of all variants interleaved in the same run:
+the sub-epoch cogroup through pandas instead of Arrow (``ARROW_COGROUP``), the item map
+joined by a shuffle instead of a broadcast (``BROADCAST_MAX_BYTES``), the packed blocks
+cached one batch per partition instead of one per block (``CACHE_BATCH_PER_BLOCK``), and
+all three at once. Writes ``bench/results/bench_spark_cost.json`` and ``.md`` with the
+machine, load averages and versions. Usage::
 
     flock /tmp/turbosvd-bench.lock python bench/bench_spark_cost.py [--users 20000 80000 160000]
-        [--blocks 1 2 4] [--ratings 400000] [--epochs 3] [--repeats 3]
+        [--blocks 2 4] [--ratings 400000] [--epochs 2] [--repeats 3] [--no-ablation]
 """
 
 from __future__ import annotations
@@ -33,6 +41,19 @@ import numpy as np
 import _common as C
 
 K = 100
+
+# name -> module settings of turbosvd.spark._dsgd_jobs (the previous paths of issue 18)
+_VARIANTS = {
+    "now": {},
+    "pandas cogroup": {"ARROW_COGROUP": False},
+    "shuffled item map": {"BROADCAST_MAX_BYTES": -1},
+    "one cache batch per partition": {"CACHE_BATCH_PER_BLOCK": False},
+    "all three as before": {
+        "ARROW_COGROUP": False,
+        "BROADCAST_MAX_BYTES": -1,
+        "CACHE_BATCH_PER_BLOCK": False,
+    },
+}
 
 
 def _session():
@@ -53,22 +74,31 @@ def _session():
     return spark
 
 
-def _run(spark, df, n_users, d, epochs):
+def _run(spark, df, d, epochs, variant=None):
     from turbosvd import spark as tspark
+    from turbosvd.spark import _dsgd_jobs as jobs
 
+    saved = {name: getattr(jobs, name) for name in _VARIANTS["all three as before"]}
+    for name, value in _VARIANTS[variant or "now"].items():
+        setattr(jobs, name, value)
     profile = []
-    t = time.perf_counter()
-    model = tspark.fit_distributed(
-        df, "user", "item", "rating", n_blocks=d, n_factors=K, n_epochs=epochs,
-        random_state=0, profile=profile,
-    )  # fmt: skip
-    total = time.perf_counter() - t
+    try:
+        t = time.perf_counter()
+        model = tspark.fit_distributed(
+            df, "user", "item", "rating", n_blocks=d, n_factors=K, n_epochs=epochs,
+            random_state=0, profile=profile,
+        )  # fmt: skip
+        total = time.perf_counter() - t
+        model.unpersist()
+    finally:
+        for name, value in saved.items():
+            setattr(jobs, name, value)
     subs = [p for p in profile if p["phase"] == "sub_epoch" and p["epoch"] > 0]
     setup = {p["step"]: p["s"] for p in profile if p["phase"] == "setup"}
-    model.unpersist()
     return {
         "total_s": total,
         "setup": setup,
+        "setup_s": sum(setup.values()),
         "job_s": statistics.median(p["job_s"] for p in subs),
         "plan_s": statistics.median(p["plan_s"] for p in subs),
         "train_s": statistics.median(max(p["task_train_s"] or [0]) for p in subs),
@@ -77,20 +107,30 @@ def _run(spark, df, n_users, d, epochs):
     }
 
 
-def _write(rows, local, loads, args) -> None:
-    """The result files so far (the model is fitted once there are 3 configurations)."""
-    if len(rows) < 3:
-        return
+def _median_of(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def _fit_model(rows):
     x = np.array([[1.0, r["row_mb"], r["block_ratings"] / 1e6] for r in rows])
     y = np.array([r["job_s"] for r in rows])
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     fitted = x @ coef
-    model = {
+    return {
         "fixed_s": float(coef[0]),
         "per_mb_s": float(coef[1]),
         "per_million_ratings_s": float(coef[2]),
+        "residuals_s": [float(v) for v in y - fitted],
         "max_abs_residual_s": float(np.max(np.abs(fitted - y))),
+        "fitted": [float(v) for v in fitted],
     }
+
+
+def _write(rows, local, ablation, loads, args) -> None:
+    """The result files so far (the model is fitted once there are 3 configurations)."""
+    if len(rows) < 3:
+        return
+    model = _fit_model(rows)
     out = {
         "machine": C.machine_info(),
         "versions": C.versions("turbosvd", "numpy", "pandas", "pyspark", "pyarrow"),
@@ -100,26 +140,33 @@ def _write(rows, local, loads, args) -> None:
         "rows": rows,
         "local": local,
         "model": model,
+        "ablation": ablation,
     }
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
     base = os.path.join(os.path.dirname(__file__), "results", "bench_spark_cost")
     with open(base + ".json", "w") as f:
         json.dump(out, f, indent=1, default=str)
+    lo = min(x for load in loads for x in load)
+    hi = max(x for load in loads for x in load)
     lines = [
         "# DSGD on Spark: per-sub-epoch cost (bench/bench_spark_cost.py)",
         "",
-        f"load averages: {loads}",
-        f"machine/versions: {out['machine']} {out['versions']}",
+        f"`local[2]`, k = {K} float32, {args.ratings:,} ratings over {args.items:,} items, "
+        f"{args.epochs} epochs per fit, medians over the sub-epochs after the first epoch, "
+        f"then the median of {args.repeats} fits. Load averages {lo:.1f}-{hi:.1f} during the "
+        "run (all samples in the JSON).",
+        f"Machine: {out['machine']}",
+        f"Versions: {out['versions']}",
         "",
         "| users | d | MB of factor rows per task | ratings per block | job (s) | kernel (s) | "
-        "task decode/encode (s) | driver plan (s) | model (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "task decode/encode (s) | driver plan (s) | model (s) | residual (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r, f in zip(rows, fitted, strict=True):
+    for r, f, e in zip(rows, model["fitted"], model["residuals_s"], strict=True):
         lines.append(
             f"| {r['n_users']:,} | {r['d']} | {r['row_mb']:.1f} | {r['block_ratings']:,.0f} | "
             f"{r['job_s']:.2f} | {r['train_s']:.3f} | {r['io_s']:.3f} | {r['plan_s']:.3f} | "
-            f"{f:.2f} |"
+            f"{f:.2f} | {e:+.2f} |"
         )
     lines += [
         "",
@@ -127,9 +174,24 @@ def _write(rows, local, loads, args) -> None:
         f"{model['per_million_ratings_s']:.3f} x M ratings per block "
         f"(largest residual {model['max_abs_residual_s']:.2f} s).",
         "",
-        "Local SVD(schedule='blocked', n_jobs=1) epoch on the same data: "
+        "Local SVD(schedule='blocked', n_jobs=1), one epoch on the same data (median of 3): "
         + ", ".join(f"{x['n_users']:,} users {x['epoch_s']:.3f} s" for x in local),
     ]
+    if ablation:
+        now = ablation["variants"]["now"]
+        lines += [
+            "",
+            f"## Issue 18's changes, one at a time ({ablation['n_users']:,} users, "
+            f"d = {ablation['d']}, {args.repeats} fits per variant, interleaved)",
+            "",
+            "| variant | setup (s) | sub-epoch job (s) | whole fit (s) | fit / now |",
+            "|---|---|---|---|---|",
+        ]
+        for name, v in ablation["variants"].items():
+            lines.append(
+                f"| {name} | {v['setup_s']:.2f} | {v['job_s']:.2f} | {v['total_s']:.2f} | "
+                f"{v['total_s'] / now['total_s']:.2f} |"
+            )
     with open(base + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -137,11 +199,12 @@ def _write(rows, local, loads, args) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, nargs="+", default=[20_000, 80_000, 160_000])
-    parser.add_argument("--blocks", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--blocks", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--ratings", type=int, default=400_000)
     parser.add_argument("--items", type=int, default=2_000)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-ablation", dest="ablation", action="store_false")
     args = parser.parse_args(argv)
 
     from turbosvd import SVD, Dataset, Reader
@@ -149,7 +212,7 @@ def main(argv=None) -> int:
 
     spark = _session()
     loads = [os.getloadavg()]
-    rows, local = [], []
+    rows, local, ablation = [], [], None
     try:
         for n_users in args.users:
             pdf = make_ratings(n_users, args.items, args.ratings, random_state=0)
@@ -162,8 +225,9 @@ def main(argv=None) -> int:
                 SVD(n_factors=K, n_epochs=args.epochs, random_state=0, n_jobs=1).fit(ts)
                 times.append((time.perf_counter() - t) / args.epochs)
             local.append({"n_users": n_users, "epoch_s": statistics.median(times)})
+            _run(spark, df, args.blocks[0], 1)  # warm-up: Python workers, JIT
             for d in args.blocks:
-                runs = [_run(spark, df, n_users, d, args.epochs) for _ in range(args.repeats)]
+                runs = [_run(spark, df, d, args.epochs) for _ in range(args.repeats)]
                 row_mb = (n_users / d + args.items / d) * (K + 1) * 4 / 2**20
                 rows.append(
                     {
@@ -171,16 +235,36 @@ def main(argv=None) -> int:
                         "d": d,
                         "row_mb": row_mb,
                         "block_ratings": args.ratings / d / d,
-                        "job_s": statistics.median(r["job_s"] for r in runs),
-                        "train_s": statistics.median(r["train_s"] for r in runs),
-                        "io_s": statistics.median(r["io_s"] for r in runs),
-                        "plan_s": statistics.median(r["plan_s"] for r in runs),
+                        **{
+                            key: _median_of(runs, key)
+                            for key in ("job_s", "train_s", "io_s", "plan_s", "setup_s", "total_s")
+                        },
                         "runs": runs,
-                    }
+                    }  # fmt: skip
                 )
                 loads.append(os.getloadavg())
                 print(json.dumps({k: v for k, v in rows[-1].items() if k != "runs"}), flush=True)
-                _write(rows, local, loads, args)  # after every configuration
+                _write(rows, local, ablation, loads, args)  # after every configuration
+            if args.ablation and n_users == args.users[len(args.users) // 2]:
+                d = args.blocks[-1]
+                runs = {name: [] for name in _VARIANTS}
+                for _ in range(args.repeats):
+                    for name in _VARIANTS:
+                        runs[name].append(_run(spark, df, d, args.epochs, name))
+                ablation = {
+                    "n_users": n_users,
+                    "d": d,
+                    "variants": {
+                        name: {
+                            **{key: _median_of(rs, key) for key in ("setup_s", "job_s", "total_s")},
+                            "runs": rs,
+                        }
+                        for name, rs in runs.items()
+                    },
+                }
+                loads.append(os.getloadavg())
+                print(json.dumps({n: v["total_s"] for n, v in ablation["variants"].items()}))
+                _write(rows, local, ablation, loads, args)
             df.unpersist()
     finally:
         spark.stop()

@@ -115,17 +115,44 @@ def test_pack_block_orders_by_key_and_round_trips(trainset):
     ref = _dsgd.pack_block(u, i, r, None, n_u, n_i, n_factors=K)
     perm = np.random.RandomState(0).permutation(len(r))
     shuffled = _dsgd.pack_block(u[perm], i[perm], r[perm], perm, n_u, n_i, n_factors=K)
-    for name in ("block_ptr", "run_user", "run_ptr", "items", "ratings"):
+    fields = ("block_ptr", "run_user", "run_ptr", "items", "ratings", "item_order")
+    for name in fields:
         np.testing.assert_array_equal(getattr(shuffled, name), getattr(ref, name))
     assert ref.ratings.dtype == np.float32
-    # The default sub-grid is the one SVD(schedule="blocked") chooses for the same data.
-    local = _blocked.build_layout(trainset, np.float32, K)
+    # The default sub-grid is the one SVD(schedule="blocked") chooses for the same data,
+    # and the items are stored bin by bin as SVD stores them (against false sharing).
+    local = _blocked.build_layout(trainset, np.float32, K, items_by_bin=True)
     assert ref.n_bins == local.n_bins
     np.testing.assert_array_equal(ref.items, local.items)
+    np.testing.assert_array_equal(ref.item_order, local.item_order)
+    assert np.all(np.diff(ref.item_bin[ref.item_order]) >= 0)  # bin by bin
     back = _dsgd.decode_block(_dsgd.encode_block(ref), np.float32)
     assert back.n_bins == ref.n_bins
-    for name in ("block_ptr", "run_user", "run_ptr", "items", "ratings"):
+    for name in fields:
         np.testing.assert_array_equal(getattr(back, name), getattr(ref, name))
+
+
+def test_train_block_takes_and_returns_rows_in_block_order(trainset):
+    """The kernel works on the item rows bin by bin; callers see block-local order, and
+    the floats are those of the same layout on inner ids (only memory order differs)."""
+    u, i, r = trainset._users, trainset._items, trainset._ratings
+    n_u, n_i = trainset.n_users, trainset.n_items
+    layout = _dsgd.pack_block(u, i, r, None, n_u, n_i, n_factors=K)
+    assert not np.array_equal(layout.item_order, np.arange(n_i))  # a real permutation
+    plain = _blocked.build_layout(trainset, np.float32, K, n_bins=layout.n_bins)
+    rates = SVD(**PARAMS)._rates()
+    mu = trainset.global_mean
+    a, b = _init(trainset, np.float32), _init(trainset, np.float32)
+    for _ in range(2):
+        _dsgd.train_block(layout, *a, mu, True, rates, 2)
+        plain.epoch(*b, mu, True, rates, 2)
+    _assert_same(a, b)
+    pu, qi, bu, bi = _init(trainset, np.float32)
+    qi_ro, bi_ro = qi.copy(), bi.copy()
+    qi_ro.flags.writeable = bi_ro.flags.writeable = False
+    for _ in range(2):
+        qi_ro, bi_ro = _dsgd.train_block_rows(layout, pu, bu, qi_ro, bi_ro, mu, True, rates, 2)
+    _assert_same((pu, qi_ro, bu, bi_ro), a)
 
 
 def test_pack_block_validates(monkeypatch):
@@ -145,6 +172,7 @@ def test_decode_block_rejects_a_bad_block_ptr():
         "run_ptr": b"",
         "items": b"",
         "ratings": b"",
+        "item_order": b"",
     }
     with pytest.raises(ValueError, match="not B \\* B \\+ 1"):
         _dsgd.decode_block(fields, np.float32)

@@ -465,10 +465,52 @@ def test_fit_distributed_keeps_the_model_in_spark(spark, ratings_df, ratings):
                 want.rename(columns={"estimate": "rating"}).reset_index(drop=True),
                 check_dtype=False,
             )
+        _check_distributed_top_n(spark, handle, local)
     finally:
         handle.unpersist()
     with pytest.raises(ValueError, match="unpersisted"):
         handle.to_local()
+
+
+def _check_distributed_top_n(spark, handle, local):
+    """min_support, clip, a subset of users and similar items of a SparkSVD: the local
+    model's rows."""
+
+    def in_order(got, key, to_inner):
+        got = got.assign(_k=got[key].map(to_inner))
+        return got.sort_values(["_k", "rank"], kind="stable").drop(columns="_k")
+
+    support = np.bincount(local.trainset.rating_arrays()[1])
+    min_support = int(np.median(support)) + 1
+    users_map = local.trainset._raw2inner_id_users
+    out = handle.recommend_for_all_users(5, min_support=min_support, clip=False)
+    got = in_order(_flatten(out, "user", "recommendations", "rating"), "user", users_map)
+    want = local.recommend_all(5, min_support=min_support, clip=False)
+    assert not want.equals(local.recommend_all(5, clip=False))  # the filter bites
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True),
+        want.rename(columns={"estimate": "rating"}).reset_index(drop=True),
+        check_dtype=False,
+    )
+    wanted = spark.createDataFrame(pd.DataFrame({"who": ["u3", "u10", "nobody", "u3"]}))
+    out = tspark.recommend_for_users(handle, wanted, n=4, user_col="who")
+    got = in_order(_flatten(out, "user", "recommendations", "rating"), "user", users_map)
+    want = local.recommend_all(n=4)
+    want = want[want["user"].isin(["u3", "u10"])].rename(columns={"estimate": "rating"})
+    want = in_order(want, "user", users_map)
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
+    )
+    with pytest.raises(ValueError, match="user_col='user' is not a column"):
+        handle.recommend_for_users(wanted)
+    for ms in (0, min_support):
+        out = tspark.similar_items_all(handle, k=4, min_support=ms)
+        got = _flatten(out, "item", "similar", "similarity", other="neighbour")
+        assert got["item"].nunique() == local.trainset.n_items
+        for raw, group in got.groupby("item", sort=False):
+            group = group.sort_values("rank")
+            expected = local.similar_items(raw, 4, min_support=ms)
+            assert list(zip(group["neighbour"], group["similarity"], strict=True)) == expected
 
 
 def test_durable_checkpoints_give_the_same_model_and_are_deleted(spark, ratings_df, tmp_path):
@@ -629,16 +671,23 @@ def test_recommend_for_users_takes_a_subset(spark, models, local_trainset):
         tspark.recommend_for_users(model, users_df)
 
 
-def test_similar_items_all_is_similar_items(spark, models):
+@pytest.mark.parametrize("min_support", [0, "median"])
+def test_similar_items_all_is_similar_items(spark, models, min_support):
     model = models["biased-f32"]
-    out = tspark.similar_items_all(model, spark, k=4, n_blocks=3)
+    if min_support == "median":
+        support = np.bincount(model.trainset.rating_arrays()[1])
+        min_support = int(np.median(support)) + 1
+    out = tspark.similar_items_all(model, spark, k=4, n_blocks=3, min_support=min_support)
     got = _flatten(out, "item", "similar", "similarity", other="neighbour")
     assert got["item"].nunique() == model.trainset.n_items
     for raw, group in got.groupby("item", sort=False):
         group = group.sort_values("rank")
-        expected = model.similar_items(raw, 4)
+        expected = model.similar_items(raw, 4, min_support=min_support)
         assert list(zip(group["neighbour"], group["similarity"], strict=True)) == expected
         assert group["rank"].tolist() == list(range(1, len(expected) + 1))
+    if min_support:  # the filter bites
+        assert any(model.similar_items(r, 4) != model.similar_items(r, 4, min_support=min_support)
+                   for r in model.trainset.raw_item_ids[:20])  # fmt: skip
 
 
 def test_recommendations_of_an_als_model_exclude_seen_items(spark, als):

@@ -21,7 +21,10 @@ like a ridge penalty of about ``1 / (lr * n_epochs)`` (the filter ``1 - exp(-s t
 for ``sum_j e_j^2 + lam_p |p|^2 + lam_b b^2``. Measured on synthetic 1M ratings with every
 10th user held out and folded in from 80 % of its ratings (``bench/bench_foldin.py``), this
 lands on the other 20 % within a few thousandths of the best multiple of the early-stopping
-term, and below the RMSE of retraining with those ratings included.
+term, and below the RMSE of retraining with those ratings included. A model trained with
+AdaGrad rates (``learning_rate_schedule='adagrad'``) uses its base rates ``lr`` in the same
+formula; measured the same way (``lr_all=0.1``, early stopping at 3 epochs), fold-in again
+lands below the retrain's RMSE.
 """
 
 from __future__ import annotations

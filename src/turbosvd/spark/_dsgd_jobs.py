@@ -31,6 +31,10 @@ from ._common import (
 _BLOCK_FIELDS = tuple(name for name, _ in _dsgd._LAYOUT_FIELDS)
 # pyspark >= 4.0 cogroups Arrow tables (no pandas copies of the factor rows).
 ARROW_COGROUP = hasattr(PandasCogroupedOps, "applyInArrow")
+# The packed blocks are cached one block per cached batch, so that a sub-epoch's filter on
+# its stratum skips the other blocks by the batches' statistics (False: Spark's default
+# batches, which decode every block of a partition per sub-epoch; kept for the benchmark).
+CACHE_BATCH_PER_BLOCK = True
 # Initial factors up to this size (pu and qi together) are drawn on the driver with SVD's
 # draws (so n_blocks=1 reproduces the local fit); larger ones on the executors.
 DRIVER_INIT_MAX_BYTES = 16 << 20
@@ -56,9 +60,10 @@ def _map_frame(spark, pdf, id_type, limits: SparkLimits, what: str):
 BROADCAST_MAX_BYTES = 64 << 20
 
 
-def _rated(spark, base, grid, user_ids, item_ids, limits: SparkLimits):
+def _rated(spark, base, grid, user_ids, item_ids, limits: SparkLimits, item_counts):
     """The ratings with inner ids, blocks and block-local ids (u, i, ub, ib, ul, il), and
-    the two id maps as DataFrames (raw id, inner id, block, block-local id)."""
+    the two id maps as DataFrames (raw id, inner id, block, block-local id; the item map
+    also ``support``, the item's training ratings, for ``min_support`` in top-N)."""
     umap = pd.DataFrame(
         {
             "user": user_ids,
@@ -73,6 +78,7 @@ def _rated(spark, base, grid, user_ids, item_ids, limits: SparkLimits):
             "i": np.arange(len(item_ids), dtype=np.int32),
             "ib": grid.item_block,
             "il": grid.item_local,
+            "support": np.asarray(item_counts, dtype=np.int32),
         }
     )
     udf = _map_frame(spark, umap, base.schema["user"].dataType, limits, "the user id map")
@@ -129,7 +135,8 @@ def _pack(spark, rated, grid, svd, dtype, task_bins):
     # partition it does not train. The batch size is read when the cache is built.
     batch_size = "spark.sql.inMemoryColumnarStorage.batchSize"
     before = spark.conf.get(batch_size, None)
-    spark.conf.set(batch_size, "1")
+    if CACHE_BATCH_PER_BLOCK:
+        spark.conf.set(batch_size, "1")
     try:
         packed = packed.persist()
         summary = packed.select("ub", "ib", "n", "total").toPandas()  # materialises the cache
@@ -295,10 +302,12 @@ def _train_fn(dtype, k, mu, biased, rates, epoch, s):
         layout = _dsgd.decode_block({name: blk[name] for name in _BLOCK_FIELDS}, dtype_name)
         pu = _dsgd.from_bytes(user["f"], dtype_name, k)
         bu = _dsgd.from_bytes(user["b"], dtype_name)
-        qi = _dsgd.from_bytes(item["f"], dtype_name, k)
-        bi = _dsgd.from_bytes(item["b"], dtype_name)
+        bi_in = np.frombuffer(item["b"], dtype_name)
+        qi_in = np.frombuffer(item["f"], dtype_name).reshape(len(bi_in), k)
         io_s = clock.lap()
-        _dsgd.train_block(layout, pu, qi, bu, bi, mu, biased, rates, _task_threads())
+        qi, bi = _dsgd.train_block_rows(
+            layout, pu, bu, qi_in, bi_in, mu, biased, rates, _task_threads()
+        )
         train_s = clock.lap()
         finite = all(np.isfinite(a).all() for a in (pu, qi, bu, bi))
         f = [_dsgd.to_bytes(pu), _dsgd.to_bytes(qi)]
@@ -346,10 +355,14 @@ def _train_arrow_fn(dtype, k, mu, biased, rates, epoch, s):
         f_col, b_col = factors.column("f"), factors.column("b")
         pu = _dsgd.from_bytes(f_col[u].as_buffer(), dtype_name, k)
         bu = _dsgd.from_bytes(b_col[u].as_buffer(), dtype_name)
-        qi = _dsgd.from_bytes(f_col[i].as_buffer(), dtype_name, k)
-        bi = _dsgd.from_bytes(b_col[i].as_buffer(), dtype_name)
+        bi_in = np.frombuffer(b_col[i].as_buffer(), dtype_name)
+        qi_in = np.frombuffer(f_col[i].as_buffer(), dtype_name).reshape(len(bi_in), k)
         io_s = clock.lap()
-        _dsgd.train_block(layout, pu, qi, bu, bi, mu, biased, rates, _task_threads())
+        # The item rows are trained stored bin by bin (the gather and scatter are the
+        # copies from_bytes would make anyway), against false sharing between threads.
+        qi, bi = _dsgd.train_block_rows(
+            layout, pu, bu, qi_in, bi_in, mu, biased, rates, _task_threads()
+        )
         train_s = clock.lap()
         finite = all(np.isfinite(a).all() for a in (pu, qi, bu, bi))
         f = pa.array([memoryview(pu).cast("B"), memoryview(qi).cast("B")], pa.binary())

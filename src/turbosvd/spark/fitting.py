@@ -351,7 +351,7 @@ def _train(df, user_col, item_col, rating_col, *, n_blocks, task_bins, rating_sc
                 keep = n_ratings <= KEEP_RATINGS_MAX and (
                     not limits.result_bytes or 16 * n_ratings <= limits.result_bytes
                 )
-        rated, id_frames = jobs._rated(spark, base, grid, user_ids, item_ids, limits)
+        rated, id_frames = jobs._rated(spark, base, grid, user_ids, item_ids, limits, item_counts)
         jobs.check_sizes(
             limits, grid, user_counts, item_counts, k, itemsize, rated=rated,
             init_on_driver=on_driver, collect_factors=local is not None,

@@ -12,7 +12,7 @@ from ..prediction_algorithms.matrix_factorization import SVD
 from ..trainset import Trainset
 from . import _dsgd_jobs as jobs
 from ._common import _Clock, check_batch, check_result
-from ._dist_topn import recommend_distributed
+from ._dist_topn import recommend_distributed, similar_distributed
 
 __all__ = ["KEEP_RATINGS_MAX", "SparkSVD"]
 
@@ -152,11 +152,17 @@ class SparkSVD:
         """One row per block of ``side``: ``blk``, ``ids`` (raw ids, block-local order) and
         ``inner`` (inner ids, the same order)."""
         frame = self._id_frames[side]
-        raw, inner, blk, local = frame.columns
+        raw, inner, blk, local = frame.columns[:4]
+        extra = [c for c in frame.columns[4:] if c == "support"]
         return (
             frame.groupBy(F.col(blk).alias("blk"))
-            .agg(F.sort_array(F.collect_list(F.struct(local, inner, raw))).alias("m"))
-            .select("blk", F.col("m." + raw).alias("ids"), F.col("m." + inner).alias("inner"))
+            .agg(F.sort_array(F.collect_list(F.struct(local, inner, raw, *extra))).alias("m"))
+            .select(
+                "blk",
+                F.col("m." + raw).alias("ids"),
+                F.col("m." + inner).alias("inner"),
+                *[F.col("m." + c).alias(c) for c in extra],
+            )  # fmt: skip
         )
 
     def _factor_frame(self, side: int) -> DataFrame:
@@ -212,13 +218,43 @@ class SparkSVD:
         """Items as ``ALSModel.itemFactors`` plus ``bias`` (see :meth:`user_factors`)."""
         return self._factor_frame(1)
 
-    def recommend_for_all_users(self, n: int = 10, exclude_seen: bool = True) -> DataFrame:
+    def recommend_for_all_users(
+        self, n: int = 10, exclude_seen: bool = True, *, min_support: int = 0, clip: bool = True
+    ) -> DataFrame:
         """The top ``n`` items of every user, computed on the executors from the factors
         where they are, seen items taken from the packed ratings on the same executors.
 
         Same output as :func:`turbosvd.spark.recommend_for_all_users` (``user``,
         ``recommendations`` array<struct<item, rating, rank>>), and the same rows as
-        ``self.to_local(keep_ratings=True).recommend_all(n, exclude_seen)``.
+        ``self.to_local(keep_ratings=True).recommend_all(n, exclude_seen,
+        min_support=min_support, clip=clip)``: ``min_support`` keeps items with at least
+        that many training ratings (0: all), ``clip`` shows estimates clipped to the
+        rating scale (the ranking uses the unclipped ones). Each task scores in float32
+        with a certificate that the rows are those of the float64 search (see
+        ``RecommendMixin._top_n_single``).
         """
         self._check_alive("recommend_for_all_users")
-        return recommend_distributed(self, n, exclude_seen)
+        return recommend_distributed(self, n, exclude_seen, min_support=min_support, clip=clip)
+
+    def recommend_for_users(
+        self, users_df: DataFrame, n: int = 10, exclude_seen: bool = True, *,
+        user_col: str = "user", min_support: int = 0, clip: bool = True,
+    ) -> DataFrame:  # fmt: skip
+        """The top ``n`` items of the users listed in ``users_df[user_col]``
+        (``ALSModel.recommendForUserSubset``), as :meth:`recommend_for_all_users` gives
+        them. The ids are matched to their blocks by a join on the executors (nothing is
+        collected); ids not in the trainset are left out, as with ALS.
+        """
+        self._check_alive("recommend_for_users")
+        return recommend_distributed(
+            self, n, exclude_seen, min_support=min_support, clip=clip, users_df=users_df,
+            user_col=user_col,
+        )  # fmt: skip
+
+    def similar_items_all(self, k: int = 10, *, min_support: int = 0) -> DataFrame:
+        """For every item, the ``k`` items whose factors are most cosine-similar, on the
+        executors (one task per item block, each with all item factors): ``item`` and
+        ``similar`` (array<struct<item, similarity, rank>>), the same lists as
+        ``self.to_local().similar_items(item, k, min_support=min_support)``."""
+        self._check_alive("similar_items_all")
+        return similar_distributed(self, k, min_support)

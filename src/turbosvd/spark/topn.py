@@ -202,17 +202,14 @@ def _recommend(
                     dtype=dtype_name,
                     n_jobs=_task_threads(),
                 )
-                recs = sub.recommend_all(n, exclude_seen=exclude_seen, clip=clip)
-                counts = np.bincount(recs["user"].to_numpy(dtype=np.int64), minlength=m)
-                offsets = np.zeros(m + 1, dtype=np.int32)
-                np.cumsum(counts, out=offsets[1:])
+                offsets, items, est, ranks = _task_top_n(sub, m, n, exclude_seen, clip)
                 yield _ranked_batch(
                     ("user", "recommendations", "rating"),
                     user_ids,
                     offsets,
-                    item_ids.take(pa.array(recs["item"].to_numpy(dtype=np.int64))),
-                    recs["estimate"].to_numpy(dtype=np.float64),
-                    recs["rank"].to_numpy(dtype=np.int32),
+                    item_ids.take(pa.array(items)),
+                    est,
+                    ranks,
                 )
 
     out = _ranked_schema(("user", "recommendations", "rating"), user_type, item_type)
@@ -267,12 +264,7 @@ def recommend_for_all_users(
         specified (sort by ``user`` if needed).
     """
     if getattr(model, "is_distributed", False):  # a SparkSVD: factors stay where they are
-        if min_support != 0 or clip is not True:
-            raise ValueError(
-                "min_support and clip=False are available for a local model only; a SparkSVD "
-                "recommends among all items, estimates clipped to the rating scale"
-            )
-        return model.recommend_for_all_users(n, exclude_seen)
+        return model.recommend_for_all_users(n, exclude_seen, min_support=min_support, clip=clip)
     model._check_fitted("recommend_for_all_users")
     n = check_int("n", n, min_value=1)
     if not isinstance(exclude_seen, bool):
@@ -296,10 +288,16 @@ def recommend_for_users(
 ) -> DataFrame:
     """The top ``n`` items of the users listed in ``users_df`` (``recommendForUserSubset``).
 
-    The distinct raw ids of ``users_df[user_col]`` are collected to the driver; ids that
-    are not in the trainset are left out (they have no factors, as with ALS). The rest
-    runs as :func:`recommend_for_all_users` on those users, with the same output.
+    Ids that are not in the trainset are left out (they have no factors, as with ALS). For
+    a local ``model`` the distinct raw ids of ``users_df[user_col]`` are collected to the
+    driver and the rest runs as :func:`recommend_for_all_users` on those users, with the
+    same output. For a ``SparkSVD`` the ids are matched to their blocks by a join on the
+    executors (``SparkSVD.recommend_for_users``; ``n_blocks`` is not used).
     """
+    if getattr(model, "is_distributed", False):
+        return model.recommend_for_users(
+            users_df, n, exclude_seen, user_col=user_col, min_support=min_support, clip=clip
+        )
     model._check_fitted("recommend_for_users")
     n = check_int("n", n, min_value=1)
     if not isinstance(exclude_seen, bool):
@@ -310,33 +308,54 @@ def recommend_for_users(
     raw = users_df.select(_col(user_col)).distinct().toPandas().iloc[:, 0].tolist()
     inner = model.trainset.inner_uids(raw)
     users = np.unique(inner[inner >= 0]).astype(np.int64)
-    return _recommend(users_df.sparkSession, model, users, n, exclude_seen, n_blocks, min_support)
+    return _recommend(
+        users_df.sparkSession, model, users, n, exclude_seen, n_blocks, min_support, clip
+    )
 
 
-def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=None) -> DataFrame:
+def similar_items_all(
+    model, spark: SparkSession | None = None, k: int = 10, *, n_blocks=None,
+    min_support: int = 0,
+) -> DataFrame:  # fmt: skip
     """For every item, the ``k`` items whose factors are most cosine-similar, in Spark tasks.
 
     Each task takes a block of items as queries and all item factors (shipped once per
     task) as candidates, and runs the compiled cosine top-k (``turbosvd.topn.cosine_topk``)
-    exactly as ``SVD.similar_items`` does for one item.
+    exactly as ``SVD.similar_items`` does for one item. ``model`` is a local ``SVD`` or a
+    ``SparkSVD`` (then everything runs on the executors, one task per item block;
+    ``spark`` and ``n_blocks`` are not used).
+
+    Parameters
+    ----------
+    min_support : int, default 0
+        Only items with at least this many training ratings are candidates (the query item
+        itself may have fewer), as in ``SVD.similar_items``; needs the training ratings
+        when positive (a ``SparkSVD`` always has their counts).
 
     Returns
     -------
     pyspark.sql.DataFrame
         ``item`` (raw id) and ``similar``, an array of ``struct<item, similarity, rank>``
         best first (the item itself excluded, ties by smaller inner id); the same items
-        and scores (widened to double) as ``model.similar_items(item, k)``.
+        and scores (widened to double) as ``model.similar_items(item, k, min_support=
+        min_support)``.
     """
     import pyarrow as pa
 
+    if getattr(model, "is_distributed", False):
+        return model.similar_items_all(k, min_support=min_support)
     model._check_fitted("similar_items_all")
     k = check_int("k", k, min_value=1)
+    if spark is None:
+        raise TypeError("similar_items_all needs a SparkSession for a local model")
     ts = model.trainset
+    cand = _topn_local.candidates(ts, "item", min_support)
     item_ids = ts.raw_item_ids
     item_type, _ = _id_types(item_ids)
     d = _n_query_blocks(spark, ts.n_items, n_blocks)
     bounds = np.linspace(0, ts.n_items, d + 1).astype(np.int64)
     qi = np.ascontiguousarray(model.qi)
+    cand_ids = np.arange(ts.n_items) if cand is None else cand
     blocks = _block_frame(
         spark,
         pd.DataFrame({"part": np.arange(d), "start": bounds[:-1], "stop": bounds[1:]}),
@@ -345,14 +364,22 @@ def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=
     )
     items = _one_row(
         spark,
-        pd.DataFrame({"qi": [qi.tobytes()], "item_ids": [item_ids.tolist()]}),
+        pd.DataFrame(
+            {
+                "qi": [qi.tobytes()],
+                "item_ids": [item_ids.tolist()],
+                "cand": [np.asarray(cand_ids, dtype=np.int64).tobytes()],
+            }
+        ),  # fmt: skip
         T.StructType(
             [
                 T.StructField("qi", T.BinaryType()),
                 T.StructField("item_ids", T.ArrayType(item_type)),
+                T.StructField("cand", T.BinaryType()),
             ]
         ),
     )
+    filtered = cand is not None
     dtype_name, n_factors = _dtype_name(model), model.n_factors
 
     def task(batches):
@@ -366,13 +393,24 @@ def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=
                 factors = np.frombuffer(_buffer(batch.column("qi"), r), dtype_name)
                 factors = factors.reshape(-1, n_factors)
                 m = stop - start
-                idx, scores = cosine_topk(
-                    factors[start:stop],
-                    k,
-                    Y=factors,
-                    exclude=(np.arange(m + 1), np.arange(start, stop)),
-                    num_threads=_task_threads(),
-                )
+                queries = np.arange(start, stop)
+                if filtered:  # candidates only; a query is excluded where it is one
+                    cand = np.frombuffer(_buffer(batch.column("cand"), r), dtype=np.int64)
+                    pos = np.searchsorted(cand, queries)
+                    mine = (pos < len(cand)) & (cand[np.minimum(pos, len(cand) - 1)] == queries)
+                    Y = np.ascontiguousarray(factors[cand])
+                else:
+                    cand, pos, mine, Y = None, queries, np.ones(m, dtype=bool), factors
+                ptr = np.zeros(m + 1, dtype=np.int64)
+                np.cumsum(mine, out=ptr[1:])
+                if len(Y) == 0:
+                    idx = np.full((m, 1), -1, dtype=np.int64)
+                    scores = np.full((m, 1), -np.inf)
+                else:
+                    idx, scores = cosine_topk(
+                        factors[start:stop], k, Y=Y, exclude=(ptr, pos[mine]),
+                        num_threads=_task_threads(),
+                    )  # fmt: skip
                 valid = idx >= 0
                 offsets = np.zeros(m + 1, dtype=np.int32)
                 np.cumsum(valid.sum(axis=1), out=offsets[1:])
@@ -381,13 +419,28 @@ def similar_items_all(model: SVD, spark: SparkSession, k: int = 10, *, n_blocks=
                     ("item", "similar", "similarity"),
                     item_ids.slice(start, m),
                     offsets,
-                    item_ids.take(pa.array(idx[valid])),
+                    item_ids.take(pa.array(idx[valid] if cand is None else cand[idx[valid]])),
                     scores[valid].astype(np.float64),
                     ranks[valid],
                 )
 
     out = _ranked_schema(("item", "similar", "similarity"), item_type, item_type)
     return blocks.crossJoin(F.broadcast(items)).mapInArrow(task, out)
+
+
+def _task_top_n(sub, m: int, n: int, exclude_seen: bool, clip: bool = True, cand=None):
+    """A top-N task's rows: ``sub.recommend_all(n, exclude_seen, clip=clip)`` for the
+    ``m`` users of ``sub`` (a model of the task's users; ``cand``: the candidate items,
+    None for all), searched in float32 (``_top_n_single``: the same rows as the float64
+    search, see there). Returns the per-user offsets (int32, ``m + 1``), the inner items
+    (int64), the estimates shown (float64) and the ranks (int32), users in order, best
+    first."""
+    _, items, est = sub._top_n_single(np.arange(m), n, exclude_seen, cand=cand)
+    valid = items >= 0
+    offsets = np.zeros(m + 1, dtype=np.int32)
+    np.cumsum(valid.sum(axis=1), out=offsets[1:])
+    ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1, dtype=np.int32), items.shape)
+    return offsets, items[valid], sub._shown(est[valid], clip), ranks[valid]
 
 
 def _ranked_schema(names, key_type, item_type) -> T.StructType:

@@ -366,8 +366,93 @@ class RecommendMixin:
         items, est = self._exact_estimates(users, items)
         return users, items, est
 
-    def _exact_estimates(self, users: np.ndarray, items: np.ndarray):
-        """(items, estimates): predict()'s unclipped estimates, each row re-sorted by them."""
+    def _top_n_single(self, users: np.ndarray, n: int, exclude_seen: bool, cand=None):
+        """``_top_n`` with the search scored in float32, same results bit for bit.
+
+        For float32 factors (else this is ``_top_n``): the compiled search runs on float32
+        augmented vectors (no float64 copy of the items; half the bytes streamed) for the
+        best ``n' = 2 n + 16`` items of every user; their estimates are then computed by
+        ``_estimate_batch`` (float64) and sorted as ``_top_n`` sorts them. A user's rows are
+        kept only when rounding provably cannot change them: with ``e32`` and ``e64``
+        bounds on the float32 and float64 scores' errors (``gamma_m * ||x_u|| * max ||y||``
+        with ``m`` the vector length, and the estimate's own additions), the ``n``-th
+        estimate must beat the ``(n + 1)``-th by more than ``2 (e64 + e_est)`` (so the float64
+        search ``_top_n`` runs would rank the same ``n`` first), and every kept item's
+        float32 score must beat the ``n'``-th one by more than ``2 (e32 + e64)`` (so no item
+        the float32 search left out could enter). Users that fail (ties, near-ties, non
+        finite values) are searched again by ``_top_n`` itself. Used by the Spark top-N.
+        """
+        x = np.asarray(self._user_vectors())
+        y = np.asarray(self._item_vectors())
+        n_cand = y.shape[0] if cand is None else len(cand)
+        if x.dtype != np.float32 or y.dtype != np.float32 or len(users) == 0 or n_cand == 0:
+            return self._top_n(users, n, exclude_seen, cand=cand)
+        bi = self._item_biases()
+        exclude = None
+        if exclude_seen:
+            indptr, indices = _seen_items(self.trainset)
+            starts, lengths = indptr[users], indptr[users + 1] - indptr[users]
+            sub_ptr = np.concatenate(([0], np.cumsum(lengths)))
+            take = np.repeat(starts - sub_ptr[:-1], lengths) + np.arange(sub_ptr[-1])
+            exclude = (sub_ptr, indices[take])
+        y_aug = y if cand is None else y[cand]
+        bi_c = None if bi is None else np.asarray(bi, dtype=np.float32)
+        if bi_c is not None:
+            bi_c = bi_c if cand is None else bi_c[cand]
+            y_aug = np.concatenate((y_aug, bi_c[:, None]), axis=1)
+            x_aug = np.empty((len(users), x.shape[1] + 1), dtype=np.float32)
+            x_aug[:, :-1] = x[users]
+            x_aug[:, -1] = 1.0
+        else:
+            x_aug = x[users]
+        y_aug = np.ascontiguousarray(y_aug)
+        if exclude is not None and cand is not None:
+            exclude = restrict_exclusions(*exclude, cand, self.trainset.n_items)
+        width = min(n, n_cand)
+        wide = min(2 * n + 16, n_cand)
+        idx, s32 = topn._topk(
+            x_aug, wide, y_aug, normalize=False, exclude=exclude,
+            num_threads=self._topn_threads(), progress=False,
+        )  # fmt: skip
+        if cand is not None:
+            idx = np.where(idx >= 0, cand[np.maximum(idx, 0)], -1)
+        items, est, order = self._exact_estimates(users, idx, with_order=True)
+        s32 = s32.astype(np.float64)
+        s_sorted = np.where(items >= 0, np.take_along_axis(s32, order, 1), np.inf)
+        # Error bounds (generous: twice the classical gamma_m bounds).
+        m = x_aug.shape[1]
+        u32, u64 = 2.0**-24, 2.0**-53
+        gamma32 = (m + 1) * u32 / (1 - (m + 1) * u32)
+        gamma64 = (m + 4) * u64 / (1 - (m + 4) * u64)
+        norm_x = np.linalg.norm(x_aug.astype(np.float64), axis=1)
+        norm_y = float(np.linalg.norm(y_aug.astype(np.float64), axis=1).max(initial=0.0))
+        dots = norm_x * norm_y * (1 + 1e-6)
+        valid = items >= 0
+        top_est = np.where(valid, np.abs(est), 0.0).max(axis=1, initial=0.0)
+        e32 = 2 * gamma32 * dots
+        e64 = 2 * gamma64 * (top_est + 2 * dots)  # the search's and the estimate's
+        n_valid = valid.sum(axis=1)
+        ok = np.isfinite(norm_x) & np.isfinite(norm_y) & np.isfinite(top_est)
+        if width < wide:
+            # The n-th and (n + 1)-th estimates (both valid when n_valid > width).
+            more = n_valid > width
+            gap = np.where(more, est[:, width - 1] - np.where(more, est[:, width], 0.0), 1.0)
+            ok &= ~more | (gap > 2 * e64)
+        # Items left out of the float32 search (when it returned `wide` of them): each
+        # scored at most the last kept one's float32 score.
+        kept_min = np.where(valid[:, :width], s_sorted[:, :width], np.inf).min(axis=1)
+        if wide < n_cand:
+            last = np.where(n_valid >= wide, s32[:, wide - 1], -np.inf)
+            ok &= (n_valid < wide) | (kept_min - last > 2 * (e32 + e64))
+        items, est = items[:, :width].copy(), est[:, :width].copy()
+        redo = np.flatnonzero(~ok)
+        if len(redo):
+            _, items[redo], est[redo] = self._top_n(users[redo], n, exclude_seen, cand=cand)
+        return users, items, est
+
+    def _exact_estimates(self, users: np.ndarray, items: np.ndarray, with_order=False):
+        """(items, estimates): predict()'s unclipped estimates, each row re-sorted by them
+        (and the permutation of each row, with ``with_order``)."""
         est = np.full(items.shape, -np.inf)
         valid = items >= 0
         u = np.broadcast_to(np.asarray(users)[:, None], items.shape)
@@ -377,7 +462,8 @@ class RecommendMixin:
         # The kernel ranked by a sum in another order: differences are last-bit rounding,
         # re-sort so that the reported estimates never increase along a row.
         order = np.lexsort((np.where(valid, items, np.iinfo(np.int64).max), -est), axis=-1)
-        return np.take_along_axis(items, order, -1), np.take_along_axis(est, order, -1)
+        out = np.take_along_axis(items, order, -1), np.take_along_axis(est, order, -1)
+        return (*out, order) if with_order else out
 
     def _cold_start(self, n: int, cand=None):
         bi = self._item_biases()

@@ -18,7 +18,10 @@ This module holds everything that does not depend on the engine that runs the bl
 - ``pack_block``: one block's ratings (block-local ids, in input order) as the blocked
   layout (``turbosvd.train.blocked``), with a sub-grid chosen as ``SVD`` chooses it
   (``task_bins``). A task runs the compiled blocked kernel on it, multi-threaded inside the task.
-- ``train_block``: one pass over one block, in place on the block's factor rows.
+- ``train_block``: one pass over one block, in place on the block's factor rows. Inside a
+  block the kernel works on the item rows stored bin by bin (``item_order``), as the local
+  blocked schedule does against false sharing between the task's threads: the same numbers
+  in another memory order, so the floats do not change.
 - ``encode_block`` / ``decode_block``: a packed block as a few ``bytes`` (what an engine
   stores once per block), and ``to_bytes`` / ``from_bytes`` for factor blocks.
 - ``fit_local``: the whole DSGD schedule serially on one machine, the reference that every
@@ -52,6 +55,7 @@ __all__ = [
     "strata",
     "to_bytes",
     "train_block",
+    "train_block_rows",
 ]
 
 # The fields of a packed block, in order, with their dtypes (None: the ratings' dtype).
@@ -61,6 +65,7 @@ _LAYOUT_FIELDS = (
     ("run_ptr", np.int64),
     ("items", np.int32),
     ("ratings", None),
+    ("item_order", np.int32),
 )
 # Arrow (and so Spark's pandas UDFs) store a binary value with 32-bit offsets: one block's
 # ratings must stay under 2 GiB. Kept well below so a whole Arrow batch fits as well.
@@ -193,6 +198,9 @@ def pack_block(
     Returns
     -------
     BlockedLayout
+        With ``item_order``: ``items`` holds positions in the block's item rows stored bin
+        by bin (``item_order[pos]`` is the block-local id at row ``pos``);
+        ``train_block`` takes and returns the rows in block-local order.
     """
     dtype = np.dtype(dtype)
     users = np.asarray(users)
@@ -219,6 +227,12 @@ def pack_block(
         )
     ub = _blocked.user_bins(np.bincount(users, minlength=n_users), task_bins)
     ib = _blocked.item_bins(np.bincount(items, minlength=n_items), task_bins)
+    # The items of a block are dealt to the task's bins in snake order, so neighbouring
+    # rows belong to bins that other threads train at the same time: the layout refers to
+    # the item rows stored bin by bin (item_order), as SVD(schedule="blocked") does.
+    item_order = np.argsort(ib, kind="stable").astype(np.int32)
+    position = np.empty_like(item_order)
+    position[item_order] = np.arange(len(item_order), dtype=np.int32)
     out = _sgd.blocked_layout(
         np.ascontiguousarray(users, dtype=np.int32),
         np.ascontiguousarray(items, dtype=np.int32),
@@ -227,15 +241,19 @@ def pack_block(
         ib,
         task_bins,
         dtype == np.float32,
+        position,
     )
-    return _blocked.BlockedLayout(task_bins, *out, ub, ib)
+    return _blocked.BlockedLayout(task_bins, *out, ub, ib, item_order)
 
 
 def encode_block(layout: _blocked.BlockedLayout) -> dict[str, bytes]:
-    """The arrays the kernel needs, as raw bytes (native byte order), keyed by field name."""
-    return {
-        name: np.ascontiguousarray(getattr(layout, name)).tobytes() for name, _ in _LAYOUT_FIELDS
-    }
+    """The arrays the kernel needs, as raw bytes (native byte order), keyed by field name
+    (``item_order`` empty when the layout refers to block-local ids directly)."""
+    out = {}
+    for name, _ in _LAYOUT_FIELDS:
+        value = getattr(layout, name)
+        out[name] = b"" if value is None else np.ascontiguousarray(value).tobytes()
+    return out
 
 
 def decode_block(fields, dtype) -> _blocked.BlockedLayout:
@@ -252,6 +270,8 @@ def decode_block(fields, dtype) -> _blocked.BlockedLayout:
     n_bins = math.isqrt(len(arrays["block_ptr"]) - 1)
     if n_bins * n_bins + 1 != len(arrays["block_ptr"]):
         raise ValueError(f"block_ptr has {len(arrays['block_ptr'])} entries, not B * B + 1")
+    if len(arrays["item_order"]) == 0 and len(arrays["items"]) > 0:
+        arrays["item_order"] = None  # a layout of block-local ids
     empty = np.empty(0, dtype=np.int32)
     return _blocked.BlockedLayout(n_bins, **arrays, user_bin=empty, item_bin=empty)
 
@@ -273,9 +293,32 @@ def train_block(layout, pu, qi, bu, bi, global_mean: float, biased: bool, rates,
     """One SGD pass over one packed block, in place on its factor and bias rows.
 
     ``pu``/``bu`` are the rows of the block's users and ``qi``/``bi`` those of its items
-    (block-local ids index them); ``rates`` is ``SVD._rates()``'s 8-tuple.
+    (block-local ids index them); ``rates`` is ``SVD._rates()``'s 8-tuple. A layout with
+    ``item_order`` trains copies of the item rows stored bin by bin, written back after.
     """
-    layout.epoch(pu, qi, bu, bi, global_mean, biased, rates, n_threads)
+    order = layout.item_order
+    if order is None:
+        layout.epoch(pu, qi, bu, bi, global_mean, biased, rates, n_threads)
+        return
+    qw, bw = qi[order], bi[order]
+    layout.epoch(pu, qw, bu, bw, global_mean, biased, rates, n_threads)
+    qi[order], bi[order] = qw, bw
+
+
+def train_block_rows(layout, pu, bu, qi_rows, bi_rows, global_mean, biased, rates, n_threads=1):
+    """``train_block`` on item rows given read-only (as an engine receives them, e.g. views
+    on a message's bytes): returns the trained ``(qi, bi)`` as new arrays in block-local
+    order, with one copy each way (``pu`` and ``bu`` are trained in place)."""
+    order = layout.item_order
+    if order is None:
+        qi, bi = qi_rows.copy(), bi_rows.copy()
+        layout.epoch(pu, qi, bu, bi, global_mean, biased, rates, n_threads)
+        return qi, bi
+    qw, bw = qi_rows[order], bi_rows[order]
+    layout.epoch(pu, qw, bu, bw, global_mean, biased, rates, n_threads)
+    qi, bi = np.empty_like(qw), np.empty_like(bw)
+    qi[order], bi[order] = qw, bw
+    return qi, bi
 
 
 def split_ratings(grid: Grid, users, items) -> Iterator[tuple[int, int, np.ndarray]]:
