@@ -37,7 +37,9 @@
 //    (bench/bench_svdpp_grid.py, bench/results/bench_svdpp_grid.md) and is not used by the
 //    model: with the implicit sums of the epoch's start, ML-100k u1's test RMSE at the
 //    default parameters went from Surprise's 0.9330 to 0.9480 (ml-latest-small: 0.8693
-//    vs 0.8694), and on 2 threads it fitted those sets 2.8-4x slower than this schedule.
+//    vs 0.8694), and on 2 threads of the shared machine it fitted 4-5x slower than this
+//    schedule on one (1.4x slower on synthetic 1M, k=20): the waves wait for preempted
+//    threads, and the two extra passes (z, the y maps) cost more than the threads gain.
 #pragma once
 
 #include <algorithm>
