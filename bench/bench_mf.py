@@ -13,6 +13,9 @@ Measures, with Surprise in the same run for every ratio (rounds interleaved, med
 
 Writes bench/results/bench_mf.json and bench/results/bench_mf.md.
 
+A section skipped with ``--skip-1m`` / ``--skip-10m`` is carried over from the previous
+result file, marked with the date and load of the run that measured it.
+
 Usage: ``python bench/bench_mf.py [--repeat 3] [--surprise-1m-repeat 3] [--skip-1m] [--skip-10m]``
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import statistics
 import sys
 import time
@@ -234,6 +238,9 @@ def _report(payload: dict) -> str:
     )
     lines.append("")
     m = payload.get("synthetic_1m")
+    if m and m.get("carried_from"):
+        lines.append(f"(The next row is carried over from the run of {m['carried_from']}.)")
+        lines.append("")
     if m:
         s = (
             f"{m['surprise_fit_s']:.1f} s (median of {len(m['surprise_runs'])} run(s))"
@@ -247,6 +254,9 @@ def _report(payload: dict) -> str:
         )
         lines.append("")
     t = payload.get("synthetic_10m")
+    if t and t.get("carried_from"):
+        lines.append(f"(The next row is carried over from the run of {t['carried_from']}.)")
+        lines.append("")
     if t:
         lines.append(
             f"Synthetic 10M ratings (70,000 x 10,000), turbosvd `SVDpp(n_factors=20, "
@@ -274,12 +284,27 @@ def main(argv=None):
     args = p.parse_args(argv)
     if C.data_folder() is None:
         sys.exit("MovieLens 100k not found: set SURPRISE_DATA_FOLDER")
+    previous = {}
+    if (C.RESULTS / "bench_mf.json").is_file():
+        previous = json.loads((C.RESULTS / "bench_mf.json").read_text())
     payload = {"machine": C.machine_info(), "repeat": args.repeat}
+    payload["started"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     payload["u1"] = bench_u1(args.repeat)
-    if not args.skip_1m:
-        payload["synthetic_1m"] = bench_1m(args.repeat, args.surprise_1m_repeat)
-    if not args.skip_10m:
-        payload["synthetic_10m"] = bench_10m(args.repeat)
+    for key, skip, run in (
+        ("synthetic_1m", args.skip_1m, lambda: bench_1m(args.repeat, args.surprise_1m_repeat)),
+        ("synthetic_10m", args.skip_10m, lambda: bench_10m(args.repeat)),
+    ):
+        if not skip:
+            payload[key] = run()
+        elif key in previous:
+            carried = dict(previous[key])
+            if not carried.get("carried_from"):
+                load = previous["machine"]["load_average"]
+                carried["carried_from"] = (
+                    f"{previous.get('started', 'an earlier session')}, load average "
+                    f"{'/'.join(f'{x:.1f}' for x in load)}, turbosvd code of that time"
+                )
+            payload[key] = carried
     payload["load_average_end"] = __import__("os").getloadavg()
     C.write_json("bench_mf", payload)
     text = _report(payload)

@@ -450,7 +450,7 @@ def test_bad_json(saved, tmp_path):
         (lambda m: m["arrays"]["pu"].update(shape=[100000, 5]), r"'pu.npy' has \d+ bytes, but"),
         (lambda m: m["arrays"]["pu"].update(dtype="|O"), "object dtype"),
         (lambda m: m["arrays"]["pu"].update(dtype="nonsense"), "invalid dtype"),
-        (lambda m: m["trainset"].update(n_users=3), "out of range|do not match n_users"),
+        (lambda m: m["trainset"].update(n_users=3), "out of range|do(es)? not match n_users"),
         (lambda m: m.update(**{"class": "KNNTelepathy"}), "unknown model class .KNNTelepathy."),
         (lambda m: m["params"].update(telepathy=True), "parameters this turbosvd"),
         (lambda m: m["params"].update(n_factors="many"), "invalid parameters .n_factors must"),

@@ -16,7 +16,16 @@ import pandas as pd
 import pytest
 
 from conftest import needs_ml100k, needs_ml_latest, small_ratings
-from turbosvd import NMF, Dataset, NotFittedError, PredictionImpossible, Reader, SVDpp, accuracy
+from turbosvd import (
+    NMF,
+    SVD,
+    Dataset,
+    NotFittedError,
+    PredictionImpossible,
+    Reader,
+    SVDpp,
+    accuracy,
+)
 from turbosvd.model_selection import PredefinedKFold, train_test_split
 
 TOL = 1e-10
@@ -232,7 +241,11 @@ def test_constructor_defaults_and_attributes_match_surprise(surprise, small_df, 
     ours, theirs = ours(), theirs()
     surprise_keys = set(vars(theirs))
     assert surprise_keys <= set(vars(ours))
-    assert set(vars(ours)) - surprise_keys == {"schedule", "dtype", "n_jobs"}
+    # turbosvd's own parameters: the schedule, the dtype, the threads and early stopping
+    # (SVD's parameters and defaults).
+    early = {"early_stopping", "validation_fraction", "n_iter_no_change", "tol", "refit"}
+    assert set(vars(ours)) - surprise_keys == {"schedule", "dtype", "n_jobs"} | early
+    assert {k: getattr(ours, k) for k in early} == {k: getattr(SVD(), k) for k in early}
     for key in surprise_keys:
         assert getattr(ours, key) == getattr(theirs, key), key
     assert not hasattr(ours, "lr_all") and not hasattr(ours, "reg_all")

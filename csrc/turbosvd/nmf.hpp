@@ -15,17 +15,10 @@
 //    off, no SIMD clones), so the result is bit-identical to scikit-surprise on x86-64.
 //    One thread; O(|R| k) per epoch. The accumulation can run as several calls on
 //    consecutive user ranges (Ctrl-C between them).
-// 2. The parallel epoch (schedule "fast"): the same sums, gathered per row instead of
-//    scattered per rating. nmf_fast_estimates computes every rating's estimate (parallel
-//    over users; the biased variant then runs the bias SGD serially in Surprise's order,
-//    O(|R|)); nmf_fast_users gathers each user's sums over its ratings and writes the new
-//    user factors to a separate array (the item sums need the old ones); nmf_fast_items
-//    gathers each item's sums over its ratings (an item-grouped index into the
-//    user-ordered estimates) and updates the item factors in place.
-//    Parallel strategy: OpenMP over users, then over items (dynamic chunks); SIMD over
-//    the factors. Determinism: every sum belongs to one row and is accumulated by one
-//    thread in a fixed order (the row's ratings in trainset order), so the result is
-//    bit-identical for any number of threads. It differs from the exact schedule only by
+// 2. The parallel epoch (schedule "blocked", the default): the same sums, gathered per
+//    row instead of scattered per rating, one call per epoch (nmf_fast_epoch; details,
+//    parallel strategy and determinism at the "fast" section below). Results are
+//    bit-identical for any number of threads; they differ from the exact schedule only by
 //    the summation order (and float32 by default). Cost O(|R| k) per epoch.
 #pragma once
 
@@ -118,47 +111,70 @@ TURBOSVD_NO_CONTRACT inline void nmf_update_exact(const std::int64_t* counts, in
 }
 
 // ----------------------------------------------------------------------------- fast
+//
+// Working layout (built once per fit by turbosvd/train/nmf.py, checked once by
+// nmf_fast_check_layout): the ratings grouped by user (indptr, items, ratings) and by item
+// (item_ptr, item_users, item_ratings, item_pos = the rating's index in the user order);
+// factors stored with a row stride kp >= k that is a multiple of the SIMD width W (zero
+// padding: a zero factor stays zero under a multiplicative step), so every loop over the
+// factors is whole vectors, with no scalar tail (k = 15 or 20 are the common sizes).
+//
+// One epoch is one call (nmf_fast_epoch), one OpenMP team:
+//   biased only: est[r] = <qi, pu> for every rating (parallel over users), then the bias
+//     SGD in Surprise's order on one thread (est[r] = mu + bu + bi + dot), O(|R|);
+//   users (parallel, dynamic chunks): per user, num = sum qi r, den = sum qi est over its
+//     ratings in trainset order (unbiased: est = <qi, pu> computed here and stored), then
+//     pu_new = pu * num / (den + |I_u| reg pu) where pu != 0;
+//   items (parallel, after the users' barrier): per item, the same sums of the OLD pu over
+//     its ratings in user order, qi updated in place.
+// Determinism: every sum belongs to one row, accumulated by one thread in a fixed order;
+// the dot product's lanes are fixed by the source (W lanes, then a fixed tree), so the
+// result is bit-identical for any number of threads. Cost O(|R| kp) per epoch; memory
+// 2 |R| (index + value) per grouping plus |R| estimates.
 
 namespace nmf_detail {
 
-// est[r] for every rating of user u: <qi, pu> (unbiased: the estimate; biased: the dot
-// product, completed by the serial bias pass). The dot product is sgd_blocked.hpp's, summed
-// in lanes fixed by the source, so every SIMD clone gives the same bits.
 template <typename Real>
-TURBOSVD_INLINE void user_dots(const std::int64_t* indptr, const std::int32_t* items,
-                               const Real* pu, const Real* qi, index_t k, index_t u, Real* est) {
-    const Real* p = pu + u * k;
-    for (std::int64_t r = indptr[u]; r < indptr[u + 1]; ++r)
-        est[r] = blocked_detail::dot(qi + static_cast<index_t>(items[r]) * k, p, k);
+constexpr index_t kWidth = static_cast<index_t>(32 / sizeof(Real));  // one 256-bit register
+
+template <typename Real>
+TURBOSVD_INLINE Real padded_dot(const Real* TURBOSVD_RESTRICT a, const Real* TURBOSVD_RESTRICT b,
+                                index_t kp) {
+    constexpr index_t W = kWidth<Real>;
+    alignas(64) Real acc[W] = {};
+    for (index_t f0 = 0; f0 < kp; f0 += W) {
+        TURBOSVD_NMF_SIMD
+        for (index_t l = 0; l < W; ++l) acc[l] += a[f0 + l] * b[f0 + l];
+    }
+    for (index_t h = W / 2; h >= 1; h /= 2) {
+        for (index_t l = 0; l < h; ++l) acc[l] += acc[l + h];
+    }
+    return acc[0];
 }
 
-// One row's multiplicative step: gathers num = sum x_other r and den = sum x_other est over
-// the row's ratings (in the given order), then out = x * num / (den + n reg x) where x != 0.
-// `other(r)` is the row of the other side, `pos(r)` the rating's index in ratings/est.
-template <typename Real, typename Other, typename Pos>
-TURBOSVD_INLINE void row_update(std::int64_t begin, std::int64_t end, const Real* x_other,
-                                const Real* ratings, const Real* est, index_t k, Real reg,
-                                const Real* x, Real* out, Real* num, Real* den, Other other,
-                                Pos pos) {
+// num += y rv; den += y ev over whole vectors.
+template <typename Real>
+TURBOSVD_INLINE void accumulate(Real* TURBOSVD_RESTRICT num, Real* TURBOSVD_RESTRICT den,
+                                const Real* TURBOSVD_RESTRICT y, Real rv, Real ev, index_t kp) {
     TURBOSVD_NMF_SIMD
-    for (index_t f = 0; f < k; ++f) num[f] = den[f] = 0;
-    for (std::int64_t r = begin; r < end; ++r) {
-        const Real* TURBOSVD_RESTRICT y = x_other + other(r) * k;
-        const std::int64_t t = pos(r);
-        const Real rv = ratings[t], ev = est[t];
-        TURBOSVD_NMF_SIMD
-        for (index_t f = 0; f < k; ++f) {
-            num[f] += y[f] * rv;
-            den[f] += y[f] * ev;
-        }
+    for (index_t f = 0; f < kp; ++f) {
+        num[f] += y[f] * rv;
+        den[f] += y[f] * ev;
     }
-    if (begin == end) {  // no ratings: nothing to learn from (Surprise has no such rows)
-        for (index_t f = 0; f < k; ++f) out[f] = x[f];
+}
+
+// out = x * num / (den + n reg x) where x != 0; a row without ratings keeps x.
+template <typename Real>
+TURBOSVD_INLINE void step(const Real* x, Real* out, const Real* TURBOSVD_RESTRICT num,
+                          const Real* TURBOSVD_RESTRICT den, std::int64_t n, Real reg,
+                          index_t kp) {
+    if (n == 0) {  // no ratings, nothing learnt (Surprise has no such rows)
+        for (index_t f = 0; f < kp; ++f) out[f] = x[f];
         return;
     }
-    const Real n_reg = static_cast<Real>(end - begin) * reg;
+    const Real n_reg = static_cast<Real>(n) * reg;
     TURBOSVD_NMF_SIMD
-    for (index_t f = 0; f < k; ++f) {
+    for (index_t f = 0; f < kp; ++f) {
         const Real v = x[f];
         out[f] = v != 0 ? v * (num[f] / (den[f] + n_reg * v)) : v;
     }
@@ -166,160 +182,124 @@ TURBOSVD_INLINE void row_update(std::int64_t begin, std::int64_t end, const Real
 
 }  // namespace nmf_detail
 
-#ifdef _OPENMP
-#define TURBOSVD_NMF_PARALLEL _Pragma("omp parallel for schedule(dynamic, 64) num_threads(nt)")
-#else
-#define TURBOSVD_NMF_PARALLEL
-#endif
-
-// Dispatched bodies (never throw: ids are validated by the wrappers).
-#define TURBOSVD_NMF_BODIES(T, SUFFIX)                                                           \
-    TURBOSVD_DISPATCH inline void nmf_dots_##SUFFIX(const std::int64_t* indptr,                  \
-                                                    const std::int32_t* items, index_t n_users,  \
-                                                    const T* pu, const T* qi, index_t k, T* est, \
-                                                    int nt) noexcept {                           \
-        TURBOSVD_NMF_PARALLEL                                                                    \
-        for (index_t u = 0; u < n_users; ++u)                                                    \
-            nmf_detail::user_dots(indptr, items, pu, qi, k, u, est);                             \
-        (void)nt;                                                                                \
-    }                                                                                            \
-    TURBOSVD_DISPATCH inline void nmf_users_##SUFFIX(                                            \
-        const std::int64_t* indptr, const std::int32_t* items, const T* ratings, const T* est,   \
-        index_t n_users, const T* pu, const T* qi, index_t k, T reg, T* pu_new, T* scratch,      \
-        int nt) noexcept {                                                                       \
-        TURBOSVD_NMF_PARALLEL                                                                    \
-        for (index_t u = 0; u < n_users; ++u) {                                                  \
-            T* s = scratch + static_cast<index_t>(thread_id()) * 2 * k;                          \
-            nmf_detail::row_update(                                                              \
-                indptr[u], indptr[u + 1], qi, ratings, est, k, reg, pu + u * k, pu_new + u * k,  \
-                s, s + k, [&](std::int64_t r) { return static_cast<index_t>(items[r]); },        \
-                [](std::int64_t r) { return r; });                                               \
-        }                                                                                        \
-        (void)nt;                                                                                \
-    }                                                                                            \
-    TURBOSVD_DISPATCH inline void nmf_items_##SUFFIX(                                            \
-        const std::int64_t* item_ptr, const std::int64_t* item_pos, const std::int32_t* users,   \
-        const T* ratings, const T* est, index_t n_items, const T* pu, T* qi, index_t k, T reg,   \
-        T* scratch, int nt) noexcept {                                                           \
-        TURBOSVD_NMF_PARALLEL                                                                    \
-        for (index_t i = 0; i < n_items; ++i) {                                                  \
-            T* s = scratch + static_cast<index_t>(thread_id()) * 2 * k;                          \
-            nmf_detail::row_update(                                                              \
-                item_ptr[i], item_ptr[i + 1], pu, ratings, est, k, reg, qi + i * k, qi + i * k,  \
-                s, s + k, [&](std::int64_t r) { return static_cast<index_t>(users[item_pos[r]]); }, \
-                [&](std::int64_t r) { return item_pos[r]; });                                    \
-        }                                                                                        \
-        (void)nt;                                                                                \
-    }
-
-TURBOSVD_NMF_BODIES(float, f32)
-TURBOSVD_NMF_BODIES(double, f64)
-#undef TURBOSVD_NMF_BODIES
-#undef TURBOSVD_NMF_PARALLEL
-
-namespace nmf_detail {
-inline void dots(const std::int64_t* a, const std::int32_t* b, index_t c, const float* d,
-                 const float* e, index_t k, float* est, int nt) {
-    nmf_dots_f32(a, b, c, d, e, k, est, nt);
-}
-inline void dots(const std::int64_t* a, const std::int32_t* b, index_t c, const double* d,
-                 const double* e, index_t k, double* est, int nt) {
-    nmf_dots_f64(a, b, c, d, e, k, est, nt);
-}
-inline void users(const std::int64_t* a, const std::int32_t* b, const float* r, const float* e,
-                  index_t n, const float* pu, const float* qi, index_t k, float reg, float* out,
-                  float* s, int nt) {
-    nmf_users_f32(a, b, r, e, n, pu, qi, k, reg, out, s, nt);
-}
-inline void users(const std::int64_t* a, const std::int32_t* b, const double* r, const double* e,
-                  index_t n, const double* pu, const double* qi, index_t k, double reg,
-                  double* out, double* s, int nt) {
-    nmf_users_f64(a, b, r, e, n, pu, qi, k, reg, out, s, nt);
-}
-inline void items_(const std::int64_t* a, const std::int64_t* p, const std::int32_t* u,
-                   const float* r, const float* e, index_t n, const float* pu, float* qi,
-                   index_t k, float reg, float* s, int nt) {
-    nmf_items_f32(a, p, u, r, e, n, pu, qi, k, reg, s, nt);
-}
-inline void items_(const std::int64_t* a, const std::int64_t* p, const std::int32_t* u,
-                   const double* r, const double* e, index_t n, const double* pu, double* qi,
-                   index_t k, double reg, double* s, int nt) {
-    nmf_items_f64(a, p, u, r, e, n, pu, qi, k, reg, s, nt);
-}
-}  // namespace nmf_detail
-
-// est[r] for every rating of the user-grouped trainset (indptr, items, ratings). Unbiased:
-// <qi, pu>. Biased: mu + bu + bi + <qi, pu>, with the bias SGD of the epoch run serially in
-// Surprise's order (the biases are updated in place).
+// Everything one fast epoch reads and writes (pointers into numpy arrays, sizes).
 template <typename Real>
-void nmf_fast_estimates(const std::int64_t* indptr, const std::int32_t* items,
-                        const Real* ratings, index_t n_users, index_t n_items, index_t n_factors,
-                        const Real* pu, const Real* qi, Real* bu, Real* bi, double global_mean,
-                        bool biased, const NmfRates& p, Real* est, int n_threads) {
-    require(n_users >= 0 && n_items >= 0 && n_factors >= 0, "nmf_fast_estimates: negative size");
-    require(n_threads >= 1, "nmf_fast_estimates: n_threads must be >= 1");
-    require(indptr[0] == 0, "nmf_fast_estimates: indptr must start at 0");
-    for (index_t u = 0; u < n_users; ++u)
-        require(indptr[u] <= indptr[u + 1], "nmf_fast_estimates: indptr decreases");
-    for (index_t r = 0; r < indptr[n_users]; ++r)
-        require(items[r] >= 0 && items[r] < n_items, "nmf_fast_estimates: item id out of range");
-    nmf_detail::dots(indptr, items, n_users, pu, qi, n_factors, est, n_threads);
-    if (!biased) return;
-    const Real mu = static_cast<Real>(global_mean);
-    const Real lr_bu = static_cast<Real>(p.lr_bu), lr_bi = static_cast<Real>(p.lr_bi);
-    const Real reg_bu = static_cast<Real>(p.reg_bu), reg_bi = static_cast<Real>(p.reg_bi);
-    for (index_t u = 0; u < n_users; ++u) {
-        Real b = bu[u];
-        for (std::int64_t r = indptr[u]; r < indptr[u + 1]; ++r) {
-            const index_t i = items[r];
-            const Real e = ((mu + b) + bi[i]) + est[r];
-            const Real err = ratings[r] - e;
-            b += lr_bu * (err - reg_bu * b);
-            bi[i] += lr_bi * (err - reg_bi * bi[i]);
-            est[r] = e;
+struct NmfFastJob {
+    const std::int64_t* indptr;      // n_users + 1
+    const std::int32_t* items;       // |R|, user order
+    const Real* ratings;             // |R|, user order
+    const std::int64_t* item_ptr;    // n_items + 1
+    const std::int32_t* item_users;  // |R|, item order
+    const Real* item_ratings;        // |R|, item order
+    const std::int64_t* item_pos;    // |R|: index in the user order of each item-order rating
+    index_t n_users, n_items, kp;
+    const Real* pu;  // n_users x kp, this epoch's user factors (read)
+    Real* pu_new;    // n_users x kp, the next ones (written)
+    Real* qi;        // n_items x kp, updated in place
+    Real* bu;        // n_users (biased only)
+    Real* bi;        // n_items (biased only)
+    Real* est;       // |R| estimates, user order (scratch)
+    Real* scratch;   // 2 kp per thread
+    Real mu, lr_bu, lr_bi, reg_bu, reg_bi, reg_pu, reg_qi;
+    bool biased;
+};
+
+template <typename Real>
+TURBOSVD_DISPATCH void nmf_fast_epoch_body(const NmfFastJob<Real>& j, int nt) noexcept {
+    const index_t kp = j.kp;
+    TURBOSVD_OMP(parallel num_threads(nt))
+    {
+        Real* num = j.scratch + static_cast<index_t>(thread_id()) * 2 * kp;
+        Real* den = num + kp;
+        if (j.biased) {
+            TURBOSVD_OMP_FOR(schedule(dynamic, 64))
+            for (index_t u = 0; u < j.n_users; ++u) {
+                const Real* p = j.pu + u * kp;
+                for (std::int64_t r = j.indptr[u]; r < j.indptr[u + 1]; ++r)
+                    j.est[r] = nmf_detail::padded_dot(j.qi + j.items[r] * kp, p, kp);
+            }
+            TURBOSVD_OMP(single)
+            for (index_t u = 0; u < j.n_users; ++u) {
+                Real b = j.bu[u];
+                for (std::int64_t r = j.indptr[u]; r < j.indptr[u + 1]; ++r) {
+                    const index_t i = j.items[r];
+                    const Real e = ((j.mu + b) + j.bi[i]) + j.est[r];
+                    const Real err = j.ratings[r] - e;
+                    b += j.lr_bu * (err - j.reg_bu * b);
+                    j.bi[i] += j.lr_bi * (err - j.reg_bi * j.bi[i]);
+                    j.est[r] = e;
+                }
+                j.bu[u] = b;
+            }
         }
-        bu[u] = b;
+        TURBOSVD_OMP_FOR(schedule(dynamic, 32))
+        for (index_t u = 0; u < j.n_users; ++u) {
+            const Real* p = j.pu + u * kp;
+            for (index_t f = 0; f < kp; ++f) num[f] = den[f] = 0;
+            for (std::int64_t r = j.indptr[u]; r < j.indptr[u + 1]; ++r) {
+                const Real* y = j.qi + j.items[r] * kp;
+                Real e;
+                if (j.biased) {
+                    e = j.est[r];
+                } else {
+                    e = nmf_detail::padded_dot(y, p, kp);
+                    j.est[r] = e;
+                }
+                nmf_detail::accumulate(num, den, y, j.ratings[r], e, kp);
+            }
+            nmf_detail::step(p, j.pu_new + u * kp, num, den, j.indptr[u + 1] - j.indptr[u],
+                             j.reg_pu, kp);
+        }
+        // (the implicit barrier: every estimate is written before the items read them)
+        TURBOSVD_OMP_FOR(schedule(dynamic, 32))
+        for (index_t i = 0; i < j.n_items; ++i) {
+            for (index_t f = 0; f < kp; ++f) num[f] = den[f] = 0;
+            for (std::int64_t s = j.item_ptr[i]; s < j.item_ptr[i + 1]; ++s)
+                nmf_detail::accumulate(num, den, j.pu + static_cast<index_t>(j.item_users[s]) * kp,
+                                       j.item_ratings[s], j.est[j.item_pos[s]], kp);
+            nmf_detail::step(j.qi + i * kp, j.qi + i * kp, num, den,
+                             j.item_ptr[i + 1] - j.item_ptr[i], j.reg_qi, kp);
+        }
     }
+    (void)nt;
 }
 
-// pu_new[u] = the multiplicative step of user u from its ratings' estimates (pu unchanged).
-// scratch: 2 * n_factors * n_threads entries.
-template <typename Real>
-void nmf_fast_users(const std::int64_t* indptr, const std::int32_t* items, const Real* ratings,
-                    const Real* est, index_t n_users, index_t n_items, index_t n_factors,
-                    const Real* pu, const Real* qi, double reg_pu, Real* pu_new, Real* scratch,
-                    int n_threads) {
-    require(n_users >= 0 && n_items >= 0 && n_factors >= 0, "nmf_fast_users: negative size");
-    require(n_threads >= 1, "nmf_fast_users: n_threads must be >= 1");
-    require(indptr[0] == 0, "nmf_fast_users: indptr must start at 0");
-    for (index_t u = 0; u < n_users; ++u)
-        require(indptr[u] <= indptr[u + 1], "nmf_fast_users: indptr decreases");
-    for (index_t r = 0; r < indptr[n_users]; ++r)
-        require(items[r] >= 0 && items[r] < n_items, "nmf_fast_users: item id out of range");
-    nmf_detail::users(indptr, items, ratings, est, n_users, pu, qi, n_factors,
-                      static_cast<Real>(reg_pu), pu_new, scratch, n_threads);
-}
-
-// qi[i] <- the multiplicative step of item i, in place. item_ptr groups item_pos by item;
-// item_pos[s] is the rating's index in the user-grouped arrays (users = its user).
-template <typename Real>
-void nmf_fast_items(const std::int64_t* item_ptr, const std::int64_t* item_pos,
-                    const std::int32_t* users, index_t n_ratings, const Real* ratings,
-                    const Real* est, index_t n_users, index_t n_items, index_t n_factors,
-                    const Real* pu, Real* qi, double reg_qi, Real* scratch, int n_threads) {
-    require(n_users >= 0 && n_items >= 0 && n_factors >= 0, "nmf_fast_items: negative size");
-    require(n_threads >= 1, "nmf_fast_items: n_threads must be >= 1");
+// Checks a fast layout once per fit (the epochs then trust it): pointers monotone and
+// spanning the ratings, every id in range, item_pos a map into the ratings whose user and
+// rating agree with the user grouping. O(|R|).
+inline void nmf_fast_check_layout(const std::int64_t* indptr, const std::int32_t* items,
+                                  const std::int64_t* item_ptr, const std::int32_t* item_users,
+                                  const std::int64_t* item_pos, index_t n_users, index_t n_items,
+                                  index_t n_ratings) {
+    require(n_users >= 0 && n_items >= 0 && n_ratings >= 0, "nmf layout: negative size");
+    require(indptr[0] == 0 && indptr[n_users] == n_ratings,
+            "nmf layout: indptr does not span the ratings");
     require(item_ptr[0] == 0 && item_ptr[n_items] == n_ratings,
-            "nmf_fast_items: item_ptr does not span the ratings");
+            "nmf layout: item_ptr does not span the ratings");
+    for (index_t u = 0; u < n_users; ++u)
+        require(indptr[u] <= indptr[u + 1], "nmf layout: indptr decreases");
     for (index_t i = 0; i < n_items; ++i)
-        require(item_ptr[i] <= item_ptr[i + 1], "nmf_fast_items: item_ptr decreases");
-    for (index_t s = 0; s < n_ratings; ++s) {
-        require(item_pos[s] >= 0 && item_pos[s] < n_ratings, "nmf_fast_items: position out of range");
-        require(users[item_pos[s]] >= 0 && users[item_pos[s]] < n_users,
-                "nmf_fast_items: user id out of range");
+        require(item_ptr[i] <= item_ptr[i + 1], "nmf layout: item_ptr decreases");
+    for (index_t r = 0; r < n_ratings; ++r)
+        require(items[r] >= 0 && items[r] < n_items, "nmf layout: item id out of range");
+    for (index_t i = 0; i < n_items; ++i) {
+        for (std::int64_t s = item_ptr[i]; s < item_ptr[i + 1]; ++s) {
+            const std::int64_t r = item_pos[s];
+            require(r >= 0 && r < n_ratings && items[r] == i, "nmf layout: item_pos is not a grouping");
+            const std::int32_t u = item_users[s];
+            require(u >= 0 && u < n_users && indptr[u] <= r && r < indptr[u + 1],
+                    "nmf layout: item_users disagrees with indptr");
+        }
     }
-    nmf_detail::items_(item_ptr, item_pos, users, ratings, est, n_items, pu, qi, n_factors,
-                       static_cast<Real>(reg_qi), scratch, n_threads);
+}
+
+// One fast epoch over a checked layout (see above); sizes of the job's arrays are checked
+// by the caller. n_threads >= 1.
+template <typename Real>
+void nmf_fast_epoch(const NmfFastJob<Real>& job, int n_threads) {
+    require(n_threads >= 1, "nmf_fast_epoch: n_threads must be >= 1");
+    require(job.kp % nmf_detail::kWidth<Real> == 0, "nmf_fast_epoch: kp must be a multiple of the SIMD width");
+    nmf_fast_epoch_body(job, n_threads);
 }
 
 }  // namespace turbosvd

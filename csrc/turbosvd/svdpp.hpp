@@ -33,7 +33,11 @@
 //    the previous users just updated (that freshness is what keeps Surprise's accuracy:
 //    a popular item's y row takes tens of thousands of steps per epoch); the users run in
 //    order on one thread, SIMD over the factors. Determinism: fully deterministic; the
-//    thread count does not enter.
+//    thread count does not enter. The parallel alternative, 3. below, was measured
+//    (bench/bench_svdpp_grid.py, bench/results/bench_svdpp_grid.md) and is not used by the
+//    model: with the implicit sums of the epoch's start, ML-100k u1's test RMSE at the
+//    default parameters went from Surprise's 0.9330 to 0.9480 (ml-latest-small: 0.8693
+//    vs 0.8694), and on 2 threads it fitted those sets 2.8-4x slower than this schedule.
 #pragma once
 
 #include <algorithm>
@@ -360,6 +364,243 @@ void svdpp_epoch_batched(const std::int64_t* indptr, const std::int32_t* items,
     std::vector<Real> scratch(2 * static_cast<std::size_t>(n_factors) + 2);
     svdpp_batched_detail::run<Real>(j, user_begin, user_end, scratch.data(),
                               scratch.data() + n_factors + 1);
+}
+
+// --------------------------------------------------------------------- grid schedule
+//
+// 3. The grid schedule (svdpp_grid_*): the user-batched update of 2., parallel. The
+//    ratings are laid out in sgd_blocked.hpp's B x B grid of user bins x item bins (B from
+//    the data, never from the thread count) and one epoch runs in three steps:
+//    a) svdpp_grid_begin: every user's implicit vector z_u from the y rows as they are at
+//       the start of the epoch (parallel over users, rows independent); beta_u = 0,
+//       alpha_u = 1.
+//    b) svdpp_grid_waves: the B waves of conflict-free blocks, as sgd_blocked.hpp runs them
+//       (same team, same dependency counters). A block runs its users' ratings exactly as
+//       2. does, z_u, beta_u and alpha_u carried from block to block in per-user rows, so a
+//       user's ratings run in wave order across its blocks. y is not touched.
+//    c) svdpp_grid_end: every item's y row takes the affine maps of the users who rated it
+//       in ascending user order (the order 2. applies them), parallel over items.
+//    Difference with 2.: every user's z starts from the y rows of the epoch's start instead
+//    of rows its predecessors just updated (a Jacobi step for y instead of Gauss-Seidel).
+//    Determinism: every block runs on one thread, each row sees its blocks in wave order,
+//    steps a) and c) compute each row alone: the result depends on the grid only, never on
+//    the thread count or timing. Cost: O(|R| k) per epoch (z costs one more pass over
+//    the ratings than 2.), plus n_users x (2k + 1) values of per-user state.
+//    Status: measured, not used by the model (see 2.); train/svdpp.py's fit_grid runs it.
+
+namespace svdpp_grid_detail {
+
+template <typename Real>
+struct Job {
+    const std::int64_t* block_ptr;
+    index_t n_bins;
+    const std::int32_t* run_user;
+    const std::int64_t* run_ptr;
+    const std::int32_t* items;
+    const Real* ratings;
+    const std::int64_t* user_indptr;  // |I_u| = user_indptr[u + 1] - user_indptr[u]
+    Real *pu, *qi, *bu, *bi, *z, *beta, *alpha;
+    index_t k;
+    Real mu;
+    Real lr_bu, lr_bi, lr_pu, lr_qi, lr_yj, reg_bu, reg_bi, reg_pu, reg_qi, decay;
+};
+
+// The runs of one block (ids validated by the caller).
+template <typename Real>
+TURBOSVD_INLINE bool block(const Job<Real>& j, index_t blk) {
+    const index_t k = j.k;
+    const Real mu = j.mu, lr_bu = j.lr_bu, lr_bi = j.lr_bi, reg_bu = j.reg_bu, reg_bi = j.reg_bi;
+    const Real lr_pu = j.lr_pu, lr_qi = j.lr_qi, reg_pu = j.reg_pu, reg_qi = j.reg_qi;
+    const Real lr_yj = j.lr_yj, decay = j.decay;
+    const std::int32_t* TURBOSVD_RESTRICT items = j.items;
+    const Real* TURBOSVD_RESTRICT ratings = j.ratings;
+    Real* const qi = j.qi;
+    Real* const bi = j.bi;
+    for (std::int64_t run = j.block_ptr[blk]; run < j.block_ptr[blk + 1]; ++run) {
+        const std::int64_t begin = j.run_ptr[run], end = j.run_ptr[run + 1];
+        if (begin == end) continue;
+        const index_t u = j.run_user[run];
+        const double n_u = static_cast<double>(j.user_indptr[u + 1] - j.user_indptr[u]);
+        const Real scale = lr_yj * static_cast<Real>(1.0 / std::sqrt(n_u));
+        Real* TURBOSVD_RESTRICT pu_u = j.pu + u * k;
+        Real* TURBOSVD_RESTRICT z = j.z + u * k;
+        Real* TURBOSVD_RESTRICT beta = j.beta + u * k;
+        Real bu_u = j.bu[u];
+        Real alpha = j.alpha[u];
+        for (std::int64_t r = begin; r < end; ++r) {
+            const index_t i = items[r];
+            Real* TURBOSVD_RESTRICT qi_i = qi + i * k;
+            const Real d = svdpp_batched_detail::dot_sum(qi_i, pu_u, z, k);
+            const Real err = ratings[r] - (((mu + bu_u) + bi[i]) + d);
+            bu_u += lr_bu * (err - reg_bu * bu_u);
+            bi[i] += lr_bi * (err - reg_bi * bi[i]);
+            alpha *= decay;
+            TURBOSVD_OMP(simd)
+            for (index_t f = 0; f < k; ++f) {
+                const Real p = pu_u[f];
+                const Real q = qi_i[f];
+                const Real zf = z[f];
+                pu_u[f] = p + lr_pu * (err * q - reg_pu * p);
+                qi_i[f] = q + lr_qi * (err * (p + zf) - reg_qi * q);
+                z[f] = decay * zf + lr_yj * (err * q);
+                beta[f] = decay * beta[f] + scale * (err * q);
+            }
+        }
+        j.bu[u] = bu_u;
+        j.alpha[u] = alpha;
+    }
+    return true;
+}
+
+template <typename Real>
+TURBOSVD_DISPATCH void run_waves(const Job<Real>& j, const index_t* order,
+                                 blocked_detail::Progress* p, int nt) noexcept {
+    TURBOSVD_OMP(parallel num_threads(nt))
+    blocked_detail::run_waves(j.n_bins, order, p, [&](index_t blk) { return block(j, blk); });
+    (void)nt;
+}
+
+// Step a): z_u = (sum_{j in I_u} y_j) / sqrt|I_u| (summed as 2. sums it), beta_u = 0,
+// alpha_u = 1.
+template <typename Real>
+TURBOSVD_DISPATCH void begin(const std::int64_t* indptr, const std::int32_t* items,
+                             index_t n_users, index_t k, const Real* yj, Real* z, Real* beta,
+                             Real* alpha, int nt) noexcept {
+    TURBOSVD_OMP_PARALLEL_FOR(schedule(static) num_threads(nt))
+    for (index_t u = 0; u < n_users; ++u) {
+        Real* TURBOSVD_RESTRICT zu = z + u * k;
+        Real* TURBOSVD_RESTRICT bu = beta + u * k;
+        for (index_t f = 0; f < k; ++f) zu[f] = bu[f] = 0;
+        alpha[u] = 1;
+        const std::int64_t b = indptr[u], e = indptr[u + 1];
+        if (b == e) continue;
+        for (std::int64_t r = b; r < e; ++r) {
+            const Real* TURBOSVD_RESTRICT y = yj + static_cast<index_t>(items[r]) * k;
+            TURBOSVD_OMP(simd)
+            for (index_t f = 0; f < k; ++f) zu[f] += y[f];
+        }
+        const Real inv_sqrt = static_cast<Real>(1.0 / std::sqrt(static_cast<double>(e - b)));
+        TURBOSVD_OMP(simd)
+        for (index_t f = 0; f < k; ++f) zu[f] *= inv_sqrt;
+    }
+    (void)nt;
+}
+
+// Step c): y_i <- alpha_u y_i + beta_u for the users of item i in the given order.
+template <typename Real>
+TURBOSVD_DISPATCH void end(const std::int64_t* indptr, const std::int32_t* users, index_t n_items,
+                           index_t k, Real* yj, const Real* beta, const Real* alpha,
+                           int nt) noexcept {
+    TURBOSVD_OMP_PARALLEL_FOR(schedule(dynamic, 64) num_threads(nt))
+    for (index_t i = 0; i < n_items; ++i) {
+        Real* TURBOSVD_RESTRICT y = yj + i * k;
+        for (std::int64_t r = indptr[i]; r < indptr[i + 1]; ++r) {
+            const index_t u = users[r];
+            const Real a = alpha[u];
+            const Real* TURBOSVD_RESTRICT b = beta + u * k;
+            TURBOSVD_OMP(simd)
+            for (index_t f = 0; f < k; ++f) y[f] = a * y[f] + b[f];
+        }
+    }
+    (void)nt;
+}
+
+inline void check_csr(const std::int64_t* indptr, const std::int32_t* ids, index_t n_rows,
+                      index_t n_ids, const char* what) {
+    require(indptr[0] == 0, what);
+    for (index_t u = 0; u < n_rows; ++u) require(indptr[u] <= indptr[u + 1], what);
+    for (std::int64_t r = 0; r < indptr[n_rows]; ++r) require(ids[r] >= 0 && ids[r] < n_ids, what);
+}
+
+}  // namespace svdpp_grid_detail
+
+// Step a) of a grid epoch. indptr/items: the trainset grouped by user; z and beta:
+// n_users x n_factors, alpha: n_users (the per-user state, overwritten).
+template <typename Real>
+void svdpp_grid_begin(const std::int64_t* indptr, const std::int32_t* items, index_t n_users,
+                      index_t n_items, index_t n_factors, const Real* yj, Real* z, Real* beta,
+                      Real* alpha, int n_threads) {
+    require(n_users >= 0 && n_items >= 0 && n_factors >= 0, "svdpp_grid_begin: negative size");
+    require(n_threads >= 1, "svdpp_grid_begin: n_threads must be >= 1");
+    svdpp_grid_detail::check_csr(indptr, items, n_users, n_items,
+                                 "svdpp_grid_begin: bad user CSR (indptr or item id)");
+    svdpp_grid_detail::begin<Real>(indptr, items, n_users, n_factors, yj, z, beta, alpha,
+                                   n_threads);
+}
+
+// Step c). indptr/users: the trainset grouped by item, each item's users ascending.
+template <typename Real>
+void svdpp_grid_end(const std::int64_t* indptr, const std::int32_t* users, index_t n_users,
+                    index_t n_items, index_t n_factors, Real* yj, const Real* beta,
+                    const Real* alpha, int n_threads) {
+    require(n_users >= 0 && n_items >= 0 && n_factors >= 0, "svdpp_grid_end: negative size");
+    require(n_threads >= 1, "svdpp_grid_end: n_threads must be >= 1");
+    svdpp_grid_detail::check_csr(indptr, users, n_items, n_users,
+                                 "svdpp_grid_end: bad item CSR (indptr or user id)");
+    svdpp_grid_detail::end<Real>(indptr, users, n_items, n_factors, yj, beta, alpha, n_threads);
+}
+
+// Step b), waves [first_wave, last_wave) of the epoch, in place. block_ptr, run_user,
+// run_ptr, items, ratings: sgd_blocked.hpp's layout (items as inner ids); user_indptr: the
+// user CSR (for |I_u|).
+template <typename Real>
+void svdpp_grid_waves(const std::int64_t* block_ptr, index_t n_bins, const std::int32_t* run_user,
+                      const std::int64_t* run_ptr, index_t n_runs, const std::int32_t* items,
+                      const Real* ratings, index_t n_ratings, const std::int64_t* user_indptr,
+                      index_t n_users, index_t n_items, index_t n_factors, Real* pu, Real* qi,
+                      Real* bu, Real* bi, Real* z, Real* beta, Real* alpha, double global_mean,
+                      const SvdppRates& p, int n_threads, index_t first_wave, index_t last_wave) {
+    require(n_bins >= 1 && n_runs >= 0 && n_ratings >= 0 && n_factors >= 0 && n_users >= 0 &&
+                n_items >= 0,
+            "svdpp_grid_waves: bad sizes");
+    require(n_threads >= 1, "svdpp_grid_waves: n_threads must be >= 1");
+    require(0 <= first_wave && first_wave <= last_wave && last_wave <= n_bins,
+            "svdpp_grid_waves: waves must satisfy 0 <= first_wave <= last_wave <= n_bins");
+    require(block_ptr[0] == 0 && block_ptr[n_bins * n_bins] == n_runs,
+            "svdpp_grid_waves: block_ptr does not span the runs");
+    for (index_t b = 0; b < n_bins * n_bins; ++b)
+        require(block_ptr[b] <= block_ptr[b + 1], "svdpp_grid_waves: block_ptr decreases");
+    require(run_ptr[0] == 0 && run_ptr[n_runs] == n_ratings,
+            "svdpp_grid_waves: run_ptr does not span the ratings");
+    for (index_t r = 0; r < n_runs; ++r) {
+        require(run_ptr[r] <= run_ptr[r + 1], "svdpp_grid_waves: run_ptr decreases");
+        require(run_user[r] >= 0 && run_user[r] < n_users &&
+                    user_indptr[run_user[r] + 1] > user_indptr[run_user[r]],
+                "svdpp_grid_waves: run user out of range or without ratings");
+    }
+    for (index_t r = 0; r < n_ratings; ++r)
+        require(items[r] >= 0 && items[r] < n_items, "svdpp_grid_waves: item id out of range");
+    svdpp_grid_detail::Job<Real> j;
+    j.block_ptr = block_ptr;
+    j.n_bins = n_bins;
+    j.run_user = run_user;
+    j.run_ptr = run_ptr;
+    j.items = items;
+    j.ratings = ratings;
+    j.user_indptr = user_indptr;
+    j.pu = pu;
+    j.qi = qi;
+    j.bu = bu;
+    j.bi = bi;
+    j.z = z;
+    j.beta = beta;
+    j.alpha = alpha;
+    j.k = n_factors;
+    j.mu = static_cast<Real>(global_mean);
+    j.lr_bu = static_cast<Real>(p.lr_bu);
+    j.lr_bi = static_cast<Real>(p.lr_bi);
+    j.lr_pu = static_cast<Real>(p.lr_pu);
+    j.lr_qi = static_cast<Real>(p.lr_qi);
+    j.lr_yj = static_cast<Real>(p.lr_yj);
+    j.reg_bu = static_cast<Real>(p.reg_bu);
+    j.reg_bi = static_cast<Real>(p.reg_bi);
+    j.reg_pu = static_cast<Real>(p.reg_pu);
+    j.reg_qi = static_cast<Real>(p.reg_qi);
+    j.decay = static_cast<Real>(1.0 - p.lr_yj * p.reg_yj);
+    const std::vector<index_t> order = blocked_detail::wave_order_by_size(block_ptr, n_bins, run_ptr);
+    blocked_detail::Progress progress(n_bins, first_wave, last_wave);
+    const int nt = static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_bins)));
+    svdpp_grid_detail::run_waves<Real>(j, order.data(), &progress, nt);
 }
 
 }  // namespace turbosvd

@@ -191,24 +191,40 @@ cdef extern from "turbosvd/nmf.hpp" namespace "turbosvd" nogil:
         const double* num, double* den,
     ) except +
 
-    void nmf_fast_estimates[Real](
-        const int64_t* indptr, const int32_t* items, const Real* ratings, int64_t n_users,
-        int64_t n_items, int64_t n_factors, const Real* pu, const Real* qi, Real* bu, Real* bi,
-        double global_mean, bool biased, const NmfRates& rates, Real* est, int n_threads,
+    cdef cppclass NmfFastJob[Real]:
+        const int64_t* indptr
+        const int32_t* items
+        const Real* ratings
+        const int64_t* item_ptr
+        const int32_t* item_users
+        const Real* item_ratings
+        const int64_t* item_pos
+        int64_t n_users
+        int64_t n_items
+        int64_t kp
+        const Real* pu
+        Real* pu_new
+        Real* qi
+        Real* bu
+        Real* bi
+        Real* est
+        Real* scratch
+        Real mu
+        Real lr_bu
+        Real lr_bi
+        Real reg_bu
+        Real reg_bi
+        Real reg_pu
+        Real reg_qi
+        bool biased
+
+    void nmf_fast_check_layout(
+        const int64_t* indptr, const int32_t* items, const int64_t* item_ptr,
+        const int32_t* item_users, const int64_t* item_pos, int64_t n_users, int64_t n_items,
+        int64_t n_ratings,
     ) except +
 
-    void nmf_fast_users[Real](
-        const int64_t* indptr, const int32_t* items, const Real* ratings, const Real* est,
-        int64_t n_users, int64_t n_items, int64_t n_factors, const Real* pu, const Real* qi,
-        double reg_pu, Real* pu_new, Real* scratch, int n_threads,
-    ) except +
-
-    void nmf_fast_items[Real](
-        const int64_t* item_ptr, const int64_t* item_pos, const int32_t* users,
-        int64_t n_ratings, const Real* ratings, const Real* est, int64_t n_users,
-        int64_t n_items, int64_t n_factors, const Real* pu, Real* qi, double reg_qi,
-        Real* scratch, int n_threads,
-    ) except +
+    void nmf_fast_epoch[Real](const NmfFastJob[Real]& job, int n_threads) except +
 
 
 cdef extern from "turbosvd/similarities.hpp" namespace "turbosvd" nogil:

@@ -35,6 +35,32 @@ def svdpp_epoch_fast(
     user_begin: int,
     user_end: int,
 ) -> None: ...
+def svdpp_grid_begin_fast(
+    indptr: _I64, items: _I32, yj: _F, z: _F, beta: _F, alpha: _F, n_threads: int
+) -> None: ...
+def svdpp_grid_end_fast(
+    indptr: _I64, users: _I32, yj: _F, beta: _F, alpha: _F, n_threads: int
+) -> None: ...
+def svdpp_grid_waves_fast(
+    block_ptr: _I64,
+    run_user: _I32,
+    run_ptr: _I64,
+    items: _I32,
+    ratings: _F,
+    user_indptr: _I64,
+    pu: _F,
+    qi: _F,
+    bu: _F,
+    bi: _F,
+    z: _F,
+    beta: _F,
+    alpha: _F,
+    global_mean: float,
+    rates: tuple[float, ...],
+    n_threads: int,
+    first_wave: int,
+    last_wave: int,
+) -> None: ...
 def nmf_accumulate_exact_f64(
     indptr: _I64,
     items: _I32,
@@ -54,39 +80,32 @@ def nmf_accumulate_exact_f64(
     item_den: _F64,
 ) -> None: ...
 def nmf_update_exact_f64(counts: _I64, reg: float, x: _F64, num: _F64, den: _F64) -> None: ...
-def nmf_estimates(
-    indptr: _I64,
-    items: _I32,
-    ratings: _F,
+
+class NmfLayout:
+    indptr: _I64
+    items: _I32
+    ratings: _F
+    item_ptr: _I64
+    item_users: _I32
+    item_ratings: _F
+    item_pos: _I64
+    n_users: int
+    n_items: int
+    n_ratings: int
+    def __init__(
+        self, indptr: _I64, items: _I32, ratings: _F, n_items: int, dtype: object
+    ) -> None: ...
+
+def nmf_epoch_fast(
+    layout: NmfLayout,
     pu: _F,
+    pu_new: _F,
     qi: _F,
     bu: _F,
     bi: _F,
+    est: _F,
     global_mean: float,
     biased: bool,
     rates: tuple[float, ...],
-    est: _F,
-    n_threads: int,
-) -> None: ...
-def nmf_users(
-    indptr: _I64,
-    items: _I32,
-    ratings: _F,
-    est: _F,
-    pu: _F,
-    qi: _F,
-    reg_pu: float,
-    pu_new: _F,
-    n_threads: int,
-) -> None: ...
-def nmf_items(
-    item_ptr: _I64,
-    item_pos: _I64,
-    users: _I32,
-    ratings: _F,
-    est: _F,
-    pu: _F,
-    qi: _F,
-    reg_qi: float,
     n_threads: int,
 ) -> None: ...

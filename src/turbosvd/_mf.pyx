@@ -6,20 +6,43 @@ the GIL released. Validation of user-facing parameters lives in the Python modul
 """
 import numpy as np
 
+from libc.math cimport sqrt
 from libc.stdint cimport int32_t, int64_t
 
 from turbosvd._kernels cimport (
     NmfRates,
     SvdppRates,
+    NmfFastJob,
     nmf_accumulate_exact,
-    nmf_fast_estimates,
-    nmf_fast_items,
-    nmf_fast_users,
+    nmf_fast_check_layout,
+    nmf_fast_epoch,
     nmf_update_exact,
     svdpp_epoch_batched,
     svdpp_epoch_exact,
     svdpp_user_vectors,
 )
+
+# The grid schedule's entry points (svdpp.hpp, 3.); declared here, used by this shim only.
+cdef extern from "turbosvd/svdpp.hpp" namespace "turbosvd" nogil:
+    void svdpp_grid_begin[Real](
+        const int64_t* indptr, const int32_t* items, int64_t n_users, int64_t n_items,
+        int64_t n_factors, const Real* yj, Real* z, Real* beta, Real* alpha, int n_threads,
+    ) except +
+
+    void svdpp_grid_end[Real](
+        const int64_t* indptr, const int32_t* users, int64_t n_users, int64_t n_items,
+        int64_t n_factors, Real* yj, const Real* beta, const Real* alpha, int n_threads,
+    ) except +
+
+    void svdpp_grid_waves[Real](
+        const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
+        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, const Real* ratings,
+        int64_t n_ratings, const int64_t* user_indptr, int64_t n_users, int64_t n_items,
+        int64_t n_factors, Real* pu, Real* qi, Real* bu, Real* bi, Real* z, Real* beta,
+        Real* alpha, double global_mean, const SvdppRates& rates, int n_threads,
+        int64_t first_wave, int64_t last_wave,
+    ) except +
+
 
 ctypedef fused real_t:
     float
@@ -157,6 +180,92 @@ def svdpp_epoch_fast(
         )
 
 
+def svdpp_grid_begin_fast(
+    const int64_t[::1] indptr,
+    const int32_t[::1] items,
+    const real_t[:, ::1] yj,
+    real_t[:, ::1] z,
+    real_t[:, ::1] beta,
+    real_t[::1] alpha,
+    int n_threads,
+):
+    """Step a) of a grid SVD++ epoch (svdpp.hpp): the per-user state from ``yj``.
+
+    ``indptr``/``items``: the user CSR; ``z``, ``beta`` (n_users x k) and ``alpha``
+    (n_users) are overwritten.
+    """
+    cdef Py_ssize_t nu = z.shape[0], ni = yj.shape[0], k = yj.shape[1]
+    _check_csr(indptr, nu, items.shape[0])
+    _check_model(nu, ni, k, (("z", z, nu, k), ("beta", beta, nu, k), ("alpha", alpha, nu, -1)))
+    with nogil:
+        svdpp_grid_begin(&indptr[0], ip(items), nu, ni, k, cp2(yj), p2(z), p2(beta), p1(alpha),
+                         n_threads)
+
+
+def svdpp_grid_end_fast(
+    const int64_t[::1] indptr,
+    const int32_t[::1] users,
+    real_t[:, ::1] yj,
+    const real_t[:, ::1] beta,
+    const real_t[::1] alpha,
+    int n_threads,
+):
+    """Step c): every item's y row takes its users' maps (``indptr``/``users``: item CSR)."""
+    cdef Py_ssize_t nu = beta.shape[0], ni = yj.shape[0], k = yj.shape[1]
+    _check_csr(indptr, ni, users.shape[0])
+    _check_model(nu, ni, k, (("beta", beta, nu, k), ("alpha", alpha, nu, -1)))
+    with nogil:
+        svdpp_grid_end(&indptr[0], ip(users), nu, ni, k, p2(yj), cp2(beta), cp1(alpha),
+                       n_threads)
+
+
+def svdpp_grid_waves_fast(
+    const int64_t[::1] block_ptr,
+    const int32_t[::1] run_user,
+    const int64_t[::1] run_ptr,
+    const int32_t[::1] items,
+    const real_t[::1] ratings,
+    const int64_t[::1] user_indptr,
+    real_t[:, ::1] pu,
+    real_t[:, ::1] qi,
+    real_t[::1] bu,
+    real_t[::1] bi,
+    real_t[:, ::1] z,
+    real_t[:, ::1] beta,
+    real_t[::1] alpha,
+    double global_mean,
+    tuple rates,
+    int n_threads,
+    int64_t first_wave,
+    int64_t last_wave,
+):
+    """Step b): waves ``first_wave:last_wave`` of a grid epoch over a blocked layout."""
+    cdef Py_ssize_t nu = pu.shape[0], ni = qi.shape[0], k = pu.shape[1]
+    cdef Py_ssize_t n_cells = block_ptr.shape[0] - 1
+    cdef int64_t n_bins = <int64_t>(sqrt(<double>n_cells) + 0.5)
+    if n_cells < 1 or n_bins * n_bins != n_cells:
+        raise ValueError("block_ptr must have B * B + 1 entries")
+    if run_ptr.shape[0] != run_user.shape[0] + 1:
+        raise ValueError("run_ptr must have one more entry than run_user")
+    if items.shape[0] != ratings.shape[0]:
+        raise ValueError("items and ratings must have the same length")
+    _check_csr(user_indptr, nu, items.shape[0])
+    _check_model(nu, ni, k, (("qi", qi, ni, k), ("bu", bu, nu, -1), ("bi", bi, ni, -1),
+                             ("z", z, nu, k), ("beta", beta, nu, k), ("alpha", alpha, nu, -1)))
+    if last_wave < 0:
+        last_wave = n_bins
+    cdef SvdppRates r
+    (r.lr_bu, r.lr_bi, r.lr_pu, r.lr_qi, r.lr_yj,
+     r.reg_bu, r.reg_bi, r.reg_pu, r.reg_qi, r.reg_yj) = rates
+    with nogil:
+        svdpp_grid_waves(
+            &block_ptr[0], n_bins, ip(run_user), &run_ptr[0], run_user.shape[0], ip(items),
+            cp1(ratings), items.shape[0], &user_indptr[0], nu, ni, k, p2(pu), p2(qi), p1(bu),
+            p1(bi), p2(z), p2(beta), p1(alpha), global_mean, r, n_threads, first_wave,
+            last_wave,
+        )
+
+
 # ------------------------------------------------------------------------------- NMF
 
 cdef NmfRates _nmf_rates(tuple rates):
@@ -220,91 +329,107 @@ def nmf_update_exact_f64(
         nmf_update_exact(lp(counts), n, k, reg, p2(x), cp2(num), p2(den))
 
 
-def nmf_estimates(
-    const int64_t[::1] indptr,
-    const int32_t[::1] items,
-    const real_t[::1] ratings,
+cdef class NmfLayout:
+    """The ratings of one fast NMF fit, grouped by user and by item, checked once.
+
+    ``indptr``/``items``/``ratings``: the trainset grouped by user (``Trainset.user_csr()``).
+    The arrays are private copies (the ratings in ``dtype``), so the epochs can trust them.
+    """
+
+    cdef readonly object indptr, items, ratings, item_ptr, item_users, item_ratings, item_pos
+    cdef readonly Py_ssize_t n_users, n_items, n_ratings
+
+    def __init__(self, indptr, items, ratings, Py_ssize_t n_items, dtype):
+        from turbosvd._sgd import group_rows
+
+        self.indptr = np.array(indptr, dtype=np.int64, order="C")
+        self.items = np.array(items, dtype=np.int32, order="C")
+        self.ratings = np.array(ratings, dtype=dtype, order="C")
+        if self.indptr.ndim != 1 or self.indptr.shape[0] < 1:
+            raise ValueError("indptr must be a non-empty vector")
+        self.n_users = self.indptr.shape[0] - 1
+        self.n_items = n_items
+        self.n_ratings = self.items.shape[0]
+        if self.ratings.shape[0] != self.n_ratings:
+            raise ValueError("items and ratings must have the same length")
+        if n_items < 0:
+            raise ValueError(f"n_items={n_items} must be >= 0")
+        if self.n_ratings and (self.items.min() < 0 or self.items.max() >= n_items):
+            raise ValueError("items holds ids out of range")
+        # Each item's ratings in user order (a stable grouping), as Surprise sums them.
+        self.item_pos, self.item_ptr = group_rows(self.items, n_items)
+        users = np.repeat(np.arange(self.n_users, dtype=np.int32), np.diff(self.indptr))
+        self.item_users = users[self.item_pos]
+        self.item_ratings = self.ratings[self.item_pos]
+        cdef const int64_t[::1] ip_ = self.indptr
+        cdef const int32_t[::1] it = self.items
+        cdef const int64_t[::1] iptr = self.item_ptr
+        cdef const int32_t[::1] iu = self.item_users
+        cdef const int64_t[::1] ipos = self.item_pos
+        with nogil:
+            nmf_fast_check_layout(
+                &ip_[0], ip(it), &iptr[0], ip(iu), lp(ipos), self.n_users, n_items,
+                self.n_ratings,
+            )
+
+
+def nmf_epoch_fast(
+    NmfLayout layout,
     const real_t[:, ::1] pu,
-    const real_t[:, ::1] qi,
+    real_t[:, ::1] pu_new,
+    real_t[:, ::1] qi,
     real_t[::1] bu,
     real_t[::1] bi,
+    real_t[::1] est,
     double global_mean,
     bint biased,
     tuple rates,
-    real_t[::1] est,
     int n_threads,
 ):
-    """Every rating's estimate (biased: after the epoch's serial bias SGD) into ``est``."""
-    cdef Py_ssize_t nu = pu.shape[0], ni = qi.shape[0], k = pu.shape[1]
-    if items.shape[0] != ratings.shape[0] or est.shape[0] != ratings.shape[0]:
-        raise ValueError("items, ratings and est must have the same length")
-    _check_csr(indptr, nu, items.shape[0])
-    _check_model(nu, ni, k, (("qi", qi, ni, k), ("bu", bu, nu, -1), ("bi", bi, ni, -1)))
-    cdef NmfRates r = _nmf_rates(rates)
-    with nogil:
-        nmf_fast_estimates(
-            &indptr[0], ip(items), cp1(ratings), nu, ni, k, cp2(pu), cp2(qi), p1(bu), p1(bi),
-            global_mean, biased, r, p1(est), n_threads,
-        )
+    """One fast NMF epoch (``nmf.hpp``): ``pu_new`` from ``pu``, ``qi`` (and biases) in place.
 
-
-def nmf_users(
-    const int64_t[::1] indptr,
-    const int32_t[::1] items,
-    const real_t[::1] ratings,
-    const real_t[::1] est,
-    const real_t[:, ::1] pu,
-    const real_t[:, ::1] qi,
-    double reg_pu,
-    real_t[:, ::1] pu_new,
-    int n_threads,
-):
-    """``pu_new[u]``: user u's multiplicative step from its ratings' estimates."""
-    cdef Py_ssize_t nu = pu.shape[0], ni = qi.shape[0], k = pu.shape[1]
-    if items.shape[0] != ratings.shape[0] or est.shape[0] != ratings.shape[0]:
-        raise ValueError("items, ratings and est must have the same length")
-    _check_csr(indptr, nu, items.shape[0])
-    _check_model(nu, ni, k, (("qi", qi, ni, k), ("pu_new", pu_new, nu, k)))
-    if n_threads < 1:
-        raise ValueError(f"n_threads={n_threads} is out of range: must be >= 1")
-    scratch = np.empty(2 * k * n_threads + 1, dtype=np.float32 if real_t is float else np.float64)
-    cdef real_t[::1] s = scratch
-    with nogil:
-        nmf_fast_users(
-            &indptr[0], ip(items), cp1(ratings), cp1(est), nu, ni, k, cp2(pu), cp2(qi), reg_pu,
-            p2(pu_new), &s[0], n_threads,
-        )
-
-
-def nmf_items(
-    const int64_t[::1] item_ptr,
-    const int64_t[::1] item_pos,
-    const int32_t[::1] users,
-    const real_t[::1] ratings,
-    const real_t[::1] est,
-    const real_t[:, ::1] pu,
-    real_t[:, ::1] qi,
-    double reg_qi,
-    int n_threads,
-):
-    """``qi[i]``: item i's multiplicative step, in place (``pu`` still the old factors).
-
-    ``item_pos`` lists the user-grouped rating indices grouped by item (``item_ptr``);
-    ``users``, ``ratings`` and ``est`` are indexed like the user-grouped ratings.
+    Factors have a padded row stride (a multiple of 8 floats / 4 doubles, zero padding);
+    ``est`` is scratch with one entry per rating; ``rates`` as in
+    ``nmf_accumulate_exact_f64``. The ratings of ``layout`` must have the factors' dtype.
     """
-    cdef Py_ssize_t nu = pu.shape[0], ni = qi.shape[0], k = pu.shape[1]
-    cdef Py_ssize_t n = users.shape[0]
-    if ratings.shape[0] != n or est.shape[0] != n or item_pos.shape[0] != n:
-        raise ValueError("item_pos, users, ratings and est must have the same length")
-    _check_csr(item_ptr, ni, n)
-    if qi.shape[1] != k:
-        raise ValueError("pu and qi must have the same number of columns")
+    cdef Py_ssize_t nu = layout.n_users, ni = layout.n_items, kp = pu.shape[1]
+    _check_model(nu, ni, kp, (("pu", pu, nu, kp), ("pu_new", pu_new, nu, kp), ("qi", qi, ni, kp),
+                              ("bu", bu, nu, -1), ("bi", bi, ni, -1),
+                              ("est", est, layout.n_ratings, -1)))
     if n_threads < 1:
         raise ValueError(f"n_threads={n_threads} is out of range: must be >= 1")
-    scratch = np.empty(2 * k * n_threads + 1, dtype=np.float32 if real_t is float else np.float64)
+    cdef const real_t[::1] rv = layout.ratings
+    cdef const real_t[::1] irv = layout.item_ratings
+    cdef const int64_t[::1] indptr = layout.indptr
+    cdef const int32_t[::1] items = layout.items
+    cdef const int64_t[::1] item_ptr = layout.item_ptr
+    cdef const int32_t[::1] item_users = layout.item_users
+    cdef const int64_t[::1] item_pos = layout.item_pos
+    scratch = np.empty(2 * kp * n_threads + 1, dtype=np.float32 if real_t is float else np.float64)
     cdef real_t[::1] s = scratch
+    cdef NmfRates r = _nmf_rates(rates)
+    cdef NmfFastJob[real_t] job
+    job.indptr = &indptr[0]
+    job.items = ip(items)
+    job.ratings = cp1(rv)
+    job.item_ptr = &item_ptr[0]
+    job.item_users = ip(item_users)
+    job.item_ratings = cp1(irv)
+    job.item_pos = lp(item_pos)
+    job.n_users = nu
+    job.n_items = ni
+    job.kp = kp
+    job.pu = cp2(pu)
+    job.pu_new = p2(pu_new)
+    job.qi = p2(qi)
+    job.bu = p1(bu)
+    job.bi = p1(bi)
+    job.est = p1(est)
+    job.scratch = &s[0]
+    job.mu = <real_t>global_mean
+    job.lr_bu, job.lr_bi = <real_t>r.lr_bu, <real_t>r.lr_bi
+    job.reg_bu, job.reg_bi = <real_t>r.reg_bu, <real_t>r.reg_bi
+    job.reg_pu, job.reg_qi = <real_t>r.reg_pu, <real_t>r.reg_qi
+    job.biased = biased
     with nogil:
-        nmf_fast_items(
-            &item_ptr[0], lp(item_pos), ip(users), n, cp1(ratings), cp1(est), nu, ni, k,
-            cp2(pu), p2(qi), reg_qi, &s[0], n_threads,
-        )
+        nmf_fast_epoch(job, n_threads)

@@ -6,7 +6,7 @@ import math
 import numbers
 import os
 
-__all__ = ["check_alloc", "check_int", "check_real"]
+__all__ = ["check_alloc", "check_int", "check_rates", "check_real"]
 
 
 def check_int(name: str, value, *, min_value: int | None = None) -> int:
@@ -27,6 +27,28 @@ def check_real(name: str, value, *, min_value: float | None = None) -> float:
     if min_value is not None and value < min_value:
         raise ValueError(f"{name}={value!r} is out of range: must be >= {min_value}")
     return float(value)
+
+
+def check_rates(model, names, *, shared=()) -> tuple[float, ...]:
+    """The learning rates and regularisations ``names`` of ``model``, each a finite real.
+
+    ``shared``: the suffixes (``"bu"``, ``"bi"``, ...) that ``lr_all`` / ``reg_all`` set at
+    construction. Surprise resolves those into the per-parameter rates and keeps no trace
+    of them, so when a bad value is the same object in every member of its group the
+    message says ``lr_all=...`` (or ``reg_all=...``) most likely set it.
+    """
+    rates = []
+    for name in names:
+        value = getattr(model, name)
+        try:
+            rates.append(check_real(name, value))
+        except (TypeError, ValueError) as e:
+            group = name[: name.index("_")]
+            siblings = [getattr(model, f"{group}_{p}", None) for p in shared]
+            if siblings and all(v is value for v in siblings):
+                raise type(e)(f"{e} ({group}_all={value!r} sets it)") from None
+            raise
+    return tuple(rates)
 
 
 def _memory_bytes() -> int | None:

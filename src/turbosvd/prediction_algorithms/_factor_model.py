@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 
 from .. import _sgd
+from ..train.common import check_factor_arrays
 from .algo_base import AlgoBase
 from .predictions import PredictionImpossible
 
@@ -149,20 +150,4 @@ class BiasedFactorModelMixin:
 
 def check_factors(trainset, pu, qi, bu, bi) -> None:
     """Shapes, dtypes and finiteness of factors and biases against a trainset."""
-    n_users, n_items = trainset.n_users, trainset.n_items
-    if pu.dtype not in FLOAT_DTYPES or {qi.dtype, bu.dtype, bi.dtype} != {pu.dtype}:
-        raise ValueError(
-            f"pu, qi, bu, bi must share a float32 or float64 dtype, got "
-            f"{[str(a.dtype) for a in (pu, qi, bu, bi)]}"
-        )
-    if pu.ndim != 2 or qi.ndim != 2 or pu.shape[1] != qi.shape[1]:
-        raise ValueError(
-            f"pu {pu.shape} and qi {qi.shape} must be matrices with the same number of columns"
-        )
-    if pu.shape[0] != n_users or bu.shape != (n_users,):
-        raise ValueError(f"pu {pu.shape} and bu {bu.shape} do not match n_users={n_users}")
-    if qi.shape[0] != n_items or bi.shape != (n_items,):
-        raise ValueError(f"qi {qi.shape} and bi {bi.shape} do not match n_items={n_items}")
-    for name, a in zip(("pu", "qi", "bu", "bi"), (pu, qi, bu, bi), strict=True):
-        if not np.isfinite(a).all():
-            raise ValueError(f"{name} holds NaN or infinite values")
+    check_factor_arrays(trainset, {"pu": pu, "qi": qi, "bu": bu, "bi": bi})

@@ -25,12 +25,18 @@ import dataclasses
 
 import numpy as np
 
-from .._validation import check_alloc, check_int, check_real
+from .._validation import check_alloc, check_int, check_rates, check_real
 from ..foldin import FoldInMixin, foldin_reg
 from ..persist import ModelFileMixin, register_model
 from ..topn.recommend import RecommendMixin
 from ..train import sgd as _train
-from ..train.early_stopping import EarlyStopping, check_early_stopping, holdout_split
+from ..train.early_stopping import DEFAULTS as _ES_DEFAULTS
+from ..train.early_stopping import (
+    check_early_stopping,
+    epochs_trained,
+    finish_fit,
+    fit_monitored,
+)
 from ..train.monitor import TrainingMonitorMixin
 from ..train.schedule import SCHEDULES as _SCHEDULES
 from ..train.schedule import default_schedule
@@ -44,16 +50,8 @@ from .svdpp import SVDpp
 __all__ = ["NMF", "SVD", "SVDpp"]
 
 
+_RATES = ("lr_bu", "lr_bi", "lr_pu", "lr_qi", "reg_bu", "reg_bi", "reg_pu", "reg_qi")
 _LR_SCHEDULES = ("constant", "adagrad")
-
-# Constructor defaults of the early-stopping parameters (pickles that predate them).
-_EARLY_STOPPING_DEFAULTS = {
-    "early_stopping": False,
-    "validation_fraction": 0.1,
-    "n_iter_no_change": 5,
-    "tol": 1e-4,
-    "refit": True,
-}
 
 
 class SVD(
@@ -224,7 +222,7 @@ class SVD(
         state.setdefault("dtype", None)
         state.setdefault("n_jobs", None)
         state.setdefault("learning_rate_schedule", "constant")
-        for name, value in _EARLY_STOPPING_DEFAULTS.items():
+        for name, value in _ES_DEFAULTS.items():
             state.setdefault(name, value)
         self.__dict__.update(state)
 
@@ -248,47 +246,12 @@ class SVD(
             (and so ``verbose``'s ``Processing epoch k`` lines) is not affected.
         """
         self._validate(trainset)
-        if self.early_stopping:
-            return self._fit_early_stopping(trainset, eval_set, history, progress)
-        with self._monitoring(
-            trainset, eval_set=eval_set, history=history, progress=progress
-        ) as monitor:
-            params = self._train(trainset)
+        params, monitor, stopped = fit_monitored(
+            self, trainset, self._train, eval_set=eval_set, history=history, progress=progress
+        )
         AlgoBase.fit(self, trainset)
         self.bu, self.bi, self.pu, self.qi = params
-        monitor.commit(self)
-        for name in ("n_epochs_", "best_epoch_"):
-            self.__dict__.pop(name, None)
-        return self
-
-    def _fit_early_stopping(self, trainset, eval_set, history, progress):
-        """Train on a hold-out split, stop at the best epoch, refit on everything if asked."""
-        rng = get_rng(self.random_state)
-        train_rows, holdout_rows = holdout_split(trainset.n_ratings, self.validation_fraction, rng)
-        users, items, ratings = trainset.rating_arrays()
-        holdout = (users[holdout_rows], items[holdout_rows], ratings[holdout_rows])
-        part = trainset.subset(train_rows)
-        stopper = EarlyStopping(self.n_iter_no_change, self.tol)
-        with self._monitoring(
-            part,
-            eval_set=eval_set,
-            history=history,
-            progress=progress,
-            holdout=holdout,
-            stopper=stopper,
-        ) as monitor:
-            params = self._train(part)
-        n_run = len(monitor.history["epoch"])
-        if stopper.best_params is not None:
-            params = stopper.best_params
-        if self.refit:
-            with self._monitoring(trainset, progress=progress, n_epochs=stopper.best_epoch):
-                params = self._train(trainset, n_epochs=stopper.best_epoch)
-        AlgoBase.fit(self, trainset)
-        self.bu, self.bi, self.pu, self.qi = params
-        monitor.commit(self)
-        self.n_epochs_ = n_run
-        self.best_epoch_ = stopper.best_epoch
+        finish_fit(self, monitor, stopped)
         return self
 
     def sgd(self, trainset):
@@ -297,21 +260,7 @@ class SVD(
         self.bu, self.bi, self.pu, self.qi = self._train(trainset)
 
     def _rates(self):
-        rates = []
-        for name in ("lr_bu", "lr_bi", "lr_pu", "lr_qi", "reg_bu", "reg_bi", "reg_pu", "reg_qi"):
-            value = getattr(self, name)
-            try:
-                rates.append(check_real(name, value))
-            except (TypeError, ValueError) as e:
-                # Surprise resolves lr_all / reg_all into the four rates at construction
-                # and keeps no trace of them; the same object in all four says where it
-                # most likely came from.
-                group = name[: name.index("_")]
-                siblings = [getattr(self, f"{group}_{p}") for p in ("bu", "bi", "pu", "qi")]
-                if all(v is value for v in siblings):
-                    raise type(e)(f"{e} ({group}_all={value!r} sets it)") from None
-                raise
-        return tuple(rates)
+        return check_rates(self, _RATES, shared=("bu", "bi", "pu", "qi"))
 
     def _validate(self, trainset, fitting: bool = True):
         check_early_stopping(self)
@@ -401,19 +350,7 @@ class SVD(
     def _foldin_reg(self):
         """Ridge penalties of fold-in consistent with this training (see turbosvd.foldin)."""
         lr_bu, _, lr_pu, _, reg_bu, _, reg_pu, _ = self._rates()
-        return foldin_reg(self._epochs_trained(), lr_pu, reg_pu, lr_bu, reg_bu)
-
-    def _epochs_trained(self) -> int:
-        """The epochs the parameters went through: early stopping's choice, else n_epochs.
-
-        A model file keeps ``history_`` but not ``best_epoch_``: the hold-out curve gives it.
-        """
-        if "best_epoch_" in self.__dict__:
-            return int(self.best_epoch_)
-        curve = (getattr(self, "history_", None) or {}).get("holdout_rmse")
-        if self.early_stopping and curve:
-            return int(np.argmin(curve)) + 1
-        return int(self.n_epochs)
+        return foldin_reg(epochs_trained(self), lr_pu, reg_pu, lr_bu, reg_bu)
 
 
 SVD._batch_impl = SVD

@@ -16,21 +16,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _sgd
-from .._validation import check_alloc, check_int, check_real
+from .._validation import check_alloc, check_int, check_rates, check_real
+from ..persist import ModelFileMixin, register_model
+from ..topn.recommend import RecommendMixin
 from ..train import nmf as _loops
 from ..train.common import check_trainset, draw, training_threads
+from ..train.early_stopping import DEFAULTS as _ES_DEFAULTS
+from ..train.early_stopping import check_early_stopping, finish_fit, fit_monitored
+from ..train.monitor import TrainingMonitorMixin
 from ..train.schedule import default_schedule, resolve_dtype
 from ..utils import get_rng
+from ._factor_model import BiasedFactorModelMixin
 from .algo_base import AlgoBase
-from .predictions import PredictionImpossible
 
 __all__ = ["NMF"]
 
 _RATES = ("lr_bu", "lr_bi", "reg_bu", "reg_bi", "reg_pu", "reg_qi")
 
 
-class NMF(AlgoBase):
+class NMF(BiasedFactorModelMixin, ModelFileMixin, TrainingMonitorMixin, RecommendMixin, AlgoBase):
     """A collaborative filtering algorithm based on Non-negative Matrix Factorization.
 
     User and item factors stay non-negative (provided their initial values are): each
@@ -67,12 +71,27 @@ class NMF(AlgoBase):
         Floating type on the parallel schedule (None means float32).
     n_jobs : int or None
         Threads for training (parallel schedule) and prediction.
+    early_stopping, validation_fraction, n_iter_no_change, tol, refit
+        Early stopping on a hold-out of the training ratings, exactly as ``SVD``'s (see
+        there): off by default, which trains Surprise's ``n_epochs``.
 
     Attributes
     ----------
     pu, qi : numpy.ndarray of shape (n_users, n_factors) and (n_items, n_factors)
     bu, bi : numpy.ndarray of shape (n_users,) and (n_items,) (zeros unless ``biased``)
     trainset : Trainset
+    history_ : dict of lists
+        The learning curve, as ``SVD.history_`` (with ``history=True``, ``eval_set`` or
+        early stopping).
+    n_epochs_, best_epoch_ : int
+        With ``early_stopping``: epochs run, and the epoch kept (as ``SVD``'s).
+
+    Notes
+    -----
+    Top-N (``recommend``, ``recommend_all``, ``similar_users``, ``similar_items``): the
+    user vectors are ``pu``, the item vectors ``qi`` (similarities are their cosines), the
+    item term ``bi`` when ``biased``. Without biases an unknown user has no estimate, so
+    ``recommend`` refuses ``cold_start="bias"`` for it, as ``predict`` is impossible.
     """
 
     def __init__(
@@ -94,6 +113,11 @@ class NMF(AlgoBase):
         schedule=None,
         dtype=None,
         n_jobs=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        refit=True,
     ):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
@@ -111,6 +135,11 @@ class NMF(AlgoBase):
         self.schedule = default_schedule() if schedule is None else schedule
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.refit = refit
         if self.init_low < 0:
             raise ValueError("init_low should be greater than zero")
         AlgoBase.__init__(self)
@@ -119,33 +148,42 @@ class NMF(AlgoBase):
         state.setdefault("schedule", "exact")
         state.setdefault("dtype", None)
         state.setdefault("n_jobs", None)
+        for name, value in _ES_DEFAULTS.items():
+            state.setdefault(name, value)
         self.__dict__.update(state)
 
     # --------------------------------------------------------------------- training
-    def fit(self, trainset):
+    def fit(self, trainset, *, eval_set=None, history=False, progress=None):
         """Learn the factors (and biases) from ``trainset``; returns ``self``.
 
-        On error or ``KeyboardInterrupt`` the model keeps its previous state.
+        On error or ``KeyboardInterrupt`` the model keeps its previous state. ``eval_set``,
+        ``history`` and ``progress`` are ``SVD.fit``'s (learning curve, progress bar).
         """
-        params = self._train(trainset)
+        self._validate(trainset)
+        params, monitor, stopped = fit_monitored(
+            self, trainset, self._train, eval_set=eval_set, history=history, progress=progress
+        )
         AlgoBase.fit(self, trainset)
         self.bu, self.bi, self.pu, self.qi = params
+        finish_fit(self, monitor, stopped)
         return self
 
     def sgd(self, trainset):
         """Run the optimisation (Surprise's name for the training step) and set the parameters."""
+        self._validate(trainset)
         self.bu, self.bi, self.pu, self.qi = self._train(trainset)
 
-    def _validate(self, trainset) -> np.dtype:
-        check_trainset(trainset)
+    def _validate(self, trainset, fitting: bool = True) -> np.dtype:
+        check_early_stopping(self)
+        if fitting:
+            check_trainset(trainset)
         if not isinstance(self.biased, (bool, np.bool_)):
             raise TypeError(f"biased must be True or False, got {self.biased!r}")
         check_int("n_factors", self.n_factors, min_value=0)
         check_int("n_epochs", self.n_epochs, min_value=0)
         check_real("init_low", self.init_low, min_value=0)
         check_real("init_high", self.init_high)
-        for name in _RATES:
-            check_real(name, getattr(self, name))
+        check_rates(self, _RATES)
         dtype = resolve_dtype(self.schedule, self.dtype)
         check_alloc(
             f"n_factors={self.n_factors} on {trainset.n_users} users and {trainset.n_items} items",
@@ -153,9 +191,13 @@ class NMF(AlgoBase):
         )
         return dtype
 
-    def _train(self, trainset):
-        """Initialise (Surprise's draws, in Surprise's order) and run the epochs."""
+    def _train(self, trainset, n_epochs=None):
+        """Initialise (Surprise's draws, in Surprise's order) and run the epochs.
+
+        ``n_epochs`` (default ``self.n_epochs``) is the maximum: the monitor may stop earlier.
+        """
         dtype = self._validate(trainset)
+        n_epochs = self.n_epochs if n_epochs is None else int(n_epochs)
         n_threads = self._n_threads()  # validates n_jobs before the RNG moves
         rng = get_rng(self.random_state)
         k, low, high = self.n_factors, self.init_low, self.init_high
@@ -165,45 +207,29 @@ class NMF(AlgoBase):
         bi = np.zeros(trainset.n_items, dtype=dtype)
         rates = tuple(float(getattr(self, name)) for name in _RATES)
         biased, verbose = bool(self.biased), bool(self.verbose)
+        hooks = (self._epoch_done, self._monitor_wants_model)
         if self.schedule == "exact":
-            _loops.fit_exact(trainset, pu, qi, bu, bi, biased, rates, self.n_epochs, verbose)
+            _loops.fit_exact(trainset, pu, qi, bu, bi, biased, rates, n_epochs, verbose, *hooks)
         else:
             n_threads = training_threads(n_threads, trainset.n_ratings)
             pu, qi, bu, bi = _loops.fit_parallel(
-                trainset, pu, qi, bu, bi, biased, rates, self.n_epochs, verbose, n_threads
+                trainset, pu, qi, bu, bi, biased, rates, n_epochs, verbose, n_threads, *hooks
             )
         return bu, bi, pu, qi
 
-    # ------------------------------------------------------------------- prediction
-    def estimate(self, u, i):
-        """Estimate for inner ids ``u`` and ``i`` (or unknown-id strings), unclipped.
+    # ------------------------------------------------------- assembling from arrays
+    @classmethod
+    def _from_factors(cls, trainset, pu, qi, bu, bi, **params) -> NMF:
+        """A fitted ``NMF`` from its arrays, without training (model files).
 
-        Raises ``PredictionImpossible`` for an unknown user or item when not ``biased``.
+        ``BiasedFactorModelMixin._from_factors``'s checks, and non-negative factors.
         """
-        known_user = self.trainset.knows_user(u)
-        known_item = self.trainset.knows_item(i)
-        users = np.array([u if known_user else -1], dtype=np.int32)
-        items = np.array([i if known_item else -1], dtype=np.int32)
-        est, impossible = self._estimate_batch(users, items)
-        if impossible[0]:
-            raise PredictionImpossible("User and item are unknown.")
-        return est[0]
-
-    def _estimate_batch(self, users, items):
-        c = np.ascontiguousarray
-        pu = c(self.pu)
-        dtype = pu.dtype
-        return _sgd.predict(
-            users,
-            items,
-            pu,
-            c(self.qi, dtype=dtype),
-            c(self.bu, dtype=dtype),
-            c(self.bi, dtype=dtype),
-            float(self.trainset.global_mean),
-            bool(self.biased),
-            self._n_threads(),
-        )
+        for name, a in (("pu", pu), ("qi", qi)):
+            a = np.asarray(a)
+            if a.size and a.dtype.kind == "f" and np.nanmin(a) < 0:
+                raise ValueError(f"{name} holds negative values: NMF's factors are non-negative")
+        return super()._from_factors(trainset, pu, qi, bu, bi, **params)
 
 
 NMF._batch_impl = NMF
+register_model(NMF)

@@ -17,10 +17,20 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _mf, _sgd
-from .._validation import check_alloc, check_int, check_real
+from .._validation import check_alloc, check_int, check_rates, check_real
 from ..foldin import FoldInMixin, foldin_reg
+from ..persist import ModelFileMixin, register_model
+from ..topn.recommend import RecommendMixin
 from ..train import svdpp as _loops
-from ..train.common import check_trainset, draw
+from ..train.common import check_factor_arrays, check_trainset, draw
+from ..train.early_stopping import DEFAULTS as _ES_DEFAULTS
+from ..train.early_stopping import (
+    check_early_stopping,
+    epochs_trained,
+    finish_fit,
+    fit_monitored,
+)
+from ..train.monitor import TrainingMonitorMixin
 from ..train.schedule import default_schedule, resolve_dtype
 from ..utils import get_rng
 from .algo_base import AlgoBase
@@ -41,7 +51,7 @@ _RATES = (
 )
 
 
-class SVDpp(FoldInMixin, AlgoBase):
+class SVDpp(ModelFileMixin, TrainingMonitorMixin, RecommendMixin, FoldInMixin, AlgoBase):
     """The *SVD++* algorithm, an extension of ``SVD`` taking implicit ratings into account.
 
     An implicit rating is the fact that a user rated an item, whatever the value. Unknown
@@ -84,6 +94,12 @@ class SVDpp(FoldInMixin, AlgoBase):
     n_jobs : int or None
         Threads for prediction (``test``, top-N). None uses OpenMP's default capped by the
         CPUs; negative counts back from the CPUs.
+    early_stopping, validation_fraction, n_iter_no_change, tol, refit
+        Early stopping on a hold-out of the training ratings, exactly as ``SVD``'s (see
+        there): off by default, which trains Surprise's ``n_epochs``. While validating, a
+        user's implicit set is the items of its training part; with ``refit=False`` the
+        kept model predicts with the whole trainset's implicit sets (the held-out items
+        were rated, which is implicit feedback).
 
     Attributes
     ----------
@@ -92,6 +108,18 @@ class SVDpp(FoldInMixin, AlgoBase):
         Explicit and implicit item factors.
     bu, bi : numpy.ndarray of shape (n_users,) and (n_items,)
     trainset : Trainset
+    history_ : dict of lists
+        The learning curve, as ``SVD.history_`` (with ``history=True``, ``eval_set`` or
+        early stopping).
+    n_epochs_, best_epoch_ : int
+        With ``early_stopping``: epochs run, and the epoch kept (as ``SVD``'s).
+
+    Notes
+    -----
+    Top-N (``recommend``, ``recommend_all``, ``similar_users``, ``similar_items``): a
+    user's vector is its effective factor ``pu[u] + |I_u|^-1/2 sum_{j in I_u} yj[j]``
+    (``user_vectors()``), an item's is ``qi[i]``, the item term ``bi``; similar items are
+    cosines of ``qi``, similar users cosines of the effective user vectors.
     """
 
     def __init__(
@@ -119,6 +147,11 @@ class SVDpp(FoldInMixin, AlgoBase):
         schedule=None,
         dtype=None,
         n_jobs=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        refit=True,
     ):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
@@ -140,6 +173,11 @@ class SVDpp(FoldInMixin, AlgoBase):
         self.schedule = default_schedule() if schedule is None else schedule
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.refit = refit
         AlgoBase.__init__(self)
 
     def __getstate__(self):
@@ -153,43 +191,40 @@ class SVDpp(FoldInMixin, AlgoBase):
         state.setdefault("schedule", "exact")
         state.setdefault("dtype", None)
         state.setdefault("n_jobs", None)
+        for name, value in _ES_DEFAULTS.items():
+            state.setdefault(name, value)
         self.__dict__.update(state)
 
     # --------------------------------------------------------------------- training
-    def fit(self, trainset):
+    def fit(self, trainset, *, eval_set=None, history=False, progress=None):
         """Learn the biases and factors from ``trainset``; returns ``self``.
 
-        On error or ``KeyboardInterrupt`` the model keeps its previous state.
+        On error or ``KeyboardInterrupt`` the model keeps its previous state. ``eval_set``,
+        ``history`` and ``progress`` are ``SVD.fit``'s (learning curve, progress bar).
         """
-        params = self._train(trainset)
+        self._validate(trainset)
+        params, monitor, stopped = fit_monitored(
+            self, trainset, self._train, eval_set=eval_set, history=history, progress=progress
+        )
         AlgoBase.fit(self, trainset)
         self.bu, self.bi, self.pu, self.qi, self.yj = params
         self.__dict__.pop("_user_items", None)
+        finish_fit(self, monitor, stopped)
         return self
 
     def sgd(self, trainset):
         """Run the SGD (Surprise's name for the training step) and set the parameters."""
+        self._validate(trainset)
         self.bu, self.bi, self.pu, self.qi, self.yj = self._train(trainset)
         self.__dict__.pop("_user_items", None)
 
     def _rates(self) -> tuple[float, ...]:
-        rates = []
-        for name in _RATES:
-            value = getattr(self, name)
-            try:
-                rates.append(check_real(name, value))
-            except (TypeError, ValueError) as e:
-                # Surprise resolves lr_all / reg_all into the five rates at construction;
-                # the same object in all five says where it most likely came from.
-                group = name[: name.index("_")]
-                siblings = [getattr(self, f"{group}_{p}") for p in ("bu", "bi", "pu", "qi", "yj")]
-                if all(v is value for v in siblings):
-                    raise type(e)(f"{e} ({group}_all={value!r} sets it)") from None
-                raise
-        return tuple(rates)
+        return check_rates(self, _RATES, shared=("bu", "bi", "pu", "qi", "yj"))
 
-    def _validate(self, trainset) -> np.dtype:
-        check_trainset(trainset)
+    def _validate(self, trainset, fitting: bool = True) -> np.dtype:
+        check_early_stopping(self)
+        if fitting:
+            check_trainset(trainset)
         check_int("n_factors", self.n_factors, min_value=0)
         check_int("n_epochs", self.n_epochs, min_value=0)
         check_real("init_mean", self.init_mean)
@@ -204,9 +239,13 @@ class SVDpp(FoldInMixin, AlgoBase):
         )
         return dtype
 
-    def _train(self, trainset):
-        """Initialise (Surprise's draws, in Surprise's order) and run the epochs."""
+    def _train(self, trainset, n_epochs=None):
+        """Initialise (Surprise's draws, in Surprise's order) and run the epochs.
+
+        ``n_epochs`` (default ``self.n_epochs``) is the maximum: the monitor may stop earlier.
+        """
         dtype = self._validate(trainset)
+        n_epochs = self.n_epochs if n_epochs is None else int(n_epochs)
         self._n_threads()  # validates n_jobs before the RNG moves
         rng = get_rng(self.random_state)
         k, mean, std = self.n_factors, self.init_mean, self.init_std_dev
@@ -216,18 +255,68 @@ class SVDpp(FoldInMixin, AlgoBase):
         bu = np.zeros(trainset.n_users, dtype=dtype)
         bi = np.zeros(trainset.n_items, dtype=dtype)
         rates, verbose = self._rates(), bool(self.verbose)
-        if self.schedule == "exact":
-            _loops.fit_exact(trainset, pu, qi, yj, bu, bi, rates, self.n_epochs, verbose)
-        else:
-            _loops.fit_blocked(trainset, pu, qi, yj, bu, bi, rates, self.n_epochs, verbose)
+        fit = _loops.fit_exact if self.schedule == "exact" else _loops.fit_blocked
+        fit(trainset, pu, qi, yj, bu, bi, rates, n_epochs, verbose, *self._hooks())
         return bu, bi, pu, qi, yj
+
+    def _hooks(self):
+        return self._epoch_done, self._monitor_wants_model
+
+    # ------------------------------------------------------- assembling from arrays
+    @classmethod
+    def _from_factors(cls, trainset, pu, qi, yj, bu, bi, **params) -> SVDpp:
+        """A fitted ``SVDpp`` from its arrays, without training (model files).
+
+        Arrays as ``SVD._from_factors``'s plus ``yj`` (n_items x k): shapes against the
+        trainset, one float dtype, finite. ``ValueError`` otherwise, or when a parameter is
+        invalid.
+        """
+        arrays = {"pu": pu, "qi": qi, "yj": yj, "bu": bu, "bi": bi}
+        arrays = {k: np.ascontiguousarray(a) for k, a in arrays.items()}
+        check_factor_arrays(trainset, arrays)
+        params.setdefault("n_factors", arrays["pu"].shape[1])
+        try:
+            model = cls(**params)
+            model._validate(trainset, fitting=False)
+            if model.n_factors != arrays["pu"].shape[1]:
+                raise ValueError(
+                    f"n_factors={model.n_factors!r} but the factors have "
+                    f"{arrays['pu'].shape[1]} columns"
+                )
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"invalid parameters ({e})") from None
+        AlgoBase.fit(model, trainset)
+        for name, a in arrays.items():
+            setattr(model, name, a)
+        return model
+
+    # Model files (turbosvd.persist).
+    _file_arrays = ("pu", "qi", "yj", "bu", "bi")
+
+    def _model_arrays(self) -> dict[str, np.ndarray]:
+        return {name: np.ascontiguousarray(getattr(self, name)) for name in self._file_arrays}
+
+    @classmethod
+    def _from_arrays(cls, trainset, arrays: dict, params: dict) -> SVDpp:
+        return cls._from_factors(trainset, *(arrays[k] for k in cls._file_arrays), **params)
+
+    # Top-N (turbosvd.topn.recommend): estimate = mu + bu[u] + bi[i] + x[u] . qi[i] with x
+    # the effective user vectors.
+    def _user_vectors(self) -> np.ndarray:
+        return self.user_vectors()
+
+    def _item_vectors(self) -> np.ndarray:
+        return self.qi
+
+    def _item_biases(self) -> np.ndarray | None:
+        return self.bi
 
     # ---------------------------------------------------------------------- fold-in
     def _foldin_reg(self):
         """Ridge penalties of fold-in consistent with this training (see turbosvd.foldin)."""
         rates = dict(zip(_RATES, self._rates(), strict=True))
         return foldin_reg(
-            self.n_epochs, rates["lr_pu"], rates["reg_pu"], rates["lr_bu"], rates["reg_bu"]
+            epochs_trained(self), rates["lr_pu"], rates["reg_pu"], rates["lr_bu"], rates["reg_bu"]
         )
 
     def _foldin_offsets(self, indptr, items):
@@ -317,3 +406,4 @@ class SVDpp(FoldInMixin, AlgoBase):
 
 
 SVDpp._batch_impl = SVDpp
+register_model(SVDpp)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -20,8 +21,11 @@ from ..trainset import Trainset
 
 __all__ = [
     "DivergenceCheck",
+    "EpochHook",
+    "check_factor_arrays",
     "check_trainset",
     "draw",
+    "never",
     "ratings_per_call",
     "training_threads",
     "user_chunks",
@@ -33,6 +37,16 @@ _DRAW_CHUNK = 1 << 20
 _WORK_PER_CALL = 1 << 27
 # Below this many ratings per thread, synchronisation costs more than a thread saves.
 RATINGS_PER_THREAD = 100_000
+
+
+# Called by an epoch loop after every epoch with (epoch, bu, bi, pu, qi); a true answer
+# stops the loop (early stopping, turbosvd.train.early_stopping).
+EpochHook = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], bool]
+
+
+def never(*_args, **_kwargs) -> bool:
+    """The default epoch hook (and ``wants_model``): never stop, never read the model."""
+    return False
 
 
 def draw(rng, method: str, a: float, b: float, n_rows: int, n_cols: int, dtype) -> np.ndarray:
@@ -126,3 +140,39 @@ def check_trainset(trainset) -> None:
         )
     if trainset.n_ratings == 0:
         raise ValueError("the trainset is empty: it has no ratings")
+
+
+_USER_SIDE = ("pu", "bu")
+_VECTORS = ("bu", "bi")
+
+
+def check_factor_arrays(trainset, arrays: dict) -> None:
+    """Shapes, dtypes and finiteness of a fitted factor model's arrays against a trainset.
+
+    ``arrays`` maps names to arrays: ``pu`` (n_users x k), ``bu`` (n_users), ``bi``
+    (n_items) and any other item matrix (``qi``, ``yj``: n_items x k). All must share a
+    float32 or float64 dtype and be finite. ``ValueError`` naming the array otherwise (model
+    files are untrusted input).
+    """
+    dtypes = [a.dtype for a in arrays.values()]
+    if dtypes[0] not in (np.float32, np.float64) or set(dtypes) != {dtypes[0]}:
+        raise ValueError(
+            f"{', '.join(arrays)} must share a float32 or float64 dtype, got "
+            f"{[str(d) for d in dtypes]}"
+        )
+    matrices = {n: a for n, a in arrays.items() if n not in _VECTORS}
+    if (
+        any(a.ndim != 2 for a in matrices.values())
+        or len({a.shape[1] for a in matrices.values()}) > 1
+    ):
+        shapes = ", ".join(f"{n} {a.shape}" for n, a in matrices.items())
+        raise ValueError(f"{shapes} must be matrices with the same number of columns")
+    for name, a in arrays.items():
+        user_side = name in _USER_SIDE
+        rows = trainset.n_users if user_side else trainset.n_items
+        if a.shape[0:1] != (rows,) or (name in _VECTORS and a.ndim != 1):
+            what = f"n_users={rows}" if user_side else f"n_items={rows}"
+            raise ValueError(f"{name} {a.shape} does not match {what}")
+    for name, a in arrays.items():
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} holds NaN or infinite values")

@@ -22,8 +22,26 @@ import numbers
 import numpy as np
 
 from .._validation import check_int, check_real
+from ..utils import get_rng
 
-__all__ = ["EarlyStopping", "check_early_stopping", "holdout_split"]
+__all__ = [
+    "DEFAULTS",
+    "EarlyStopping",
+    "check_early_stopping",
+    "epochs_trained",
+    "finish_fit",
+    "fit_monitored",
+    "holdout_split",
+]
+
+# Constructor defaults of the early-stopping parameters (also for pickles that predate them).
+DEFAULTS = {
+    "early_stopping": False,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 5,
+    "tol": 1e-4,
+    "refit": True,
+}
 
 
 def check_early_stopping(model) -> None:
@@ -83,7 +101,8 @@ class EarlyStopping:
     def update(self, epoch: int, rmse: float, params: tuple) -> bool:
         """Record epoch ``epoch`` (0-based) with hold-out RMSE ``rmse``; True means stop.
 
-        ``params`` (arrays) are copied when the epoch is the best so far.
+        ``params`` (a tuple of arrays: the model's parameters as its training loop returns
+        them) are copied when the epoch is the best so far.
         """
         if rmse < self.best_rmse - self.tol:
             self._no_change = 0
@@ -95,3 +114,74 @@ class EarlyStopping:
             self.best_params = tuple(np.array(a, copy=True) for a in params)
         self.stopped = self._no_change >= self.n_iter_no_change
         return self.stopped
+
+
+def fit_monitored(model, trainset, train, *, eval_set=None, history=False, progress=None):
+    """One monitored ``fit`` of a factor model, with early stopping when it is asked for.
+
+    The one implementation behind ``SVD``, ``SVDpp`` and ``NMF``. ``model`` has the
+    early-stopping parameters (already validated), ``random_state`` and the monitor hooks
+    of ``turbosvd.train.monitor.TrainingMonitorMixin``; ``train(trainset, n_epochs=None)``
+    draws the initial parameters, runs at most ``n_epochs`` (default: the model's) epochs
+    reporting each to ``model._epoch_done`` and returns the parameters as a tuple.
+
+    Without early stopping: ``train(trainset)`` under the monitor (``eval_set``, ``history``,
+    ``progress`` as in ``SVD.fit``). With it: the hold-out split (drawn from
+    ``random_state`` before the initial parameters), training on the rest until the rule
+    stops it, the best epoch's parameters kept, then with ``refit`` ``train(trainset,
+    best_epoch)`` on all the ratings.
+
+    Returns ``(params, monitor, stopped)``; ``stopped`` is ``(n_epochs_, best_epoch_)`` or
+    None without early stopping. Hand them to ``finish_fit`` after ``AlgoBase.fit``.
+    """
+    if not model.early_stopping:
+        with model._monitoring(
+            trainset, eval_set=eval_set, history=history, progress=progress
+        ) as monitor:
+            params = train(trainset)
+        return params, monitor, None
+    rng = get_rng(model.random_state)
+    train_rows, holdout_rows = holdout_split(trainset.n_ratings, model.validation_fraction, rng)
+    users, items, ratings = trainset.rating_arrays()
+    holdout = (users[holdout_rows], items[holdout_rows], ratings[holdout_rows])
+    part = trainset.subset(train_rows)
+    stopper = EarlyStopping(model.n_iter_no_change, model.tol)
+    with model._monitoring(
+        part,
+        eval_set=eval_set,
+        history=history,
+        progress=progress,
+        holdout=holdout,
+        stopper=stopper,
+    ) as monitor:
+        params = train(part)
+    n_run = len(monitor.history["epoch"])
+    if stopper.best_params is not None:
+        params = stopper.best_params
+    if model.refit:
+        with model._monitoring(trainset, progress=progress, n_epochs=stopper.best_epoch):
+            params = train(trainset, stopper.best_epoch)
+    return params, monitor, (n_run, stopper.best_epoch)
+
+
+def finish_fit(model, monitor, stopped) -> None:
+    """Set ``history_`` (or drop a stale one), and ``n_epochs_``/``best_epoch_`` if stopped."""
+    monitor.commit(model)
+    if stopped is None:
+        for name in ("n_epochs_", "best_epoch_"):
+            model.__dict__.pop(name, None)
+    else:
+        model.n_epochs_, model.best_epoch_ = stopped
+
+
+def epochs_trained(model) -> int:
+    """The epochs a fitted model's parameters went through: early stopping's, else ``n_epochs``.
+
+    A model file keeps ``history_`` but not ``best_epoch_``: the hold-out curve gives it.
+    """
+    if "best_epoch_" in model.__dict__:
+        return int(model.best_epoch_)
+    curve = (getattr(model, "history_", None) or {}).get("holdout_rmse")
+    if getattr(model, "early_stopping", False) and curve:
+        return int(np.argmin(curve)) + 1
+    return int(model.n_epochs)

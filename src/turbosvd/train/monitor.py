@@ -123,7 +123,7 @@ class TrainingMonitor:
             raise TypeError(f"history must be a bool, got {history!r}")
         self.model = model
         self.n_epochs = int(model.n_epochs if n_epochs is None else n_epochs)
-        self.biased = bool(model.biased)
+        self.biased = bool(getattr(model, "biased", True))  # SVD++ has no switch: biased
         self.val = None if eval_set is None else _eval_target(eval_set, trainset)
         # Early stopping: the hold-out (users, items, ratings) scored after every epoch.
         self.holdout = None if holdout is None else _RmseTarget(*holdout, trainset)
@@ -153,8 +153,13 @@ class TrainingMonitor:
             progress, self.n_epochs, f"{type(model).__name__} fit", verbose=verbose
         )
 
-    def epoch_end(self, epoch: int, bu, bi, pu, qi) -> bool:
-        """Record epoch ``epoch`` (0-based), update the progress bar; True means stop."""
+    def epoch_end(self, epoch: int, bu, bi, pu, qi, keep=None) -> bool:
+        """Record epoch ``epoch`` (0-based), update the progress bar; True means stop.
+
+        The RMSEs are those of ``mu + bu + bi + pu . qi`` (``pu . qi`` when not biased), so
+        ``pu`` is the user vectors the estimate uses (SVD++: the effective ones). ``keep``
+        is what early stopping keeps of the best epoch (default ``(bu, bi, pu, qi)``).
+        """
         now = time.perf_counter()
         info = []
         stop = False
@@ -173,7 +178,7 @@ class TrainingMonitor:
                 held = self.holdout.rmse(pu, qi, bu, bi, self.biased, self.n_threads)
                 self.history["holdout_rmse"].append(held)
                 info.append(f"hold-out RMSE {held:.4f}")
-                stop = self.stopper.update(epoch, held, (bu, bi, pu, qi))
+                stop = self.stopper.update(epoch, held, (bu, bi, pu, qi) if keep is None else keep)
             self._eval_seconds += time.perf_counter() - now
         if self.bar is not None:
             final = stop or epoch + 1 == self.n_epochs
@@ -193,7 +198,7 @@ class TrainingMonitor:
 
 
 class TrainingMonitorMixin:
-    """The hooks ``SVD`` uses to monitor its epoch loop."""
+    """The hooks ``SVD``, ``SVDpp`` and ``NMF`` use to monitor their epoch loops."""
 
     _monitor: TrainingMonitor | None = None
 
@@ -202,14 +207,14 @@ class TrainingMonitorMixin:
         monitor = self.__dict__.get("_monitor")
         return monitor is not None and monitor.record
 
-    def _epoch_done(self, epoch, bu, bi, pu, qi) -> bool:
+    def _epoch_done(self, epoch, bu, bi, pu, qi, keep=None) -> bool:
         """Called by the epoch loop after each epoch; True asks it to stop (early stopping).
 
-        A no-op returning False outside a monitored fit.
+        A no-op returning False outside a monitored fit. ``keep``: see ``epoch_end``.
         """
         monitor = self._monitor
         if monitor is not None:
-            return monitor.epoch_end(epoch, bu, bi, pu, qi)
+            return monitor.epoch_end(epoch, bu, bi, pu, qi, keep)
         return False
 
     @contextmanager

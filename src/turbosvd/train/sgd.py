@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import _sgd
 from . import blocked as _blocked
-from .common import DivergenceCheck, draw
+from .common import DivergenceCheck, EpochHook, draw
 
 __all__ = ["SGDParams", "draw_normal", "train_blocked", "train_exact"]
 
@@ -49,10 +49,6 @@ class SGDParams:
     verbose: bool
     # LIBMF's per-vector AdaGrad rates instead of constant ones (blocked schedule only).
     adagrad: bool = False
-
-
-# Called after every epoch; a true answer stops the loop (early stopping).
-EpochHook = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], bool]
 
 
 def train_exact(trainset, p: SGDParams, rng, epoch_done: EpochHook):
