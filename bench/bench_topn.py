@@ -284,6 +284,12 @@ def recommend_all_bench(rounds) -> dict | None:
             top_n[uid] = user_ratings[:10]
         return top_n
 
+    # The first call on a fitted model builds the seen-items cache, and the first pandas
+    # string column of the process imports pyarrow lazily: timed apart (cold), then the
+    # interleaved rounds (warm). Surprise's route keeps nothing between calls.
+    t = time.perf_counter()
+    t_algo.recommend_all(n=10)
+    cold_s = time.perf_counter() - t
     t_times, t1_times, s_times = [], [], []
     for _ in range(rounds):
         t_algo.n_jobs = None  # the default: all CPUs
@@ -314,6 +320,7 @@ def recommend_all_bench(rounds) -> dict | None:
         "median_turbosvd_s": med_t,
         "median_turbosvd_1_thread_s": med_t1,
         "median_surprise_s": med_s,
+        "turbosvd_first_call_s": cold_s,
         "speedup": med_s / med_t,
         "speedup_1_thread": med_s / med_t1,
         "max_abs_factor_difference": max_diff,
