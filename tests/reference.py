@@ -408,48 +408,6 @@ def als_fit(
     return bu, bi, U[:, :k], V[:, :k], mu
 
 
-def svdpp_epoch_grid(
-    users, items, ratings, user_bin, item_bin, n_bins, pu, qi, yj, bu, bi, mu, rates
-):
-    """One epoch of the grid SVD++ schedule, in place, float64, written literally.
-
-    Every user takes a private copy of the y rows of its items as they are at the start of
-    the epoch; the ratings run in the blocked schedule's visiting order (``blocked_order``)
-    with Surprise's per-rating update on the user's copy (implicit sum recomputed from the
-    copy at every rating). The update a user's ratings give each of its rows is affine and
-    the same for all of them, y -> alpha_u y + beta_u: beta_u is what a row starting at
-    zero becomes, alpha_u the product of the decays. After all ratings, every item's row
-    takes the maps of its users in increasing user id. Assumes distinct (user, item) pairs.
-    """
-    lr_bu, lr_bi, lr_pu, lr_qi, lr_yj, reg_bu, reg_bi, reg_pu, reg_qi, reg_yj = rates
-    k = pu.shape[1]
-    rated = defaultdict(list)
-    for u, i in zip(users, items, strict=True):
-        rated[int(u)].append(int(i))
-    y0 = yj.astype(np.float64)
-    local = {u: {j: y0[j].copy() for j in js} for u, js in rated.items()}
-    beta = {u: np.zeros(k) for u in rated}
-    alpha = dict.fromkeys(rated, 1.0)
-    for r in blocked_order(users, items, user_bin, item_bin, n_bins):
-        u, i, rating = int(users[r]), int(items[r]), float(ratings[r])
-        js = rated[u]
-        s = np.sqrt(len(js))
-        z = sum(local[u][j] for j in js) / s
-        err = rating - (mu + bu[u] + bi[i] + qi[i] @ (pu[u] + z))
-        bu[u] += lr_bu * (err - reg_bu * bu[u])
-        bi[i] += lr_bi * (err - reg_bi * bi[i])
-        p, q = pu[u].copy(), qi[i].copy()
-        pu[u] = p + lr_pu * (err * q - reg_pu * p)
-        qi[i] = q + lr_qi * (err * (p + z) - reg_qi * q)
-        for j in js:
-            local[u][j] = local[u][j] + lr_yj * (err * q / s - reg_yj * local[u][j])
-        beta[u] = beta[u] + lr_yj * (err * q / s - reg_yj * beta[u])
-        alpha[u] *= 1 - lr_yj * reg_yj
-    for j in range(len(yj)):
-        for u in sorted(u for u, js in rated.items() if j in js):
-            yj[j] = alpha[u] * yj[j] + beta[u]
-
-
 # =====================================================================================
 # AdaGrad learning rates of the blocked schedule (issue 14): LIBMF's per-vector AdaGrad
 # =====================================================================================

@@ -35,32 +35,6 @@ def svdpp_epoch_fast(
     user_begin: int,
     user_end: int,
 ) -> None: ...
-def svdpp_grid_begin_fast(
-    indptr: _I64, items: _I32, yj: _F, z: _F, beta: _F, alpha: _F, n_threads: int
-) -> None: ...
-def svdpp_grid_end_fast(
-    indptr: _I64, users: _I32, yj: _F, beta: _F, alpha: _F, n_threads: int
-) -> None: ...
-def svdpp_grid_waves_fast(
-    block_ptr: _I64,
-    run_user: _I32,
-    run_ptr: _I64,
-    items: _I32,
-    ratings: _F,
-    user_indptr: _I64,
-    pu: _F,
-    qi: _F,
-    bu: _F,
-    bi: _F,
-    z: _F,
-    beta: _F,
-    alpha: _F,
-    global_mean: float,
-    rates: tuple[float, ...],
-    n_threads: int,
-    first_wave: int,
-    last_wave: int,
-) -> None: ...
 def nmf_accumulate_exact_f64(
     indptr: _I64,
     items: _I32,

@@ -6,7 +6,6 @@ the GIL released. Validation of user-facing parameters lives in the Python modul
 """
 import numpy as np
 
-from libc.math cimport sqrt
 from libc.stdint cimport int32_t, int64_t
 
 from turbosvd._kernels cimport (
@@ -21,28 +20,6 @@ from turbosvd._kernels cimport (
     svdpp_epoch_exact,
     svdpp_user_vectors,
 )
-
-# The grid schedule's entry points (svdpp.hpp, 3.); declared here, used by this shim only.
-cdef extern from "turbosvd/svdpp.hpp" namespace "turbosvd" nogil:
-    void svdpp_grid_begin[Real](
-        const int64_t* indptr, const int32_t* items, int64_t n_users, int64_t n_items,
-        int64_t n_factors, const Real* yj, Real* z, Real* beta, Real* alpha, int n_threads,
-    ) except +
-
-    void svdpp_grid_end[Real](
-        const int64_t* indptr, const int32_t* users, int64_t n_users, int64_t n_items,
-        int64_t n_factors, Real* yj, const Real* beta, const Real* alpha, int n_threads,
-    ) except +
-
-    void svdpp_grid_waves[Real](
-        const int64_t* block_ptr, int64_t n_bins, const int32_t* run_user,
-        const int64_t* run_ptr, int64_t n_runs, const int32_t* items, const Real* ratings,
-        int64_t n_ratings, const int64_t* user_indptr, int64_t n_users, int64_t n_items,
-        int64_t n_factors, Real* pu, Real* qi, Real* bu, Real* bi, Real* z, Real* beta,
-        Real* alpha, double global_mean, const SvdppRates& rates, int n_threads,
-        int64_t first_wave, int64_t last_wave,
-    ) except +
-
 
 ctypedef fused real_t:
     float
@@ -177,92 +154,6 @@ def svdpp_epoch_fast(
         svdpp_epoch_batched(
             &indptr[0], ip(items), cp1(ratings), nu, ni, k, p2(pu), p2(qi), p2(yj), p1(bu),
             p1(bi), global_mean, r, user_begin, user_end,
-        )
-
-
-def svdpp_grid_begin_fast(
-    const int64_t[::1] indptr,
-    const int32_t[::1] items,
-    const real_t[:, ::1] yj,
-    real_t[:, ::1] z,
-    real_t[:, ::1] beta,
-    real_t[::1] alpha,
-    int n_threads,
-):
-    """Step a) of a grid SVD++ epoch (svdpp.hpp): the per-user state from ``yj``.
-
-    ``indptr``/``items``: the user CSR; ``z``, ``beta`` (n_users x k) and ``alpha``
-    (n_users) are overwritten.
-    """
-    cdef Py_ssize_t nu = z.shape[0], ni = yj.shape[0], k = yj.shape[1]
-    _check_csr(indptr, nu, items.shape[0])
-    _check_model(nu, ni, k, (("z", z, nu, k), ("beta", beta, nu, k), ("alpha", alpha, nu, -1)))
-    with nogil:
-        svdpp_grid_begin(&indptr[0], ip(items), nu, ni, k, cp2(yj), p2(z), p2(beta), p1(alpha),
-                         n_threads)
-
-
-def svdpp_grid_end_fast(
-    const int64_t[::1] indptr,
-    const int32_t[::1] users,
-    real_t[:, ::1] yj,
-    const real_t[:, ::1] beta,
-    const real_t[::1] alpha,
-    int n_threads,
-):
-    """Step c): every item's y row takes its users' maps (``indptr``/``users``: item CSR)."""
-    cdef Py_ssize_t nu = beta.shape[0], ni = yj.shape[0], k = yj.shape[1]
-    _check_csr(indptr, ni, users.shape[0])
-    _check_model(nu, ni, k, (("beta", beta, nu, k), ("alpha", alpha, nu, -1)))
-    with nogil:
-        svdpp_grid_end(&indptr[0], ip(users), nu, ni, k, p2(yj), cp2(beta), cp1(alpha),
-                       n_threads)
-
-
-def svdpp_grid_waves_fast(
-    const int64_t[::1] block_ptr,
-    const int32_t[::1] run_user,
-    const int64_t[::1] run_ptr,
-    const int32_t[::1] items,
-    const real_t[::1] ratings,
-    const int64_t[::1] user_indptr,
-    real_t[:, ::1] pu,
-    real_t[:, ::1] qi,
-    real_t[::1] bu,
-    real_t[::1] bi,
-    real_t[:, ::1] z,
-    real_t[:, ::1] beta,
-    real_t[::1] alpha,
-    double global_mean,
-    tuple rates,
-    int n_threads,
-    int64_t first_wave,
-    int64_t last_wave,
-):
-    """Step b): waves ``first_wave:last_wave`` of a grid epoch over a blocked layout."""
-    cdef Py_ssize_t nu = pu.shape[0], ni = qi.shape[0], k = pu.shape[1]
-    cdef Py_ssize_t n_cells = block_ptr.shape[0] - 1
-    cdef int64_t n_bins = <int64_t>(sqrt(<double>n_cells) + 0.5)
-    if n_cells < 1 or n_bins * n_bins != n_cells:
-        raise ValueError("block_ptr must have B * B + 1 entries")
-    if run_ptr.shape[0] != run_user.shape[0] + 1:
-        raise ValueError("run_ptr must have one more entry than run_user")
-    if items.shape[0] != ratings.shape[0]:
-        raise ValueError("items and ratings must have the same length")
-    _check_csr(user_indptr, nu, items.shape[0])
-    _check_model(nu, ni, k, (("qi", qi, ni, k), ("bu", bu, nu, -1), ("bi", bi, ni, -1),
-                             ("z", z, nu, k), ("beta", beta, nu, k), ("alpha", alpha, nu, -1)))
-    if last_wave < 0:
-        last_wave = n_bins
-    cdef SvdppRates r
-    (r.lr_bu, r.lr_bi, r.lr_pu, r.lr_qi, r.lr_yj,
-     r.reg_bu, r.reg_bi, r.reg_pu, r.reg_qi, r.reg_yj) = rates
-    with nogil:
-        svdpp_grid_waves(
-            &block_ptr[0], n_bins, ip(run_user), &run_ptr[0], run_user.shape[0], ip(items),
-            cp1(ratings), items.shape[0], &user_indptr[0], nu, ni, k, p2(pu), p2(qi), p1(bu),
-            p1(bi), p2(z), p2(beta), p1(alpha), global_mean, r, n_threads, first_wave,
-            last_wave,
         )
 
 

@@ -11,11 +11,6 @@ a second; the caller assigns the arrays to the model only when the loop returns.
   O(sum_u |I_u|^2 k) per epoch, like Surprise's, several times faster.
 - ``fit_blocked``: the user-batched schedule (each user's implicit sum once, its y update
   applied once), in the model's dtype. O(|R| k) per epoch; no thread count enters.
-- ``fit_grid``: the same update on SVD's grid of user bins x item bins, parallel, every
-  user's implicit sum from the y rows of the epoch's start. O(|R| k) per epoch; the
-  result depends on the grid (chosen from the data), not on the thread count. Measured
-  and not used by ``SVDpp`` (less accurate on ML-100k, slower on 2 threads there:
-  ``bench/results/bench_svdpp_grid.md``); kept so that measurement can be re-run.
 """
 
 from __future__ import annotations
@@ -25,10 +20,9 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import _mf
-from .blocked import build_layout
-from .common import DivergenceCheck, EpochHook, never, ratings_per_call, user_chunks
+from .common import DivergenceCheck, EpochHook, never, user_chunks
 
-__all__ = ["DIVERGED_HINT", "fit_blocked", "fit_exact", "fit_grid", "verbose_line"]
+__all__ = ["DIVERGED_HINT", "fit_blocked", "fit_exact", "verbose_line"]
 
 DIVERGED_HINT = "lower the learning rates (lr_all) or raise the regularisation (reg_all)"
 
@@ -131,62 +125,6 @@ def fit_blocked(
             _mf.svdpp_epoch_fast(
                 indptr, items, ratings, pu, qi, yj, bu, bi, global_mean, rates, begin, end
             )
-        check(epoch, bu, bi, pu, qi, yj)
-        if _report(epoch_done, wants_model, epoch, indptr, items, pu, qi, yj, bu, bi):
-            break
-
-
-def fit_grid(
-    trainset,
-    pu,
-    qi,
-    yj,
-    bu,
-    bi,
-    rates,
-    n_epochs: int,
-    verbose: bool,
-    epoch_done: EpochHook = never,
-    wants_model: Callable[[], bool] = never,
-    *,
-    n_threads: int = 1,
-    n_bins: int | None = None,
-) -> None:
-    """The grid schedule (``svdpp.hpp``, 3.): the user-batched update, parallel.
-
-    Arguments as ``fit_blocked`` plus ``n_threads`` and ``n_bins`` (the grid's size; None
-    chooses it from the data as SVD's blocked schedule does, never from ``n_threads``).
-    Every user's implicit sum starts from the y rows of the epoch's start and the y maps
-    are applied after the epoch's waves, so the result depends on the grid only, not on
-    ``n_threads``.
-    """
-    indptr, items, ratings = trainset.user_csr()
-    k = pu.shape[1]
-    layout = build_layout(trainset, pu.dtype, k, n_bins)
-    # Each item's users in ascending inner id (the order the serial schedule applies them).
-    users_all, items_all, _ = trainset.rating_arrays()
-    by_item = np.lexsort((users_all, items_all))
-    item_users = np.ascontiguousarray(users_all[by_item], dtype=np.int32)
-    item_indptr = np.zeros(trainset.n_items + 1, dtype=np.int64)
-    np.cumsum(np.bincount(items_all, minlength=trainset.n_items), out=item_indptr[1:])
-    z = np.empty_like(pu)
-    beta = np.empty_like(pu)
-    alpha = np.empty(len(pu), dtype=pu.dtype)
-    n_bins = layout.n_bins
-    per_call = max(1, ratings_per_call(k) * n_threads * n_bins // max(1, trainset.n_ratings))
-    global_mean = float(trainset.global_mean)
-    check = DivergenceCheck(DIVERGED_HINT, strict=True)
-    for epoch in range(n_epochs):
-        if verbose:
-            print(verbose_line(epoch))
-        _mf.svdpp_grid_begin_fast(indptr, items, yj, z, beta, alpha, n_threads)
-        for first in range(0, n_bins, per_call):
-            _mf.svdpp_grid_waves_fast(
-                layout.block_ptr, layout.run_user, layout.run_ptr, layout.items, layout.ratings,
-                indptr, pu, qi, bu, bi, z, beta, alpha, global_mean, rates, n_threads, first,
-                min(n_bins, first + per_call),
-            )  # fmt: skip
-        _mf.svdpp_grid_end_fast(item_indptr, item_users, yj, beta, alpha, n_threads)
         check(epoch, bu, bi, pu, qi, yj)
         if _report(epoch_done, wants_model, epoch, indptr, items, pu, qi, yj, bu, bi):
             break
