@@ -52,6 +52,7 @@ from ._common import (
     _Clock,
     _col,
     _id_map,
+    _rating_stats,
     default_n_blocks,
     session_limits,
     task_slots,
@@ -303,29 +304,7 @@ def _train(df, user_col, item_col, rating_col, *, n_blocks, task_bins, rating_sc
     blocks = factors = None
     done = False
     try:
-        stats = base.agg(
-            F.count(F.lit(1)).alias("n"),
-            F.sum(
-                F.when(
-                    F.col("rating").isNull()
-                    | F.isnan("rating")
-                    | (F.abs("rating") == F.lit(float("inf"))),
-                    1,
-                ).otherwise(0)
-            ).alias("bad"),
-            F.min("rating").alias("lo"),
-            F.max("rating").alias("hi"),
-        ).collect()[0]
-        n_ratings = int(stats["n"])
-        if n_ratings == 0:
-            raise ValueError("df is empty: it has no ratings")
-        if stats["bad"]:
-            raise ValueError(
-                f"rating_col={rating_col!r} has {stats['bad']} null, NaN or infinite values"
-            )
-        if scale is None:
-            lo, hi = float(stats["lo"]), float(stats["hi"])
-            scale = (lo, hi) if lo < hi else (lo, lo + 1.0)
+        n_ratings, scale = _rating_stats(base, rating_col, scale)
         setup("cache and check the ratings")
         user_ids, user_counts = _id_map(base, "user", "user_col", user_col, limits)
         item_ids, item_counts = _id_map(base, "item", "item_col", item_col, limits)
