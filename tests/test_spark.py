@@ -25,8 +25,7 @@ pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'tu
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
     pytest.skip("Spark needs Java: no java on PATH and JAVA_HOME unset", allow_module_level=True)
 
-from pyspark.sql import SparkSession  # noqa: E402
-
+from spark_helpers import local_session, string_id_ratings  # noqa: E402
 from turbosvd import SVD, Dataset, Reader, accuracy  # noqa: E402
 from turbosvd import spark as tspark  # noqa: E402
 from turbosvd.datasets import make_ratings  # noqa: E402
@@ -48,36 +47,12 @@ PARAMS = dict(n_factors=8, n_epochs=2, random_state=0, lr_all=0.007, reg_all=0.0
 
 @pytest.fixture(scope="module")
 def spark():
-    # Workers must run this interpreter (the one with pyarrow and turbosvd).
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("turbosvd-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.default.parallelism", "2")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.memory", "1g")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    yield from local_session("turbosvd-tests")
 
 
 @pytest.fixture(scope="module")
 def ratings() -> pd.DataFrame:
-    """String ids, shuffled rows (ids are numbered by first appearance)."""
-    df = make_ratings(300, 200, 12000, random_state=5)
-    df = df.sample(frac=1.0, random_state=1).reset_index(drop=True)
-    return pd.DataFrame(
-        {
-            "user": "u" + df["user"].astype(str),
-            "item": "i" + df["item"].astype(str),
-            "rating": df["rating"].astype(np.float64),
-        }
-    )
+    return string_id_ratings(300, 200, 12000)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 
 import numpy as np
 import pandas as pd
@@ -20,11 +19,9 @@ pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'tu
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
     pytest.skip("Spark needs Java: no java on PATH and JAVA_HOME unset", allow_module_level=True)
 
-from pyspark.sql import SparkSession  # noqa: E402
-
+from spark_helpers import local_session, string_id_ratings  # noqa: E402
 from turbosvd import ALS, Dataset, Reader, accuracy  # noqa: E402
 from turbosvd import spark as tspark  # noqa: E402
-from turbosvd.datasets import make_ratings  # noqa: E402
 from turbosvd.exceptions import ModelFitError  # noqa: E402
 
 pytestmark = [
@@ -35,35 +32,12 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def spark():
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("turbosvd-als-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.default.parallelism", "2")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.memory", "1g")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    yield from local_session("turbosvd-als-tests")
 
 
 @pytest.fixture(scope="module")
 def small() -> pd.DataFrame:
-    """String ids, shuffled rows (ids are numbered by first appearance)."""
-    df = make_ratings(120, 80, 3000, random_state=5)
-    df = df.sample(frac=1.0, random_state=1).reset_index(drop=True)
-    return pd.DataFrame(
-        {
-            "user": "u" + df["user"].astype(str),
-            "item": "i" + df["item"].astype(str),
-            "rating": df["rating"].astype(np.float64),
-        }
-    )
+    return string_id_ratings(120, 80, 3000)
 
 
 @pytest.fixture(scope="module")
