@@ -24,7 +24,7 @@ from turbosvd import (
     dump,
 )
 from turbosvd.datasets import make_ratings
-from turbosvd.foldin import foldin_reg
+from turbosvd.foldin import batch_rotation, foldin_reg, rotation_pays
 
 READER = Reader(rating_scale=(1, 5))
 
@@ -46,9 +46,10 @@ def _batch(rng, n_items, sizes):
     return indptr, items, ratings
 
 
+@pytest.mark.parametrize("rotate", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(("k", "biased"), [(12, True), (12, False), (0, True), (33, True)])
-def test_kernel_matches_reference_solve(dtype, k, biased):
+def test_kernel_matches_reference_solve(dtype, k, biased, rotate):
     rng = np.random.default_rng(k)
     n_items = 60
     qi = rng.normal(0, 0.3, (n_items, k)).astype(dtype)
@@ -57,7 +58,12 @@ def test_kernel_matches_reference_solve(dtype, k, biased):
     sizes = [1, 2, k, k + 1, k + 2, 5, 300, 40]
     indptr, items, ratings = _batch(rng, n_items, sizes)
     reg = (2.5, 0.03, 1.5, 0.05)
-    pu, bu, bad = _foldin.foldin_users(indptr, items, ratings, qi, bi, 3.4, biased, reg, 2)
+    # The batch's rotation (preconditioned conjugate gradients in the eigenbasis of the
+    # rated items' second moment) changes the path, not the solution.
+    rotation = batch_rotation(qi, items) if rotate else None
+    pu, bu, bad = _foldin.foldin_users(
+        indptr, items, ratings, qi, bi, 3.4, biased, reg, 2, rotation
+    )
     assert pu.dtype == dtype and bu.dtype == dtype and not bad.any()
     tol = 1e-12 if dtype == np.float64 else 2e-5
     for u, n in enumerate(sizes):
@@ -69,18 +75,57 @@ def test_kernel_matches_reference_solve(dtype, k, biased):
         assert bu[u] == pytest.approx(b, rel=tol, abs=tol)
 
 
+@pytest.mark.parametrize("rotate", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_kernel_result_does_not_depend_on_threads(dtype):
+def test_kernel_result_does_not_depend_on_threads(dtype, rotate):
     rng = np.random.default_rng(0)
     qi = rng.normal(0, 0.3, (80, 20)).astype(dtype)
     bi = rng.normal(0, 0.2, 80).astype(dtype)
     indptr, items, ratings = _batch(rng, 80, rng.integers(1, 60, 50))
+    rotation = batch_rotation(qi, items) if rotate else None
+    reg = (4.0, 0.02, 4.0, 0.02)
     runs = [
-        _foldin.foldin_users(indptr, items, ratings, qi, bi, 3.0, True, (4.0, 0.02, 4.0, 0.02), t)
+        _foldin.foldin_users(indptr, items, ratings, qi, bi, 3.0, True, reg, t, rotation)
         for t in (1, 2, 3, 7)
     ]
     for pu, bu, _ in runs[1:]:
         assert np.array_equal(pu, runs[0][0]) and np.array_equal(bu, runs[0][1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_any_orthogonal_rotation_gives_the_reference_solve(dtype):
+    """The rotation is exact for any orthogonal matrix (it only steers the preconditioner),
+    also one unrelated to the item factors, and with a zero penalty on the factors (no
+    preconditioner then) or on the bias."""
+    rng = np.random.default_rng(5)
+    k, n_items = 10, 50
+    qi = rng.normal(0, 0.5, (n_items, k)).astype(dtype)
+    bi = rng.normal(0, 0.2, n_items).astype(dtype)
+    sizes = [11, 40, 200]
+    indptr, items, ratings = _batch(rng, n_items, sizes)
+    rotation, _ = np.linalg.qr(rng.normal(size=(k, k)))
+    tol = 1e-11 if dtype == np.float64 else 2e-5
+    for reg in ((3.0, 0.01, 2.0, 0.0), (0.0, 0.0, 2.0, 0.0), (3.0, 0.0, 0.0, 0.0)):
+        pu, bu, bad = _foldin.foldin_users(
+            indptr, items, ratings, qi, bi, 3.0, True, reg, 2, np.ascontiguousarray(rotation)
+        )
+        assert not bad.any()
+        for u, n in enumerate(sizes):
+            s, e = indptr[u], indptr[u + 1]
+            p, b = foldin_solve(
+                items[s:e], ratings[s:e], qi, bi, 3.0, True, reg[0] + reg[1] * n, reg[2]
+            )
+            np.testing.assert_allclose(pu[u], p, rtol=tol, atol=tol)
+            assert bu[u] == pytest.approx(b, rel=tol, abs=tol)
+
+
+def test_rotation_is_checked():
+    qi, bi = np.zeros((3, 2)), np.zeros(3)
+    ok = (np.array([0, 1], dtype=np.int64), np.array([0], dtype=np.int32), np.array([3.0]))
+    with pytest.raises(ValueError, match=r"rotation has shape \(3, 3\), expected \(2, 2\)"):
+        _foldin.foldin_users(*ok, qi, bi, 0, True, (1, 0, 1, 0), 1, np.eye(3))
+    with pytest.raises(ValueError, match="rotation not finite"):
+        _foldin.foldin_users(*ok, qi, bi, 0, True, (1, 0, 1, 0), 1, np.full((2, 2), np.nan))
 
 
 def test_kernel_rejects_bad_arguments():
@@ -243,6 +288,8 @@ def test_repeated_foldins_and_known_users(data):
 def test_foldin_does_not_depend_on_n_jobs(data):
     ts = _trainset(data)
     triples = [(2000 + k % 60, k % 200, 1 + k % 5) for k in range(3000)]
+    # A batch this large (for k=12 and 250 items) is solved with the batch's rotation.
+    assert rotation_pays(3000, ts.n_items, 12)
     out = []
     for n_jobs in (1, 2, 3):
         algo = SVD(n_factors=12, random_state=0, n_jobs=n_jobs).fit(ts)
@@ -250,6 +297,26 @@ def test_foldin_does_not_depend_on_n_jobs(data):
         out.append((algo.pu.copy(), algo.bu.copy()))
     for pu, bu in out[1:]:
         assert np.array_equal(pu, out[0][0]) and np.array_equal(bu, out[0][1])
+    # ... and still the reference solve.
+    lp0, lp1, lb0, lb1 = algo._foldin_reg()
+    mts = algo.trainset
+    for raw in (2000, 2031, 2059):
+        rows = [(mts.to_inner_iid(i), r) for u, i, r in triples if u == raw]
+        items, ratings = zip(*rows, strict=True)
+        n = len(rows)
+        p, b = foldin_solve(
+            items, ratings, algo.qi, algo.bi, mts.global_mean, True, lp0 + lp1 * n, lb0 + lb1 * n
+        )
+        u = mts.to_inner_uid(raw)
+        np.testing.assert_allclose(algo.pu[u], p, rtol=2e-5, atol=2e-5)
+        assert algo.bu[u] == pytest.approx(b, rel=2e-5, abs=2e-5)
+
+
+def test_rotation_pays_only_for_large_batches():
+    assert rotation_pays(897_393, 3706, 100)  # bench_foldin's batch of 5,436 users
+    assert not rotation_pays(82_227, 3706, 100)  # its 604 held-out users
+    assert not rotation_pays(165, 3706, 100)  # one user
+    assert not rotation_pays(10_000, 10, 1) and not rotation_pays(10_000, 10, 0)
 
 
 def test_unknown_items_are_skipped_with_one_warning(data):
