@@ -11,7 +11,8 @@ are the test set. Peers, in the same run:
   the regularisation scan shows where the derived penalty lies among multiples of its
   early-stopping term ``c / (lr * n_epochs)``;
 - batch speed: the same ridge solves in NumPy (``numpy.linalg.solve`` on the stacked
-  systems, BLAS/LAPACK), and the retrain;
+  systems, BLAS/LAPACK), the retrain, and the largest batch solved without the batch's
+  rotation (plain conjugate gradients);
 - the public call: ``partial_fit_users`` on DataFrames of the held-out batch and of
   every training user under a new raw id (5,436 new users), against the kernel alone;
 - latency: ``partial_fit_users`` with one new user per call (its 80 %), given as a list
@@ -171,6 +172,7 @@ def _adagrad_quality(sc):
 
 def speed(sc, repeat):
     from turbosvd import SVD, _foldin
+    from turbosvd.foldin import rotation_pays
 
     model = SVD(random_state=0, n_jobs=2).fit(sc["train"])
     ts = model.trainset
@@ -185,18 +187,29 @@ def speed(sc, repeat):
     # ratings (the known users' recomputation, as partial_fit_users would do it).
     everyone = tuple(np.ascontiguousarray(a) for a in ts.user_csr())
     rows = []
-    for name, (ip, it, rt), numpy_peer in (
-        ("held-out users, 80 %", (indptr, items, ratings), True),
-        ("20 ratings each", small, True),
-        ("every training user, all ratings", everyone, False),
+    # The kernel as partial_fit_users runs it: large batches in the batch's rotation; the
+    # last row is the same batch without it (the peer).
+    for name, (ip, it, rt), numpy_peer, allow_rotation in (
+        ("held-out users, 80 %", (indptr, items, ratings), True, True),
+        ("20 ratings each", small, True, True),
+        ("every training user, all ratings", everyone, False, True),
+        ("every training user, all ratings, no rotation (peer)", everyone, False, False),
     ):
         n_users = len(ip) - 1
-        entry = {"batch": name, "users": n_users, "mean_ratings": float(np.diff(ip).mean())}
+        rotated = allow_rotation and rotation_pays(len(it), *model.qi.shape)
+        entry = {
+            "batch": name,
+            "users": n_users,
+            "mean_ratings": float(np.diff(ip).mean()),
+            "rotation": rotated,
+        }
         for threads in (1, 2):
             walls, cpus = [], []
             for k in range(repeat + 1):  # the first run warms up
                 t, c = time.perf_counter(), time.process_time()
-                _foldin.foldin_users(ip, it, rt, model.qi, model.bi, mu, True, reg, threads)
+                _foldin.foldin_users(
+                    ip, it, rt, model.qi, model.bi, mu, True, reg, threads, rotated
+                )
                 if k:
                     walls.append(time.perf_counter() - t)
                     cpus.append(time.process_time() - c)
@@ -370,6 +383,7 @@ def main():
                 "batch",
                 "users",
                 "mean ratings",
+                "rotation",
                 "1 thread (users/s)",
                 "2 threads (users/s)",
                 "CPU us/user, 1 thread",
@@ -381,6 +395,7 @@ def main():
                     r["batch"],
                     r["users"],
                     r["mean_ratings"],
+                    "yes" if r["rotation"] else "no",
                     r["kernel_1t_users_per_s"],
                     r["kernel_2t_users_per_s"],
                     r["kernel_1t_cpu_us_per_user"],
@@ -393,7 +408,9 @@ def main():
         "",
         "Users per second are wall time (median of the repeats); CPU us/user is the process's",
         "CPU time over all threads per user, what the batch costs where it gets the cores (on",
-        "this shared machine the wall rate is set by the load average above).",
+        "this shared machine the wall rate is set by the load average above). Rotation: solved",
+        "in the batch's rotation with the per-user preconditioner (`foldin.rotation_pays`, its",
+        "setup included), as `partial_fit_users` does; the last row is the same batch without.",
         "",
         "## The public call on a batch (`partial_fit_users(DataFrame)`, 2 threads)",
         "",

@@ -25,13 +25,15 @@
 //   With the penalty of a trained model the system is well conditioned (its spectrum is
 //   lam plus a few directions of the item factors): ~10 products of cost 2 n K each at
 //   k = 100, against n K^2 / 2 + K^3 / 6 for forming and factoring the matrix.
-// - Large batches (the caller decides: foldin.rotation_pays) also pass a rotation V, an
-//   orthogonal k x k matrix whose columns are the eigenvectors of the item factors'
-//   second moment weighted by the batch's ratings (foldin.batch_rotation, numpy). The
-//   item factors are rotated once per batch, qr = qi V (all items, float64 sums rounded
-//   to the model's type once), and each user's CG runs on the rotated rows [q_i V, 1]:
-//   the same system up to the orthogonal change of variables w = [V w'_f, w_b] (Lam is
-//   lam_p I on the factors, so it is unchanged). In that basis the user's X^T X is
+// - Large batches (the caller decides: foldin.rotation_pays) are solved in a rotation V,
+//   an orthogonal k x k matrix whose columns are the eigenvectors of the item factors'
+//   second moment weighted by the batch's ratings (rotation_basis: the items' counts among
+//   at most ~65k evenly spaced ratings, their weighted Gram matrix in the model's type,
+//   Householder + QL in symeig.hpp; no BLAS, whose spinning threads would compete with
+//   OpenMP's). The item factors are rotated once per batch, qr = qi V (all items, float64
+//   sums rounded to the model's type once), and each user's CG runs on the rotated rows
+//   [q_i V, 1]: the same system up to the orthogonal change of variables w = [V w'_f, w_b]
+//   (Lam is lam_p I on the factors, so it is unchanged). In that basis the user's X^T X is
 //   close to diagonal apart from the bias row and column, so the CG is preconditioned by
 //   the arrow matrix M = [[diag(a), c], [c^T, n + lam_b]] of the user's own diagonal
 //   (a_f = sum_j x'_jf^2 + lam_p) and bias column (c_f = sum_j x'_jf), both summed in the
@@ -40,15 +42,16 @@
 //   ~42 % fewer row products (10.2M -> 5.8M) than plain CG (in the original basis the
 //   same diagonal preconditioner, Jacobi, saves ~7 % of the steps). A user with
 //   lam_p = 0 gets plain CG on the rotated rows.
-// Parallel strategy: one OpenMP region. With a rotation, the item table is rotated first,
-// fixed blocks of kRotItems items spread statically over the threads, and the barrier at
-// the end of that loop completes it before any user reads it. Then OpenMP dynamic over
-// users (each user is independent); every thread has its own slice of one scratch buffer
-// allocated before the parallel region.
+// Parallel strategy: the rotation's basis is computed serially (~3 ms at k = 100), then one
+// OpenMP region: with a rotation, the item table is rotated first (fixed blocks of
+// kRotItems items spread statically over the threads; the barrier at the end of that loop
+// completes it before any user reads it), then OpenMP dynamic over users (each user is
+// independent); every thread has its own slice of one scratch buffer allocated before the
+// parallel region.
 // Dispatch: one template for float32 and float64 models, SIMD-dispatched (common.hpp);
 // foldin_users validates and allocates before the dispatched loop, which never throws.
-// Determinism: a user's result depends only on its ratings, their order, the model and
-// the rotation (which the caller computes from the batch before the parallel solve): no
+// Determinism: a user's result depends only on its ratings, their order, the model and,
+// when rotated, the batch's rotation (computed serially before the parallel solve): no
 // sum crosses users or threads (each rotated item is summed in the order of the factors),
 // and every sum runs in an order fixed in the source (fixed lanes, no reassociating
 // reductions; the vector-register lane sums are the same tree as the portable loops), so
@@ -56,8 +59,8 @@
 // contraction, as in sgd_blocked.hpp.) With and without a rotation the results agree to
 // the CG tolerance, not bit for bit.
 // Cost per user: O(n^2 K + n^3) dual, O(iterations n K + K^2) conjugate gradients (K^2:
-// rotating the result back); per batch with a rotation O(n_items k^2), plus numpy's
-// O(n_items k^2 + k^3) for V. Scratch O(min(longest user, kGather) K + kDualMax K +
+// rotating the result back); per batch with a rotation O(n_items k^2 + k^3) for V and
+// the rotated items. Scratch O(min(longest user, kGather) K + kDualMax K +
 // kDualMax^2) per thread, and n_items k for the rotated items.
 #pragma once
 
@@ -68,6 +71,7 @@
 #include <type_traits>
 
 #include "common.hpp"
+#include "symeig.hpp"
 
 namespace turbosvd {
 
@@ -481,7 +485,7 @@ TURBOSVD_INLINE bool cg_user(const std::int32_t* items, const double* ratings, i
     double* p = r + Kp;      // search direction
     double* q = p + Kp;      // A p
     double* z = w + Kp;      // preconditioned residual (w is s.vec + 3 Kp)
-    double* inv_a = z + Kp;  // preconditioner: 1 / (n D + lam_p) on the factors
+    double* inv_a = z + Kp;  // preconditioner: 1 / a on the factors
     double* u = inv_a + Kp;  // ... and its coupling to the bias, c / a
     const bool precond = pc.qr != nullptr && lam_p > 0 && k > 0;
     if (precond) qi = pc.qr;  // the rows are gathered in the rotated coordinates
@@ -706,6 +710,43 @@ TURBOSVD_INLINE void rotate_items(const Real* TURBOSVD_RESTRICT q, index_t items
     }
 }
 
+// The batch's rotation (header comment), SIMD-dispatched: V (k x k, row-major: column j
+// is an eigenvector) of C = sum_i c_i q_i q_i^T, c_i the count of item i among the
+// ratings items[0], items[step], items[2 step], ... (at most ~65k of them). C is summed in
+// the model's type over blocks of kChunk rows sqrt(c_i) q_i (gram_lower_add), added in
+// float64. Scratch: a (k x k), d and e (k), counts (n_items), block (kChunk x
+// round_up(k, kLanes) of Real). Never throws.
+template <typename Real>
+TURBOSVD_DISPATCH void rotation_basis(const std::int32_t* items, index_t nnz, const Real* qi,
+                                      index_t n_items, index_t k, double* V, double* a,
+                                      double* d, double* e, double* counts,
+                                      Real* block) noexcept {
+    const index_t step = std::max<index_t>(1, nnz / 65536);
+    for (index_t i = 0; i < n_items; ++i) counts[i] = 0.0;
+    for (index_t j = 0; j < nnz; j += step) counts[items[j]] += 1.0;
+    const index_t cols = round_up(k, kLanes<Real>);
+    for (index_t t = 0; t < k * k; ++t) a[t] = 0.0;
+    index_t rows = 0;
+    for (index_t i = 0; i < n_items; ++i) {
+        if (counts[i] == 0.0) continue;
+        const double w = std::sqrt(counts[i]);
+        const Real* TURBOSVD_RESTRICT q = qi + i * k;
+        Real* TURBOSVD_RESTRICT row = block + rows * cols;
+        for (index_t f = 0; f < k; ++f) row[f] = static_cast<Real>(w * static_cast<double>(q[f]));
+        for (index_t f = k; f < cols; ++f) row[f] = 0;
+        if (++rows == kChunk) {
+            gram_lower_add(block, rows, cols, a, k, k);
+            rows = 0;
+        }
+    }
+    if (rows > 0) gram_lower_add(block, rows, cols, a, k, k);
+    for (index_t i = 0; i < k; ++i)
+        for (index_t j = 0; j < i; ++j) a[j * k + i] = a[i * k + j];
+    symmetric_eigenvectors(a, k, d, e);  // rows of a: the eigenvectors
+    for (index_t f = 0; f < k; ++f)
+        for (index_t j = 0; j < k; ++j) V[f * k + j] = a[j * k + f];
+}
+
 // All users, SIMD-dispatched. Never throws (arguments are validated and the scratch
 // allocated by foldin_users first); the `omp parallel` is in the dispatched body.
 template <typename Real>
@@ -761,7 +802,7 @@ void foldin_users(const std::int64_t* indptr, index_t n_users, const std::int32_
                   const double* ratings, const Real* qi, const Real* bi, index_t n_items,
                   index_t n_factors, double global_mean, bool biased, double lam_p0,
                   double lam_p1, double lam_b0, double lam_b1, Real* out_pu, Real* out_bu,
-                  std::uint8_t* bad, int n_threads, const double* rotation = nullptr) {
+                  std::uint8_t* bad, int n_threads, bool rotate = false) {
     require(n_users >= 0 && n_items >= 0 && n_factors >= 0, "foldin_users: negative size");
     require(n_threads >= 1, "foldin_users: n_threads must be >= 1");
     auto ok = [](double a, double b) {
@@ -779,10 +820,6 @@ void foldin_users(const std::int64_t* indptr, index_t n_users, const std::int32_
     for (index_t j = 0; j < nnz; ++j)
         require(items[j] >= 0 && items[j] < n_items && std::isfinite(ratings[j]),
                 "foldin_users: item id out of range or rating not finite");
-    const bool precond = rotation != nullptr && n_factors > 0;
-    if (precond)
-        for (index_t t = 0; t < n_factors * n_factors; ++t)
-            require(std::isfinite(rotation[t]), "foldin_users: rotation not finite");
     if (n_users == 0) return;
     const index_t K = n_factors + (biased ? 1 : 0);
     const int threads = static_cast<int>(std::min<index_t>(n_threads, n_users));
@@ -792,12 +829,30 @@ void foldin_users(const std::int64_t* indptr, index_t n_users, const std::int32_
     const auto size = static_cast<std::size_t>(foldin_detail::Scratch<Real>::doubles(K, rows) *
                                                threads);
     std::unique_ptr<double[]> scratch(new double[size]);
-    std::unique_ptr<Real[]> qr(precond ? new Real[static_cast<std::size_t>(n_items * n_factors)]
-                                       : nullptr);
+    // The batch's rotation: its basis (serial: counts, C, eigenvectors), then the rotated
+    // item table, filled by `run` in parallel.
+    const index_t k = n_factors;
+    std::unique_ptr<double[]> basis;
+    std::unique_ptr<Real[]> qr;
+    if (rotate && k > 0) {
+        using foldin_detail::kChunk;
+        const index_t cols = foldin_detail::round_up(k, foldin_detail::kLanes<Real>);
+        const index_t block_doubles = (kChunk * cols * static_cast<index_t>(sizeof(Real)) + 7) / 8;
+        basis.reset(new double[static_cast<std::size_t>(2 * k * k + 2 * k + n_items +
+                                                        block_doubles)]);
+        double* V = basis.get();
+        double* a = V + k * k;
+        double* d = a + k * k;
+        double* e = d + k;
+        double* counts = e + k;
+        Real* block = reinterpret_cast<Real*>(counts + n_items);
+        foldin_detail::rotation_basis<Real>(items, nnz, qi, n_items, k, V, a, d, e, counts,
+                                            block);
+        qr.reset(new Real[static_cast<std::size_t>(n_items * k)]);
+    }
     foldin_detail::run<Real>(indptr, n_users, items, ratings, qi, bi, n_factors, global_mean,
                              biased, lam_p0, lam_p1, lam_b0, lam_b1, out_pu, out_bu,
-                             scratch.get(), rows, bad, n_items, rotation, qr.get(),
-                             threads);
+                             scratch.get(), rows, bad, n_items, basis.get(), qr.get(), threads);
 }
 
 }  // namespace turbosvd

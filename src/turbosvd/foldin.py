@@ -41,7 +41,6 @@ from ._growth import append_rows
 
 __all__ = [
     "FoldInMixin",
-    "batch_rotation",
     "foldin_reg",
     "group_users",
     "inner_items",
@@ -75,31 +74,16 @@ def foldin_reg(n_epochs, lr_p, reg_p, lr_b, reg_b) -> tuple[float, float, float,
     return lam_p0, float(reg_p), lam_b0, float(reg_b)
 
 
-def batch_rotation(qi: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """The rotation of a fold-in batch: an orthogonal ``(k, k)`` float64 matrix ``V``.
-
-    Its columns are the eigenvectors of ``sum_j q_{i_j} q_{i_j}^T`` over the batch's
-    ratings (the item factors' second moment weighted by how often the batch rates each
-    item; the counts of at most ~65k of the ratings, evenly spaced, and the sum in float32:
-    only the preconditioner depends on them, and ``V`` is orthogonal to float64 precision
-    whatever they are). The compiled solve runs its conjugate gradients on the item factors
-    rotated into this basis, where the users' normal equations are close to diagonal
-    (apart from the bias) and a cheap per-user preconditioner works
-    (csrc/turbosvd/foldin.hpp). Computed once per batch, before the parallel solve: results
-    do not depend on the number of threads.
-    """
-    step = max(1, len(items) // 65536)
-    weights = np.sqrt(np.bincount(items[::step], minlength=len(qi))).astype(np.float32)
-    q = np.asarray(qi, dtype=np.float32) * weights[:, None]
-    _, vectors = np.linalg.eigh((q.T @ q).astype(np.float64))
-    return np.ascontiguousarray(vectors)
-
-
 def rotation_pays(n_ratings: int, n_items: int, n_factors: int) -> bool:
-    """Whether a batch of ``n_ratings`` is worth its rotation.
+    """Whether a batch of ``n_ratings`` is worth solving in its rotation.
 
-    The rotation costs a ``k x k`` eigendecomposition and ``k^2`` per item of the model (the
-    rotated copy of the item factors); it saves ~40 % of the conjugate-gradient steps, each
+    The compiled solve can run its conjugate gradients on the item factors rotated into the
+    eigenvectors of their second moment weighted by the batch's ratings, where the users'
+    normal equations are close to diagonal (apart from the bias) and a cheap per-user
+    preconditioner works (csrc/turbosvd/foldin.hpp). The rotation costs a ``k x k``
+    eigendecomposition and ``k^2`` per item of the model (the rotated copy of the item
+    factors), computed once per batch before the parallel solve (results do not depend on
+    the number of threads); it saves ~40 % of the conjugate-gradient steps, each
     ``O(k)`` per rating (measured at k = 100 in bench/bench_foldin.py: 897k ratings of 5,436
     users: 10.2M -> 5.8M row products). So: at least ``5 k^2`` ratings and ``k / 2`` per
     item of the model.
@@ -372,7 +356,6 @@ class FoldInMixin:
             pu = np.zeros((n_users, qi.shape[1]), dtype=dtype)
             bu = np.zeros(n_users, dtype=dtype)
         else:
-            rotation = batch_rotation(qi, items) if rotation_pays(len(items), *qi.shape) else None
             pu, bu, bad = _foldin.foldin_users(
                 indptr,
                 items,
@@ -383,7 +366,7 @@ class FoldInMixin:
                 biased,
                 tuple(float(x) for x in reg),
                 self._n_threads(),
-                rotation,
+                rotation_pays(len(items), *qi.shape),
             )
             if bad.any():  # cannot happen with a positive regularisation
                 raise ValueError("fold-in failed: a user's system is singular (regularisation 0)")
