@@ -110,9 +110,14 @@ def _params(names):
 
 
 @pytest.fixture(scope="session")
-def surprise_sdist(pytestconfig) -> Path:
-    """scikit-surprise's unpacked sdist (tests/ and examples/), cached across runs."""
-    cache = pytestconfig.cache.mkdir(f"scikit-surprise-{SURPRISE_VERSION}-sdist")
+def surprise_sdist(pytestconfig, tmp_path_factory) -> Path:
+    """scikit-surprise's unpacked sdist (tests/ and examples/), cached across runs (in this
+    run's temporary directory under ``-p no:cacheprovider``)."""
+    name = f"scikit-surprise-{SURPRISE_VERSION}-sdist"
+    if getattr(pytestconfig, "cache", None) is not None:
+        cache = pytestconfig.cache.mkdir(name)
+    else:
+        cache = tmp_path_factory.mktemp(name)
     root = cache / f"scikit_surprise-{SURPRISE_VERSION}"
     if (root / "examples" / "run_all_examples.py").is_file():
         return root

@@ -99,8 +99,11 @@ def test_svdpp_user_vectors_match_definition(tiny):
 
 
 @pytest.mark.parametrize("biased", [False, True])
-def test_nmf_kernels_match_reference(tiny, biased):
-    k, mu = 4, float(tiny.global_mean)
+@pytest.mark.parametrize("k", [4, 13, 23])
+def test_nmf_kernels_match_reference(tiny, biased, k):
+    # float64 rows padded to 4, 16 and 24: sums in registers (1 and 4 vectors) and, past
+    # 4 vectors, in memory (nmf.hpp's RowSums).
+    mu = float(tiny.global_mean)
     indptr, items, ratings = tiny.user_csr()
     users = np.repeat(np.arange(tiny.n_users), np.diff(indptr))
     pu, qi, _ = _init(tiny, k, np.float64, uniform=True)

@@ -410,7 +410,7 @@ void als_half_sweep(const std::int64_t* indptr, const std::int32_t* cols, const 
     require(indptr[0] >= 0, "als_half_sweep: indptr must start at a non-negative offset");
     const index_t m = biased ? n_factors + 1 : n_factors;
     require(stride == als_stride<Real>(m), "als_half_sweep: stride must be als_stride(m)");
-    require(!biased || (Xb != nullptr || n_rows == 0) && (Yb != nullptr || n_cols == 0),
+    require(!biased || ((Xb != nullptr || n_rows == 0) && (Yb != nullptr || n_cols == 0)),
             "als_half_sweep: biases missing");
     const index_t nt =
         std::max<index_t>(1, std::min<index_t>(n_threads, std::max<index_t>(1, last - first)));

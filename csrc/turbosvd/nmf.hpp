@@ -127,6 +127,8 @@ TURBOSVD_NO_CONTRACT inline void nmf_update_exact(const std::int64_t* counts, in
 //     pu_new = pu * num / (den + |I_u| reg pu) where pu != 0;
 //   items (parallel, after the users' barrier): per item, the same sums of the OLD pu over
 //     its ratings in user order, qi updated in place.
+// Each row's two sums are held in registers when the stride is 1-4 vectors (RowSums;
+// k <= 32 in float32, the common case), else in the thread's scratch: the same operations.
 // Determinism: every sum belongs to one row, accumulated by one thread in a fixed order;
 // the dot product's lanes are fixed by the source (W lanes, then a fixed tree), so the
 // result is bit-identical for any number of threads. Cost O(|R| kp) per epoch; memory
@@ -180,6 +182,64 @@ TURBOSVD_INLINE void step(const Real* x, Real* out, const Real* TURBOSVD_RESTRIC
     }
 }
 
+// The two sums (num, den) of one row over its ratings, as accumulate() computes them, and
+// the step from them. NV > 0 (GCC/clang only): a stride of NV vectors known at compile
+// time, the sums held in registers as 256-bit vector types (split in two on the baseline
+// clone); the same products in the same order as accumulate(), so bit-identical results,
+// about twice as fast as sums stored and reloaded at every rating. NV = 0: any stride,
+// the sums in the thread's scratch.
+template <typename Real, index_t NV>
+struct RowSums;
+
+template <typename Real>
+struct RowSums<Real, 0> {
+    Real* TURBOSVD_RESTRICT num;
+    Real* TURBOSVD_RESTRICT den;
+    index_t kp;
+
+    RowSums(Real* scratch, index_t kp_) : num(scratch), den(scratch + kp_), kp(kp_) {}
+    TURBOSVD_INLINE void clear() {
+        for (index_t f = 0; f < kp; ++f) num[f] = den[f] = 0;
+    }
+    TURBOSVD_INLINE void add(const Real* TURBOSVD_RESTRICT y, Real rv, Real ev) {
+        accumulate(num, den, y, rv, ev, kp);
+    }
+    TURBOSVD_INLINE void step(const Real* x, Real* out, std::int64_t n, Real reg) const {
+        nmf_detail::step(x, out, num, den, n, reg, kp);
+    }
+};
+
+#if defined(__GNUC__)
+#define TURBOSVD_NMF_REGISTER_SUMS 1
+template <typename Real, index_t NV>
+struct RowSums {
+    typedef Real vec __attribute__((vector_size(32)));
+    static constexpr index_t W = kWidth<Real>;
+    vec num[NV], den[NV];
+
+    RowSums(Real*, index_t) {}
+    TURBOSVD_INLINE void clear() {
+        for (index_t v = 0; v < NV; ++v) num[v] = den[v] = vec{};
+    }
+    TURBOSVD_INLINE void add(const Real* TURBOSVD_RESTRICT y, Real rv, Real ev) {
+        for (index_t v = 0; v < NV; ++v) {
+            vec yv;
+            __builtin_memcpy(&yv, y + v * W, sizeof yv);
+            num[v] += yv * rv;
+            den[v] += yv * ev;
+        }
+    }
+    TURBOSVD_INLINE void step(const Real* x, Real* out, std::int64_t n, Real reg) const {
+        alignas(32) Real nu[NV * W], de[NV * W];
+        __builtin_memcpy(nu, num, sizeof num);
+        __builtin_memcpy(de, den, sizeof den);
+        nmf_detail::step(x, out, nu, de, n, reg, NV * W);
+    }
+};
+#else
+#define TURBOSVD_NMF_REGISTER_SUMS 0
+#endif
+
 }  // namespace nmf_detail
 
 // Everything one fast epoch reads and writes (pointers into numpy arrays, sizes).
@@ -204,13 +264,14 @@ struct NmfFastJob {
     bool biased;
 };
 
-template <typename Real>
+// One epoch (the three passes above); NV: the stride in vectors when known at compile
+// time (RowSums), else 0.
+template <typename Real, index_t NV>
 TURBOSVD_DISPATCH void nmf_fast_epoch_body(const NmfFastJob<Real>& j, int nt) noexcept {
-    const index_t kp = j.kp;
+    const index_t kp = NV > 0 ? NV * nmf_detail::kWidth<Real> : j.kp;
     TURBOSVD_OMP(parallel num_threads(nt))
     {
-        Real* num = j.scratch + static_cast<index_t>(thread_id()) * 2 * kp;
-        Real* den = num + kp;
+        nmf_detail::RowSums<Real, NV> sums(j.scratch + thread_id() * 2 * j.kp, j.kp);
         if (j.biased) {
             TURBOSVD_OMP_FOR(schedule(dynamic, 64))
             for (index_t u = 0; u < j.n_users; ++u) {
@@ -235,30 +296,28 @@ TURBOSVD_DISPATCH void nmf_fast_epoch_body(const NmfFastJob<Real>& j, int nt) no
         TURBOSVD_OMP_FOR(schedule(dynamic, 32))
         for (index_t u = 0; u < j.n_users; ++u) {
             const Real* p = j.pu + u * kp;
-            for (index_t f = 0; f < kp; ++f) num[f] = den[f] = 0;
-            for (std::int64_t r = j.indptr[u]; r < j.indptr[u + 1]; ++r) {
-                const Real* y = j.qi + j.items[r] * kp;
-                Real e;
-                if (j.biased) {
-                    e = j.est[r];
-                } else {
-                    e = nmf_detail::padded_dot(y, p, kp);
+            sums.clear();
+            if (j.biased) {
+                for (std::int64_t r = j.indptr[u]; r < j.indptr[u + 1]; ++r)
+                    sums.add(j.qi + j.items[r] * kp, j.ratings[r], j.est[r]);
+            } else {
+                for (std::int64_t r = j.indptr[u]; r < j.indptr[u + 1]; ++r) {
+                    const Real* y = j.qi + j.items[r] * kp;
+                    const Real e = nmf_detail::padded_dot(y, p, kp);
                     j.est[r] = e;
+                    sums.add(y, j.ratings[r], e);
                 }
-                nmf_detail::accumulate(num, den, y, j.ratings[r], e, kp);
             }
-            nmf_detail::step(p, j.pu_new + u * kp, num, den, j.indptr[u + 1] - j.indptr[u],
-                             j.reg_pu, kp);
+            sums.step(p, j.pu_new + u * kp, j.indptr[u + 1] - j.indptr[u], j.reg_pu);
         }
         // (the implicit barrier: every estimate is written before the items read them)
         TURBOSVD_OMP_FOR(schedule(dynamic, 32))
         for (index_t i = 0; i < j.n_items; ++i) {
-            for (index_t f = 0; f < kp; ++f) num[f] = den[f] = 0;
+            sums.clear();
             for (std::int64_t s = j.item_ptr[i]; s < j.item_ptr[i + 1]; ++s)
-                nmf_detail::accumulate(num, den, j.pu + static_cast<index_t>(j.item_users[s]) * kp,
-                                       j.item_ratings[s], j.est[j.item_pos[s]], kp);
-            nmf_detail::step(j.qi + i * kp, j.qi + i * kp, num, den,
-                             j.item_ptr[i + 1] - j.item_ptr[i], j.reg_qi, kp);
+                sums.add(j.pu + static_cast<index_t>(j.item_users[s]) * kp, j.item_ratings[s],
+                         j.est[j.item_pos[s]]);
+            sums.step(j.qi + i * kp, j.qi + i * kp, j.item_ptr[i + 1] - j.item_ptr[i], j.reg_qi);
         }
     }
     (void)nt;
@@ -299,9 +358,19 @@ template <typename Real>
 void nmf_fast_epoch(const NmfFastJob<Real>& job, int n_threads) {
     require(n_threads >= 1, "nmf_fast_epoch: n_threads must be >= 1");
     require(job.kp % nmf_detail::kWidth<Real> == 0, "nmf_fast_epoch: kp must be a multiple of the SIMD width");
-    nmf_fast_epoch_body(job, n_threads);
+#if TURBOSVD_NMF_REGISTER_SUMS
+    switch (job.kp / nmf_detail::kWidth<Real>) {  // the common strides: sums in registers
+        case 1: nmf_fast_epoch_body<Real, 1>(job, n_threads); return;
+        case 2: nmf_fast_epoch_body<Real, 2>(job, n_threads); return;
+        case 3: nmf_fast_epoch_body<Real, 3>(job, n_threads); return;
+        case 4: nmf_fast_epoch_body<Real, 4>(job, n_threads); return;
+        default: break;
+    }
+#endif
+    nmf_fast_epoch_body<Real, 0>(job, n_threads);
 }
 
 }  // namespace turbosvd
 
 #undef TURBOSVD_NMF_SIMD
+#undef TURBOSVD_NMF_REGISTER_SUMS
