@@ -112,6 +112,30 @@ def test_rotation_with_zero_penalties_gives_the_reference_solve(dtype):
             assert bu[u] == pytest.approx(b, rel=tol, abs=tol)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 17, 101])
+@pytest.mark.parametrize("kind", ["random", "gram", "repeated"])
+def test_symmetric_eigenvectors_match_numpy(n, kind):
+    # The fold-in rotation's eigensolver (symeig.hpp) against numpy.linalg.eigh: the same
+    # spectrum, orthonormal rows, and A v = d v for every pair (repeated eigenvalues
+    # included, where the vectors themselves are not unique).
+    rng = np.random.default_rng(n)
+    if kind == "random":
+        x = rng.normal(size=(n, n))
+        a = x + x.T
+    elif kind == "gram":  # what the rotation factors: a second moment of factor rows
+        x = rng.normal(0, 0.1, size=(3 * n + 5, n))
+        a = x.T @ x / len(x)
+    else:
+        q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+        a = (q * np.repeat([2.0, -1.0, 0.5], n)[:n]) @ q.T
+        a = (a + a.T) / 2
+    d, v = _foldin.symmetric_eigenvectors(a)
+    scale = max(1.0, np.abs(a).max())
+    np.testing.assert_allclose(np.sort(d), np.linalg.eigvalsh(a), rtol=0, atol=1e-12 * n * scale)
+    np.testing.assert_allclose(v @ v.T, np.eye(n), rtol=0, atol=1e-12 * n)
+    np.testing.assert_allclose(a @ v.T, v.T * d, rtol=0, atol=1e-11 * n * scale)
+
+
 def test_kernel_rejects_bad_arguments():
     qi = np.zeros((3, 2))
     bi = np.zeros(3)

@@ -8,6 +8,7 @@ import numpy as np
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
 from turbosvd._kernels cimport foldin_users as _foldin_users
+from turbosvd._kernels cimport symmetric_eigenvectors as _symmetric_eigenvectors
 
 ctypedef fused real_t:
     float
@@ -70,3 +71,24 @@ def foldin_users(
             rotate,
         )
     return pu, bu, bad.view(np.bool_)
+
+
+def symmetric_eigenvectors(a):
+    """Eigenvalues and eigenvectors of a symmetric matrix (``symeig.hpp``, used by the
+    fold-in's rotation), for the tests against ``numpy.linalg.eigh``.
+
+    Returns ``(d, v)``: the eigenvalues (unsorted) and the matrix whose row ``i`` is the
+    unit eigenvector of ``d[i]``. Only the values are read, not checked for symmetry.
+    """
+    cdef double[:, ::1] m = np.array(a, dtype=np.float64, order="C", copy=True)
+    if m.shape[0] != m.shape[1]:
+        raise ValueError(f"a must be square, got shape {tuple(np.shape(a))}")
+    cdef int64_t n = m.shape[0]
+    d = np.zeros(n, dtype=np.float64)
+    e = np.zeros(n, dtype=np.float64)
+    cdef double[::1] d_v = d
+    cdef double[::1] e_v = e
+    if n > 0:
+        with nogil:
+            _symmetric_eigenvectors(&m[0, 0], n, &d_v[0], &e_v[0])
+    return d, np.asarray(m)

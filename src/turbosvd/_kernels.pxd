@@ -289,3 +289,7 @@ cdef extern from "turbosvd/foldin.hpp" namespace "turbosvd" nogil:
         double lam_b1, Real* out_pu, Real* out_bu, uint8_t* bad, int n_threads,
         bint rotate,
     ) except +
+
+
+cdef extern from "turbosvd/symeig.hpp" namespace "turbosvd" nogil:
+    void symmetric_eigenvectors(double* a, int64_t n, double* d, double* e)
