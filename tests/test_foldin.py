@@ -154,6 +154,23 @@ def test_kernel_rejects_bad_arguments():
 
 
 # -------------------------------------------------------------------- SVD.partial_fit_users
+def _assert_reference_solves(algo, triples, raws, tol):
+    """The folded-in users ``raws`` of ``triples`` hold the NumPy reference solve."""
+    lp0, lp1, lb0, lb1 = algo._foldin_reg()
+    ts = algo.trainset
+    for raw in raws:
+        rows = [(ts.to_inner_iid(i), r) for u, i, r in triples if u == raw]
+        items, ratings = zip(*rows, strict=True)
+        n = len(rows)
+        p, b = foldin_solve(
+            items, ratings, algo.qi, algo.bi, ts.global_mean, algo.biased,
+            lp0 + lp1 * n, lb0 + lb1 * n,
+        )  # fmt: skip
+        u = ts.to_inner_uid(raw)
+        np.testing.assert_allclose(algo.pu[u], p, rtol=tol, atol=tol)
+        assert algo.bu[u] == pytest.approx(b, rel=tol, abs=tol)
+
+
 @pytest.mark.parametrize("schedule", ["exact", "blocked"])
 @pytest.mark.parametrize("biased", [True, False])
 def test_svd_foldin_is_the_reference_solve(data, schedule, biased):
@@ -165,18 +182,7 @@ def test_svd_foldin_is_the_reference_solve(data, schedule, biased):
     algo.partial_fit_users(new)
     lp0, lp1, lb0, lb1 = foldin_reg(algo.n_epochs, algo.lr_pu, algo.reg_pu, algo.lr_bu, algo.reg_bu)
     assert lp0 == pytest.approx(1 / (0.005 * 20)) and lp1 == 0.02
-    ts = algo.trainset
-    tol = 1e-12 if schedule == "exact" else 2e-5
-    for raw in ("a", "b"):
-        rows = [(ts.to_inner_iid(i), r) for u, i, r in new if u == raw]
-        items, ratings = zip(*rows, strict=True)
-        n = len(rows)
-        p, b = foldin_solve(
-            items, ratings, algo.qi, algo.bi, ts.global_mean, biased, lp0 + lp1 * n, lb0 + lb1 * n
-        )
-        u = ts.to_inner_uid(raw)
-        np.testing.assert_allclose(algo.pu[u], p, rtol=tol, atol=tol)
-        assert algo.bu[u] == pytest.approx(b, rel=tol, abs=tol)
+    _assert_reference_solves(algo, new, ("a", "b"), 1e-12 if schedule == "exact" else 2e-5)
 
 
 def test_foldin_matches_retraining(data):
@@ -305,19 +311,7 @@ def test_foldin_does_not_depend_on_n_jobs(data):
         out.append((algo.pu.copy(), algo.bu.copy()))
     for pu, bu in out[1:]:
         assert np.array_equal(pu, out[0][0]) and np.array_equal(bu, out[0][1])
-    # ... and still the reference solve.
-    lp0, lp1, lb0, lb1 = algo._foldin_reg()
-    mts = algo.trainset
-    for raw in (2000, 2031, 2059):
-        rows = [(mts.to_inner_iid(i), r) for u, i, r in triples if u == raw]
-        items, ratings = zip(*rows, strict=True)
-        n = len(rows)
-        p, b = foldin_solve(
-            items, ratings, algo.qi, algo.bi, mts.global_mean, True, lp0 + lp1 * n, lb0 + lb1 * n
-        )
-        u = mts.to_inner_uid(raw)
-        np.testing.assert_allclose(algo.pu[u], p, rtol=2e-5, atol=2e-5)
-        assert algo.bu[u] == pytest.approx(b, rel=2e-5, abs=2e-5)
+    _assert_reference_solves(algo, triples, (2000, 2031, 2059), 2e-5)  # ... and still exact
 
 
 def test_rotation_pays_only_for_large_batches():

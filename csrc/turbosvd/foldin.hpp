@@ -353,34 +353,14 @@ TURBOSVD_INLINE void gather_rows(const std::int32_t* TURBOSVD_RESTRICT items, in
 }
 
 // v[0..Kp) += sum over the rows j of X of y_j x_j (4 rows per pass over v; no reduction).
-template <typename Real>
+// With Moments, also sq[c] += sum_j x_j[c]^2 and sm[c] += sum_j x_j[c] (the diagonal and
+// the bias column of X^T X, for the preconditioner) in the same pass over the rows; v's
+// sums are the same either way.
+template <bool Moments, typename Real>
 TURBOSVD_INLINE void xt_times(const Real* TURBOSVD_RESTRICT X, index_t rows, index_t Kp,
-                              const Real* TURBOSVD_RESTRICT y, Real* TURBOSVD_RESTRICT v) {
-    index_t j = 0;
-    for (; j + kRows <= rows; j += kRows) {
-        const Real* TURBOSVD_RESTRICT x0 = X + j * Kp;
-        const Real* TURBOSVD_RESTRICT x1 = x0 + Kp;
-        const Real* TURBOSVD_RESTRICT x2 = x1 + Kp;
-        const Real* TURBOSVD_RESTRICT x3 = x2 + Kp;
-        const Real t0 = y[j], t1 = y[j + 1], t2 = y[j + 2], t3 = y[j + 3];
-        TURBOSVD_OMP(simd)
-        for (index_t c = 0; c < Kp; ++c)
-            v[c] += (t0 * x0[c] + t1 * x1[c]) + (t2 * x2[c] + t3 * x3[c]);
-    }
-    for (; j < rows; ++j) {
-        const Real* TURBOSVD_RESTRICT x0 = X + j * Kp;
-        const Real t0 = y[j];
-        TURBOSVD_OMP(simd)
-        for (index_t c = 0; c < Kp; ++c) v[c] += t0 * x0[c];
-    }
-}
-
-// xt_times, and also sq[c] += sum_j x_j[c]^2 and sm[c] += sum_j x_j[c] (the diagonal and the
-// bias column of X^T X, for the preconditioner), in the same pass over the rows.
-template <typename Real>
-TURBOSVD_INLINE void xt_times_moments(const Real* TURBOSVD_RESTRICT X, index_t rows, index_t Kp,
-                                      const Real* TURBOSVD_RESTRICT y, Real* TURBOSVD_RESTRICT v,
-                                      Real* TURBOSVD_RESTRICT sq, Real* TURBOSVD_RESTRICT sm) {
+                              const Real* TURBOSVD_RESTRICT y, Real* TURBOSVD_RESTRICT v,
+                              Real* TURBOSVD_RESTRICT sq = nullptr,
+                              Real* TURBOSVD_RESTRICT sm = nullptr) {
     index_t j = 0;
     for (; j + kRows <= rows; j += kRows) {
         const Real* TURBOSVD_RESTRICT x0 = X + j * Kp;
@@ -391,8 +371,10 @@ TURBOSVD_INLINE void xt_times_moments(const Real* TURBOSVD_RESTRICT X, index_t r
         TURBOSVD_OMP(simd)
         for (index_t c = 0; c < Kp; ++c) {
             v[c] += (t0 * x0[c] + t1 * x1[c]) + (t2 * x2[c] + t3 * x3[c]);
-            sq[c] += (x0[c] * x0[c] + x1[c] * x1[c]) + (x2[c] * x2[c] + x3[c] * x3[c]);
-            sm[c] += (x0[c] + x1[c]) + (x2[c] + x3[c]);
+            if constexpr (Moments) {
+                sq[c] += (x0[c] * x0[c] + x1[c] * x1[c]) + (x2[c] * x2[c] + x3[c] * x3[c]);
+                sm[c] += (x0[c] + x1[c]) + (x2[c] + x3[c]);
+            }
         }
     }
     for (; j < rows; ++j) {
@@ -401,8 +383,10 @@ TURBOSVD_INLINE void xt_times_moments(const Real* TURBOSVD_RESTRICT X, index_t r
         TURBOSVD_OMP(simd)
         for (index_t c = 0; c < Kp; ++c) {
             v[c] += t0 * x0[c];
-            sq[c] += x0[c] * x0[c];
-            sm[c] += x0[c];
+            if constexpr (Moments) {
+                sq[c] += x0[c] * x0[c];
+                sm[c] += x0[c];
+            }
         }
     }
 }
@@ -518,13 +502,13 @@ TURBOSVD_INLINE bool cg_user(const std::int32_t* items, const double* ratings, i
         for (index_t f = 0; f < Kp; ++f) vr[f] = 0;
         if (precond) {
             for (index_t f = 0; f < Kp; ++f) sqr[f] = smr[f] = 0;
-            xt_times_moments(Xc, rows, Kp, yr, vr, sqr, smr);
+            xt_times<true>(Xc, rows, Kp, yr, vr, sqr, smr);
             for (index_t f = 0; f < k; ++f) {
                 inv_a[f] += static_cast<double>(sqr[f]);
                 u[f] += static_cast<double>(smr[f]);
             }
         } else {
-            xt_times(Xc, rows, Kp, yr, vr);
+            xt_times<false>(Xc, rows, Kp, yr, vr);
         }
         for (index_t f = 0; f < K; ++f) r[f] += static_cast<double>(vr[f]);
     }
