@@ -207,8 +207,9 @@ def speed(sc, repeat):
             walls, cpus = [], []
             for k in range(repeat + 1):  # the first run warms up
                 t, c = time.perf_counter(), time.process_time()
+                rotation = _foldin.batch_rotation(it, model.qi, threads) if rotated else None
                 _foldin.foldin_users(
-                    ip, it, rt, model.qi, model.bi, mu, True, reg, threads, rotated
+                    ip, it, rt, model.qi, model.bi, mu, True, reg, threads, rotation
                 )
                 if k:
                     walls.append(time.perf_counter() - t)

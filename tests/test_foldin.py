@@ -46,6 +46,12 @@ def _batch(rng, n_items, sizes):
     return indptr, items, ratings
 
 
+def _kernel(indptr, items, ratings, qi, bi, mu, biased, reg, threads, rotate):
+    """The compiled solve, in the batch's rotation (computed on ``threads`` too) or not."""
+    rotation = _foldin.batch_rotation(items, qi, threads) if rotate and qi.shape[1] else None
+    return _foldin.foldin_users(indptr, items, ratings, qi, bi, mu, biased, reg, threads, rotation)
+
+
 @pytest.mark.parametrize("rotate", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(("k", "biased"), [(12, True), (12, False), (0, True), (33, True)])
@@ -60,7 +66,7 @@ def test_kernel_matches_reference_solve(dtype, k, biased, rotate):
     reg = (2.5, 0.03, 1.5, 0.05)
     # The batch's rotation (preconditioned conjugate gradients in the eigenbasis of the
     # rated items' second moment) changes the path, not the solution.
-    pu, bu, bad = _foldin.foldin_users(indptr, items, ratings, qi, bi, 3.4, biased, reg, 2, rotate)
+    pu, bu, bad = _kernel(indptr, items, ratings, qi, bi, 3.4, biased, reg, 2, rotate)
     assert pu.dtype == dtype and bu.dtype == dtype and not bad.any()
     tol = 1e-12 if dtype == np.float64 else 2e-5
     for u, n in enumerate(sizes):
@@ -81,8 +87,7 @@ def test_kernel_result_does_not_depend_on_threads(dtype, rotate):
     indptr, items, ratings = _batch(rng, 80, rng.integers(1, 60, 50))
     reg = (4.0, 0.02, 4.0, 0.02)
     runs = [
-        _foldin.foldin_users(indptr, items, ratings, qi, bi, 3.0, True, reg, t, rotate)
-        for t in (1, 2, 3, 7)
+        _kernel(indptr, items, ratings, qi, bi, 3.0, True, reg, t, rotate) for t in (1, 2, 3, 7)
     ]
     for pu, bu, _ in runs[1:]:
         assert np.array_equal(pu, runs[0][0]) and np.array_equal(bu, runs[0][1])
@@ -101,7 +106,7 @@ def test_rotation_with_zero_penalties_gives_the_reference_solve(dtype):
     indptr, items, ratings = _batch(rng, n_items, sizes)
     tol = 1e-11 if dtype == np.float64 else 2e-5
     for reg in ((3.0, 0.01, 2.0, 0.0), (0.0, 0.0, 2.0, 0.0), (3.0, 0.0, 0.0, 0.0)):
-        pu, bu, bad = _foldin.foldin_users(indptr, items, ratings, qi, bi, 3.0, True, reg, 2, True)
+        pu, bu, bad = _kernel(indptr, items, ratings, qi, bi, 3.0, True, reg, 2, True)
         assert not bad.any()
         for u, n in enumerate(sizes):
             s, e = indptr[u], indptr[u + 1]
@@ -110,6 +115,38 @@ def test_rotation_with_zero_penalties_gives_the_reference_solve(dtype):
             )
             np.testing.assert_allclose(pu[u], p, rtol=tol, atol=tol)
             assert bu[u] == pytest.approx(b, rel=tol, abs=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batch_rotation(dtype):
+    """V is orthogonal and diagonalises the rated items' count-weighted second moment, qr is
+    qi V, and neither depends on the number of threads."""
+    rng = np.random.default_rng(2)
+    k, n_items = 9, 40
+    qi = (rng.normal(0, 0.4, (n_items, k)) * np.linspace(3, 1, k)).astype(dtype)
+    items = rng.integers(0, n_items - 5, 500).astype(np.int32)  # 5 items never rated
+    runs = [_foldin.batch_rotation(items, qi, t) for t in (1, 2, 3)]
+    for V, qr in runs[1:]:
+        assert np.array_equal(V, runs[0][0]) and np.array_equal(qr, runs[0][1])
+    V, qr = runs[0]
+    assert V.dtype == np.float64 and qr.dtype == dtype and qr.shape == qi.shape
+    np.testing.assert_allclose(V.T @ V, np.eye(k), atol=1e-12)
+    counts = np.bincount(items, minlength=n_items).astype(np.float64)
+    c = (qi.T.astype(np.float64) * counts) @ qi.astype(np.float64)
+    rotated = V.T @ c @ V
+    off = rotated - np.diag(np.diag(rotated))
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    assert np.abs(off).max() <= tol * np.abs(rotated).max()
+    np.testing.assert_allclose(qr, qi.astype(np.float64) @ V, rtol=0, atol=tol)
+    with pytest.raises(ValueError, match="item id out of range"):
+        _foldin.batch_rotation(np.array([n_items], np.int32), qi, 1)
+    with pytest.raises(ValueError, match="needs factors"):
+        _foldin.batch_rotation(items, qi[:, :0], 1)
+    indptr, bi = np.array([0, 3], np.int64), np.zeros(n_items, dtype)
+    with pytest.raises(ValueError, match="rotation must be"):
+        _foldin.foldin_users(
+            indptr, items[:3], np.ones(3), qi, bi, 3.0, True, (1, 0, 1, 0), 1, (V[:2], qr)
+        )
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 17, 101])
@@ -523,3 +560,120 @@ def test_append_rows_never_overwrites_a_view_handed_out():
     assert not np.shares_memory(d, b) and d.tolist() == [0, 1, 2, 3, 4, 5]
     e = append_rows(b, [6.0])
     assert np.shares_memory(e, b) and e.tolist() == [0, 1, 2, 3, 4, 6]
+
+
+# ------------------------------------------------------------ the large-batch pipeline
+@pytest.mark.parametrize("user_kind", ["str", "int"])
+def test_grouped_frame_and_overlapped_paths_agree(data, monkeypatch, user_kind):
+    """A frame grouped by user (runs found without hashing every id, no codes) gives the
+    same users, bit for bit, whether the trainset update overlaps the solve or not, and
+    as a list of triples; the batch's rotation (computed while the users are grouped) is
+    used in all three, and the users hold the reference solve."""
+    import turbosvd.foldin as foldin_module
+
+    rng = np.random.default_rng(11)
+    sizes = rng.integers(1, 120, 40)
+    users = np.repeat(np.arange(40) + 9000, sizes)
+    frame = pd.DataFrame(
+        {
+            "u": ["u" + str(u) for u in users] if user_kind == "str" else users,
+            "i": rng.integers(0, 250, len(users)),
+            "r": rng.integers(1, 6, len(users)).astype(float),
+        }
+    )
+    raws = list(pd.unique(frame.u))
+    assert rotation_pays(len(frame), 250, 12)
+    ts = _trainset(data)
+    results = []
+    for overlap, small in ((10**9, 0), (0, 0), (0, 10**9)):
+        monkeypatch.setattr(foldin_module, "_OVERLAP", overlap)
+        monkeypatch.setattr(foldin_module, "_SMALL", small)
+        algo = SVD(n_factors=12, random_state=0).fit(ts)
+        algo.partial_fit_users(frame)
+        inner = algo.trainset.inner_uids(raws)
+        assert inner.tolist() == list(range(400, 440))
+        results.append((algo.pu[inner], algo.bu[inner], algo.trainset.n_ratings))
+    for pu, bu, n in results[1:]:
+        assert np.array_equal(pu, results[0][0]) and np.array_equal(bu, results[0][1])
+        assert n == results[0][2] == len(data) + len(frame)
+    triples = list(frame.itertuples(index=False, name=None))
+    _assert_reference_solves(algo, triples, raws[::7], 2e-5)
+
+
+def test_a_failed_overlapped_solve_changes_nothing(data, monkeypatch):
+    import turbosvd.foldin as foldin_module
+
+    monkeypatch.setattr(foldin_module, "_OVERLAP", 0)
+    algo = SVD(n_factors=6, random_state=0).fit(_trainset(data))
+    algo.partial_fit_users([(5000, 3, 4.0), (5000, 8, 2.0)])  # the model's own trainset
+    ts, pu, bu, n_ratings = algo.trainset, algo.pu.copy(), algo.bu.copy(), algo.trainset.n_ratings
+
+    def fail(*args):
+        raise RuntimeError("solve failed")
+
+    monkeypatch.setattr(SVD, "_foldin_solve", fail)
+    with pytest.raises(RuntimeError, match="solve failed"):
+        algo.partial_fit_users([(6000, 3, 4.0), (5000, 9, 1.0)])
+    assert algo.trainset is ts and ts.n_users == 401 and ts.n_ratings == n_ratings
+    assert np.array_equal(algo.pu, pu) and np.array_equal(algo.bu, bu)
+    assert [i for i, _ in ts.ur[ts.to_inner_uid(5000)]] == [ts.to_inner_iid(3), ts.to_inner_iid(8)]
+    monkeypatch.undo()
+    algo.partial_fit_users([(6000, 3, 4.0), (5000, 9, 1.0)])
+    assert algo.trainset.n_users == 402
+
+
+def test_run_starts_and_group_users():
+    from turbosvd import _objects
+    from turbosvd.foldin import group_users
+
+    # Equal strings that are distinct objects, equal as dict keys across types (1 == 1.0).
+    ids = np.array(["ab", "".join(["a", "b"]), "c", 1, 1.0, "1"], dtype=object)
+    assert _objects.run_starts(ids).tolist() == [0, 2, 3, 5]
+    assert _objects.run_starts(np.array([], dtype=object)).tolist() == []
+    with pytest.raises(ValueError, match="object array"):
+        _objects.run_starts(np.arange(3))
+    with pytest.raises(TypeError):
+        _objects.run_starts(np.array(["a", pd.NA], dtype=object))
+    uniques, codes, indptr = group_users(pd.Series(ids))
+    assert uniques == ["ab", "c", 1, "1"] and codes is None and indptr.tolist() == [0, 2, 3, 5, 6]
+    uniques, codes, indptr = group_users(pd.Series(["x", "y", "x"]))
+    assert uniques == ["x", "y"] and codes.tolist() == [0, 1, 0] and indptr is None
+    uniques, codes, indptr = group_users(pd.Series([3, 3, 1]))
+    assert uniques == [3, 1] and codes is None and indptr.tolist() == [0, 2, 3]
+    with pytest.raises(ValueError, match="rating 1 has no user id"):
+        group_users(pd.Series(["a", pd.NA], dtype=object))
+    with pytest.raises(ValueError, match="rating 2 has no user id"):
+        group_users(pd.Series(["a", "a", None]))
+
+
+def test_integer_item_ids_are_looked_up_in_a_table(data):
+    """An integer item column is looked up in a table indexed by id (the model's ids are
+    integers in a compact range): the same inner ids and unknown count as the id map."""
+    from turbosvd.foldin import _int_item_table, inner_items
+
+    ts = _trainset(data)
+    assert _int_item_table(ts.raw_item_ids, 10**6) is not None
+    values = [0, 5, 249, 250, -3, 2**40, 5, -(2**62) - 7, 2**62 + 9]
+    expected = ts.inner_iids(values).tolist()
+    assert expected[:3] == [ts.to_inner_iid(0), ts.to_inner_iid(5), ts.to_inner_iid(249)]
+    for dtype in (np.int64, np.int32, np.uint64, np.uint8, np.int8):
+        column = pd.Series(np.array([v for v in values if _fits(v, dtype)], dtype=dtype))
+        inner, n_unknown = inner_items(ts, column)
+        want = ts.inner_iids(column.tolist())
+        assert inner.tolist() == want.tolist()
+        assert n_unknown == len({v for v, i in zip(column.tolist(), want.tolist()) if i < 0})
+    huge = pd.Series(np.array([2**63 + 5, 5], dtype=np.uint64))  # past int64: factorised
+    assert inner_items(ts, huge)[0].tolist() == [-1, ts.to_inner_iid(5)]
+    # No table where it would differ from the map or not pay.
+    assert _int_item_table(np.array(["a", "b"], dtype=object), 10) is None
+    assert _int_item_table(np.array([True, 2], dtype=object), 10) is None
+    assert _int_item_table(np.array([0, 10**9], dtype=object), 10) is None  # sparse
+    assert _int_item_table(np.array([0, 1, 2], dtype=object), 2) is None  # few lookups
+    assert _int_item_table(np.array([2**70, 1], dtype=object), 10) is None
+    lo, table = _int_item_table(np.array([7, np.int64(3), 5], dtype=object), 10)
+    assert lo == 3 and table.tolist() == [-1, 1, -1, 2, -1, 0, -1]
+
+
+def _fits(value, dtype) -> bool:
+    info = np.iinfo(dtype)
+    return info.min <= value <= info.max

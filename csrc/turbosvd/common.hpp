@@ -57,9 +57,11 @@
 #if defined(__GNUC__)
 #define TURBOSVD_INLINE inline __attribute__((always_inline))
 #define TURBOSVD_RESTRICT __restrict__
+#define TURBOSVD_PREFETCH(address) __builtin_prefetch(address)
 #else
 #define TURBOSVD_INLINE inline
 #define TURBOSVD_RESTRICT
+#define TURBOSVD_PREFETCH(address) ((void)(address))
 #endif
 
 namespace turbosvd {

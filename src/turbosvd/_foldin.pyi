@@ -11,4 +11,8 @@ def foldin_users(
     biased: bool,
     reg: tuple[float, float, float, float],
     n_threads: int,
+    rotation: tuple[NDArray[np.float64], NDArray[np.floating]] | None = None,
 ) -> tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.bool_]]: ...
+def batch_rotation(
+    items: NDArray[np.int32], qi: NDArray[np.floating], n_threads: int
+) -> tuple[NDArray[np.float64], NDArray[np.floating]]: ...

@@ -7,6 +7,7 @@ import numpy as np
 
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
+from turbosvd._kernels cimport foldin_rotation as _foldin_rotation
 from turbosvd._kernels cimport foldin_users as _foldin_users
 from turbosvd._kernels cimport symmetric_eigenvectors as _symmetric_eigenvectors
 
@@ -25,7 +26,7 @@ def foldin_users(
     bint biased,
     tuple reg,
     int n_threads,
-    bint rotate=False,
+    tuple rotation=None,
 ):
     """Regularised least-squares user factors and biases with the item side fixed.
 
@@ -35,10 +36,8 @@ def foldin_users(
     on its bias. Returns ``(pu, bu, bad)``: factors (n_users, n_factors) and biases in the
     model's dtype, and a bool mask of users whose system was singular.
 
-    ``rotate``: solve in the batch's rotation (the eigenvectors of the rated item factors'
-    second moment) with a per-user preconditioner: the same solution by fewer steps, worth
-    its ``O(n_items k^2 + k^3)`` setup on large batches (``foldin.rotation_pays``;
-    csrc/turbosvd/foldin.hpp).
+    ``rotation``: ``(V, qr)`` from :func:`batch_rotation` on these items, to solve in that
+    rotation with a per-user preconditioner (the same solution by fewer steps), or None.
     """
     cdef int64_t n_users = indptr.shape[0] - 1
     if n_users < 0:
@@ -59,6 +58,19 @@ def foldin_users(
     cdef real_t[:, ::1] pu_v = pu
     cdef real_t[::1] bu_v = bu
     cdef uint8_t[::1] bad_v = bad
+    cdef const double[:, ::1] rot_v
+    cdef const real_t[:, ::1] qr_v
+    cdef const double* rot_p = NULL
+    cdef const real_t* qr_p = NULL
+    if rotation is not None:
+        rot_v, qr_v = rotation
+        if (rot_v.shape[0] != qi.shape[1] or rot_v.shape[1] != qi.shape[1]
+                or qr_v.shape[0] != qi.shape[0] or qr_v.shape[1] != qi.shape[1]):
+            raise ValueError("rotation must be (V, qr) of shapes (k, k) and qi's")
+        if qi.shape[1] == 0:
+            raise ValueError("a rotation needs factors")
+        rot_p = &rot_v[0, 0]
+        qr_p = &qr_v[0, 0] if qi.shape[0] > 0 else NULL
     with nogil:
         _foldin_users(
             &indptr[0], n_users, &items[0] if items.shape[0] > 0 else NULL,
@@ -68,9 +80,36 @@ def foldin_users(
             biased, lp0, lp1, lb0, lb1,
             &pu_v[0, 0] if n_users > 0 and qi.shape[1] > 0 else NULL,
             &bu_v[0] if n_users > 0 else NULL, &bad_v[0] if n_users > 0 else NULL, n_threads,
-            rotate,
+            rot_p, qr_p,
         )
     return pu, bu, bad.view(np.bool_)
+
+
+def batch_rotation(const int32_t[::1] items, const real_t[:, ::1] qi, int n_threads):
+    """``(V, qr)``: the rotation of a batch of ratings on ``items`` (inner ids, any order),
+    for :func:`foldin_users`.
+
+    ``V`` (k x k, float64) is orthogonal, its columns the eigenvectors of the rated item
+    factors' second moment; ``qr = qi V`` in the model's dtype. Worth its
+    ``O(n_items k^2 + k^3)`` on large batches (``foldin.rotation_pays``;
+    csrc/turbosvd/foldin.hpp). Independent of ``n_threads``.
+    """
+    if qi.shape[1] == 0:
+        raise ValueError("a rotation needs factors (qi has no column)")
+    if n_threads < 1:
+        raise ValueError(f"n_threads={n_threads} is out of range: must be >= 1")
+    dtype = np.float32 if real_t is float else np.float64
+    V = np.empty((qi.shape[1], qi.shape[1]), dtype=np.float64)
+    qr = np.empty((qi.shape[0], qi.shape[1]), dtype=dtype)
+    cdef double[:, ::1] V_v = V
+    cdef real_t[:, ::1] qr_v = qr
+    with nogil:
+        _foldin_rotation(
+            &items[0] if items.shape[0] > 0 else NULL, items.shape[0],
+            &qi[0, 0] if qi.shape[0] > 0 else NULL, qi.shape[0], qi.shape[1], &V_v[0, 0],
+            &qr_v[0, 0] if qi.shape[0] > 0 else NULL, n_threads,
+        )
+    return V, qr
 
 
 def symmetric_eigenvectors(a):

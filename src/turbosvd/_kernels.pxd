@@ -287,7 +287,11 @@ cdef extern from "turbosvd/foldin.hpp" namespace "turbosvd" nogil:
         const Real* qi, const Real* bi, int64_t n_items, int64_t n_factors,
         double global_mean, bool biased, double lam_p0, double lam_p1, double lam_b0,
         double lam_b1, Real* out_pu, Real* out_bu, uint8_t* bad, int n_threads,
-        bint rotate,
+        const double* V, const Real* qr,
+    ) except +
+    void foldin_rotation[Real](
+        const int32_t* items, int64_t nnz, const Real* qi, int64_t n_items, int64_t n_factors,
+        double* V, Real* qr, int n_threads,
     ) except +
 
 

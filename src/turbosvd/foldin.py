@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import threading
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from . import _foldin
+from . import _foldin, _objects
 from ._growth import append_rows
 
 __all__ = [
@@ -53,6 +54,9 @@ _HUGE = 1e300
 # Up to this many ratings, a DataFrame's id columns become lists (dict lookups, no pandas
 # hashing pass): its fixed cost per call dominates for one user's ratings.
 _SMALL = 2048
+# From this many ratings, the trainset update overlaps the compiled solve (a thread's start
+# and join cost ~0.1 ms; the update ~10 ns per rating).
+_OVERLAP = 1 << 16
 
 
 def foldin_reg(n_epochs, lr_p, reg_p, lr_b, reg_b) -> tuple[float, float, float, float] | None:
@@ -177,40 +181,48 @@ def read_user_ratings(ratings, rating_scale) -> tuple:
     return users, items, out
 
 
-def group_users(users) -> tuple[list, np.ndarray]:
-    """Distinct users in order of first appearance and each rating's index among them.
+def group_users(users) -> tuple[list, np.ndarray | None, np.ndarray | None]:
+    """Distinct users in order of first appearance, and where each one's ratings are.
 
-    Hash equality, as a dict's keys (``pandas.factorize``); a missing id (None, NaN) raises
-    ``ValueError``. One user (a single fold-in call) skips the hashing pass; a Series hashes
-    only the first id of each run of equal ids (ratings grouped by user: one per user).
+    Returns ``(uniques, codes, indptr)`` with one of the last two set: ``indptr`` (int64)
+    when the ratings come grouped by user in that order (user ``k``'s are rows
+    ``indptr[k]:indptr[k + 1]``), else ``codes``, each rating's index among ``uniques``
+    (int64). Hash equality, as a dict's keys (``pandas.factorize``); a missing id (None,
+    NaN) raises ``ValueError``. One user (a single fold-in call) skips the hashing pass; a
+    Series hashes only the first id of each run of equal ids (grouped ratings: one per
+    user).
     """
+    codes = indptr = None
     if isinstance(users, list):
         first = users[0]
         if type(first) in (str, int) and users.count(first) == len(users):
-            return [first], np.zeros(len(users), dtype=np.int64)
+            return [first], None, np.array([0, len(users)], dtype=np.int64)
         ids = np.empty(len(users), dtype=object)
         ids[:] = users
         codes, uniques = pd.factorize(ids)
-        uniques = uniques.tolist()
     else:  # a pandas Series: only the first id of every run of equal ids is hashed
-        ids = users.to_numpy()
-        heads = _run_heads(ids)
+        heads = _run_heads(users.to_numpy())
         if heads is None:
             codes, uniques = pd.factorize(users)
         else:
             head_codes, uniques = pd.factorize(users.iloc[heads])  # the column's dtype
-            codes = np.repeat(head_codes, np.diff(heads, append=len(ids)))
-        uniques = uniques.tolist()
-    if len(codes) and codes.min() < 0:
+            if len(uniques) == len(heads) and head_codes.min(initial=0) >= 0:
+                indptr = np.append(heads, len(users)).astype(np.int64, copy=False)
+            else:
+                codes = np.repeat(head_codes, np.diff(heads, append=len(users)))
+    if codes is not None and len(codes) and codes.min() < 0:
         k = int(np.flatnonzero(codes < 0)[0])
         raise ValueError(f"rating {k} has no user id ({_at(users, k)!r})")
-    return uniques, codes.astype(np.int64, copy=False)
+    codes = codes.astype(np.int64, copy=False) if codes is not None else None
+    return uniques.tolist(), codes, indptr
 
 
 def _run_heads(ids: np.ndarray) -> np.ndarray | None:
-    """Start of every run of equal consecutive ids (``!=`` as a dict's keys), or None when
-    the ids do not compare elementwise to booleans (e.g. pandas' NA)."""
+    """Start of every run of equal consecutive ids (equal as a dict's keys), or None when
+    the ids do not compare to booleans (e.g. pandas' NA)."""
     try:
+        if ids.dtype == object:  # one C loop of ``==``, no temporary boolean objects
+            return _objects.run_starts(ids)
         differ = ids[1:] != ids[:-1]
     except (TypeError, ValueError):
         return None
@@ -222,7 +234,9 @@ def _run_heads(ids: np.ndarray) -> np.ndarray | None:
 def inner_items(trainset, items) -> tuple[np.ndarray, int]:
     """Inner ids (int32, -1 where unknown) of the items, and how many distinct are unknown.
 
-    A Series is factorised first, so the id map is asked once per distinct item.
+    An integer Series is looked up in a table indexed by id when the model's raw item ids
+    are integers in a compact range (:func:`_int_item_table`); another Series is factorised
+    first, so the id map is asked once per distinct item.
     """
     if isinstance(items, list):
         inner = trainset.inner_iids(items)
@@ -233,9 +247,59 @@ def inner_items(trainset, items) -> tuple[np.ndarray, int]:
             else 0
         )
         return inner, n_unknown
+    column = _int64_or_none(items)
+    if column is not None:
+        table = _int_item_table(trainset.raw_item_ids, len(column))
+        if table is not None:
+            lo, lut = table
+            # Ids outside [lo, hi] land on the table's -1 at either end (an int64 overflow
+            # of the difference too: it wraps to beyond the table).
+            inner = lut.take(column - (lo - 1), mode="clip")
+            unknown = inner < 0
+            return inner, len(np.unique(column[unknown])) if unknown.any() else 0
     codes, uniques = pd.factorize(items)
     lut = np.append(trainset.inner_iids(uniques.tolist()), np.int32(-1))  # code -1: missing
     return lut[codes], int((lut[:-1] < 0).sum()) + int(codes.min(initial=0) < 0)
+
+
+def _int64_or_none(items: pd.Series) -> np.ndarray | None:
+    """The Series as int64 if it is a NumPy integer column whose values fit, else None."""
+    kind = items.dtype.kind if isinstance(items.dtype, np.dtype) else ""
+    if kind not in "iu" or (kind == "u" and items.dtype.itemsize == 8 and items.max() >= 2**63):
+        return None
+    return items.to_numpy(dtype=np.int64)
+
+
+def _int_item_table(raw_ids: np.ndarray, n_lookups: int) -> tuple[int, np.ndarray] | None:
+    """``(lo, table)`` with ``table[raw - lo + 1]`` the inner id of the integer raw id
+    ``raw`` (-1 where none, and at both ends), or None where a table does not pay or would
+    differ from the id map's lookups.
+
+    The map's keys must all be integers (``int`` or NumPy's, not ``bool``): then an integer
+    finds exactly the key equal to it, as in the map. The table takes O(range) to build,
+    so the range must be within a small multiple of the number of items, and the items at
+    most as many as the ids to look up.
+    """
+    n = len(raw_ids)
+    if not 0 < n <= n_lookups:
+        return None
+    if raw_ids.dtype == object:
+        kinds = set(map(type, raw_ids.tolist()))
+        if not all(issubclass(t, (int, np.integer)) and not issubclass(t, bool) for t in kinds):
+            return None
+        try:
+            raw_ids = raw_ids.astype(np.int64)
+        except OverflowError:  # a Python int past 64 bits
+            return None
+    elif raw_ids.dtype.kind not in "iu" or raw_ids.max() >= 2**62:
+        return None
+    raw_ids = raw_ids.astype(np.int64, copy=False)
+    lo, hi = int(raw_ids.min()), int(raw_ids.max())
+    if lo < -(2**62) or hi >= 2**62 or hi - lo >= 4 * n + 65536:
+        return None
+    table = np.full(hi - lo + 3, -1, dtype=np.int32)
+    table[raw_ids - (lo - 1)] = np.arange(n, dtype=np.int32)
+    return lo, table
 
 
 class FoldInMixin:
@@ -310,9 +374,18 @@ class FoldInMixin:
         self._check_fitted("partial_fit_users")
         trainset = self.trainset
         users, items, values = read_user_ratings(ratings, trainset.rating_scale)
-        raw_users, codes = group_users(users)
         inner, n_unknown_items = inner_items(trainset, items)
-        keep = inner >= 0
+        keep = inner >= 0 if n_unknown_items else None
+        # A large batch's rotation (compiled, GIL released) is computed from its items in a
+        # worker thread while this one groups the ratings by user (Python objects).
+        task = self._foldin_rotation_task(inner[keep] if n_unknown_items else inner)
+        pending = _Worker(task) if task is not None else None
+        try:
+            raw_users, codes, indptr = group_users(users)
+        finally:
+            if pending is not None:
+                pending.join()
+        rotation = pending.result() if pending is not None else None
         if n_unknown_items:
             warnings.warn(
                 f"partial_fit_users: skipped {len(keep) - int(keep.sum())} rating(s) of "
@@ -320,27 +393,57 @@ class FoldInMixin:
                 UserWarning,
                 stacklevel=2,
             )
+            if codes is None:
+                codes = np.repeat(np.arange(len(raw_users)), np.diff(indptr))
             codes, inner, values = codes[keep], inner[keep], values[keep]
-        if len(codes) > 1 and (codes[1:] < codes[:-1]).any():  # not grouped by user yet
-            order = np.argsort(codes, kind="stable")
-            codes, inner, values = codes[order], inner[order], values[order]
-        counts = np.bincount(codes, minlength=len(raw_users))
-        if (counts == 0).any():
-            empty = [raw_users[k] for k in np.flatnonzero(counts == 0)[:5].tolist()]
-            raise ValueError(
-                f"user(s) {', '.join(map(repr, empty))} have no rating on an item known to the "
-                "model: nothing to fold in from"
-            )
-        indptr = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        items_sorted = np.ascontiguousarray(inner, dtype=np.int32)
-        ratings_sorted = np.ascontiguousarray(values, dtype=np.float64)
-        pu, bu = self._foldin_solve(indptr, items_sorted, ratings_sorted)
-        self._foldin_commit(raw_users, indptr, items_sorted, ratings_sorted, pu, bu)
+        if codes is not None:  # not grouped by user, or some ratings skipped
+            indptr = _group_by_codes(codes, raw_users)
+            if len(codes) > 1 and (codes[1:] < codes[:-1]).any():
+                order = np.argsort(codes, kind="stable")
+                inner, values = inner[order], values[order]
+        batch = (
+            raw_users,
+            indptr,
+            np.ascontiguousarray(inner, dtype=np.int32),
+            np.ascontiguousarray(values, dtype=np.float64),
+        )
+        if indptr[-1] < _OVERLAP:
+            pu, bu = self._foldin_solve(*batch[1:], rotation)
+            recorded = self._foldin_record(*batch, in_place=True)
+        else:
+            # The compiled solve (GIL released) runs in a worker thread while this one
+            # records the ratings in a copy of the trainset, which replaces the model's
+            # only once both have succeeded.
+            solving = _Worker(lambda: self._foldin_solve(*batch[1:], rotation))
+            try:
+                recorded = self._foldin_record(*batch, in_place=False)
+            finally:
+                solving.join()
+            pu, bu = solving.result()
+        self._foldin_commit(*recorded, pu, bu)
         return self
 
-    def _foldin_solve(self, indptr, items, ratings) -> tuple[np.ndarray | None, np.ndarray]:
-        """New factor rows (None without factors) and biases of the grouped users."""
+    def _foldin_rotation_task(self, items):
+        """A function computing the batch's rotation for the compiled solve, or None when
+        the batch is too small for it to pay (:func:`rotation_pays`) or there are no factors.
+        """
+        qi = getattr(self, "qi", None)
+        if qi is None or not rotation_pays(len(items), *np.shape(qi)):
+            return None
+        qi = np.ascontiguousarray(qi)
+        if qi.dtype not in (np.float32, np.float64):
+            return None
+        # The model's threads: the rotated table costs up to ~2 k multiply-adds per rating
+        # (rotation_pays), more than grouping the ratings when the model has many items.
+        n_threads = self._n_threads()
+        items = np.ascontiguousarray(items, dtype=np.int32)
+        return lambda: _foldin.batch_rotation(items, qi, n_threads)
+
+    def _foldin_solve(
+        self, indptr, items, ratings, rotation=None
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """New factor rows (None without factors) and biases of the grouped users
+        (``rotation``: the batch's, from ``_foldin_rotation_task``, or None)."""
         qi = getattr(self, "qi", None)
         bi = np.ascontiguousarray(self.bi)
         dtype = bi.dtype if bi.dtype in (np.float32, np.float64) else np.dtype(np.float64)
@@ -366,19 +469,28 @@ class FoldInMixin:
                 biased,
                 tuple(float(x) for x in reg),
                 self._n_threads(),
-                rotation_pays(len(items), *qi.shape),
+                rotation,
             )
             if bad.any():  # cannot happen with a positive regularisation
                 raise ValueError("fold-in failed: a user's system is singular (regularisation 0)")
         return (pu if getattr(self, "qi", None) is not None else None), bu
 
-    def _foldin_commit(self, raw_users, indptr, items, ratings, pu, bu) -> None:
-        """Record the users in the model's own trainset and in its user arrays."""
+    def _foldin_record(self, raw_users, indptr, items, ratings, *, in_place: bool) -> tuple:
+        """``(trainset, inner ids, users before)``: the model's own trainset with the users'
+        ratings set, the users' inner ids, and how many users it had before.
+
+        In place on the model's own trainset once it has one (``in_place``); otherwise on a
+        copy that shares the rating arrays and the item map (O(n_users)), the model's
+        trainset left as it was until ``_foldin_commit``.
+        """
         trainset = self.trainset
-        if self.__dict__.get("_foldin_trainset") is not trainset:
+        if not in_place or self.__dict__.get("_foldin_trainset") is not trainset:
             trainset = trainset.copy(for_set_user_ratings=True)  # O(n_users), not O(n_ratings)
         n_before = trainset.n_users
-        inner = trainset.set_user_ratings(raw_users, indptr, items, ratings)
+        return trainset, trainset.set_user_ratings(raw_users, indptr, items, ratings), n_before
+
+    def _foldin_commit(self, trainset, inner, n_before, pu, bu) -> None:
+        """Make ``trainset`` the model's and give the users their rows of ``pu`` and ``bu``."""
         self.trainset = trainset
         self._foldin_trainset = trainset
         new = inner >= n_before
@@ -386,6 +498,48 @@ class FoldInMixin:
         self.bu = _set_rows(self.bu, inner, known, new, bu)
         if pu is not None:
             self.pu = _set_rows(self.pu, inner, known, new, pu)
+
+
+def _group_by_codes(codes: np.ndarray, raw_users: list) -> np.ndarray:
+    """``indptr`` of the users once their ratings are sorted by ``codes``; a user left with
+    no rating raises ``ValueError``."""
+    counts = np.bincount(codes, minlength=len(raw_users))
+    if (counts == 0).any():
+        empty = [raw_users[k] for k in np.flatnonzero(counts == 0)[:5].tolist()]
+        raise ValueError(
+            f"user(s) {', '.join(map(repr, empty))} have no rating on an item known to the "
+            "model: nothing to fold in from"
+        )
+    indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr
+
+
+class _Worker:
+    """``fn()`` in a worker thread: ``join()`` waits for it, ``result()`` then returns its
+    value or raises its exception in the caller's thread."""
+
+    def __init__(self, fn):
+        self._out: dict = {}
+        self._thread = threading.Thread(
+            target=self._run, args=(fn,), name="turbosvd-foldin", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, fn) -> None:
+        try:
+            self._out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+            self._out["error"] = exc
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self):
+        self.join()
+        if "error" in self._out:
+            raise self._out.pop("error")
+        return self._out["value"]
 
 
 def _set_rows(a: np.ndarray, inner, known, new, values) -> np.ndarray:
@@ -397,5 +551,5 @@ def _set_rows(a: np.ndarray, inner, known, new, values) -> np.ndarray:
         a[inner[known]] = values[known]
     if new.any():
         # New inner ids are consecutive from len(a), in the order of `inner`.
-        a = append_rows(a, values[new][np.argsort(inner[new])])
+        a = append_rows(a, values if new.all() else values[new])
     return a

@@ -553,15 +553,19 @@ class Trainset:
             raise ValueError("items must be inner ids of items of the trainset")
         if not np.isfinite(ratings).all():
             raise ValueError("ratings must be finite")
-        if len(set(raw_uids)) != len(raw_uids):
-            raise ValueError("raw_uids must be distinct")
         self.global_mean  # noqa: B018 - fixed before the ratings change
         r2i = self._raw2inner_id_users
-        inner = np.fromiter(
-            (r2i.get(raw, -1) for raw in raw_uids), dtype=np.int32, count=len(raw_uids)
-        )
+        inner = self._inner_uids(raw_uids)
         is_new = inner < 0
         n_new = int(is_new.sum())
+        if n_new == len(raw_uids):  # all new (the usual fold-in): no per-id Python loop
+            new_raw_list = raw_uids
+        else:
+            new_raw_list = [raw for raw, new in zip(raw_uids, is_new.tolist(), strict=True) if new]
+        # Inner ids of the new users, in order; a repeated raw id collapses in the dict.
+        fresh = dict(zip(new_raw_list, range(self.n_users, self.n_users + n_new)))
+        if len(fresh) != n_new or len(set(inner[~is_new].tolist())) != len(raw_uids) - n_new:
+            raise ValueError("raw_uids must be distinct")
         inner[is_new] = np.arange(self.n_users, self.n_users + n_new, dtype=np.int32)
         known = inner[~is_new]
         if len(known):
@@ -576,17 +580,15 @@ class Trainset:
         self._items = append_rows(self._items, items)
         self._ratings = append_rows(self._ratings, ratings)
         new_raw = np.empty(n_new, dtype=object)
-        new_raw[:] = [raw for raw, new in zip(raw_uids, is_new.tolist(), strict=True) if new]
+        new_raw[:] = new_raw_list
         if self._user_ids.dtype != object:  # numeric ids from a model file
             ids = np.empty(len(self._user_ids), dtype=object)
             ids[:] = self._user_ids.tolist()
             self._user_ids = ids
         self._user_ids = append_rows(self._user_ids, new_raw)
-        for raw, u in zip(new_raw.tolist(), range(self.n_users, self.n_users + n_new)):
-            r2i[raw] = u
+        r2i.update(fresh)
         if self._inner2raw_id_users is not None:
-            for raw, u in zip(new_raw.tolist(), range(self.n_users, self.n_users + n_new)):
-                self._inner2raw_id_users[u] = raw
+            self._inner2raw_id_users.update(zip(fresh.values(), fresh))
         self.n_users += n_new
         self.n_ratings = len(self._ratings)
         if self._keep_dicts:

@@ -264,7 +264,10 @@ class ALS(
         """
         return super().partial_fit_users(ratings)
 
-    def _foldin_solve(self, indptr, items, ratings) -> tuple[np.ndarray, np.ndarray]:
+    def _foldin_rotation_task(self, items) -> None:
+        """None: ALS folds users in by its own exact solve (no conjugate gradients)."""
+
+    def _foldin_solve(self, indptr, items, ratings, rotation=None) -> tuple[np.ndarray, np.ndarray]:
         qi = np.ascontiguousarray(self.qi)
         bi = np.ascontiguousarray(self.bi, dtype=qi.dtype)
         return als.fold_in(
