@@ -56,9 +56,10 @@ def run_starts(ids):
     ``ids`` is a contiguous one-dimensional object array (kept alive by the caller).
 
     Equal as a dict's keys: the same object, or ``==``. The comparison's own errors
-    propagate (``pandas.NA`` raises ``TypeError``). One ``==`` per id, without the
-    temporary boolean objects of NumPy's elementwise ``!=`` on an object array (~4x less
-    time on a million distinct strings; ``str`` against ``str`` is a length and memcmp).
+    propagate (``pandas.NA`` raises ``TypeError``). One comparison per id, ``str`` against
+    ``str`` by length and memcmp, without the boolean array of NumPy's elementwise ``!=``:
+    ~10 ms for 900k distinct short strings against 12-19 ms, where reading the string
+    objects themselves (~57 MB) is most of the time.
     """
     if not (isinstance(ids, np.ndarray) and ids.dtype == object and ids.ndim == 1
             and ids.flags.c_contiguous):
