@@ -4,6 +4,7 @@ retraining, and the folded users' life in the model (predict, recommend, files).
 from __future__ import annotations
 
 import pickle
+import threading
 import warnings
 
 import numpy as np
@@ -564,11 +565,11 @@ def test_append_rows_never_overwrites_a_view_handed_out():
 
 # ------------------------------------------------------------ the large-batch pipeline
 @pytest.mark.parametrize("user_kind", ["str", "int"])
-def test_grouped_frame_and_overlapped_paths_agree(data, monkeypatch, user_kind):
+def test_grouped_frame_paths_agree(data, monkeypatch, user_kind):
     """A frame grouped by user (runs found without hashing every id, no codes) gives the
-    same users, bit for bit, whether the trainset update overlaps the solve or not, and
-    as a list of triples; the batch's rotation (computed while the users are grouped) is
-    used in all three, and the users hold the reference solve."""
+    same users, bit for bit, as its lists (the small-frame path) and as triples; the
+    batch's rotation, computed in a worker thread while the users are grouped, is used in
+    all three, and the users hold the reference solve."""
     import turbosvd.foldin as foldin_module
 
     rng = np.random.default_rng(11)
@@ -582,44 +583,52 @@ def test_grouped_frame_and_overlapped_paths_agree(data, monkeypatch, user_kind):
         }
     )
     raws = list(pd.unique(frame.u))
+    triples = list(frame.itertuples(index=False, name=None))
     assert rotation_pays(len(frame), 250, 12)
+    rotations = []
+    batch_rotation = foldin_module._foldin.batch_rotation
+    monkeypatch.setattr(
+        foldin_module._foldin,
+        "batch_rotation",
+        lambda *a: rotations.append(threading.current_thread()) or batch_rotation(*a),
+    )
     ts = _trainset(data)
     results = []
-    for overlap, small in ((10**9, 0), (0, 0), (0, 10**9)):
-        monkeypatch.setattr(foldin_module, "_OVERLAP", overlap)
+    for arg, small in ((frame, 0), (frame, 10**9), (triples, 0)):
         monkeypatch.setattr(foldin_module, "_SMALL", small)
         algo = SVD(n_factors=12, random_state=0).fit(ts)
-        algo.partial_fit_users(frame)
+        algo.partial_fit_users(arg)
         inner = algo.trainset.inner_uids(raws)
         assert inner.tolist() == list(range(400, 440))
         results.append((algo.pu[inner], algo.bu[inner], algo.trainset.n_ratings))
     for pu, bu, n in results[1:]:
         assert np.array_equal(pu, results[0][0]) and np.array_equal(bu, results[0][1])
         assert n == results[0][2] == len(data) + len(frame)
-    triples = list(frame.itertuples(index=False, name=None))
+    assert len(rotations) == 3 and threading.main_thread() not in rotations
     _assert_reference_solves(algo, triples, raws[::7], 2e-5)
 
 
-def test_a_failed_overlapped_solve_changes_nothing(data, monkeypatch):
+def test_a_failure_in_the_rotation_worker_changes_nothing(data, monkeypatch):
     import turbosvd.foldin as foldin_module
 
-    monkeypatch.setattr(foldin_module, "_OVERLAP", 0)
     algo = SVD(n_factors=6, random_state=0).fit(_trainset(data))
     algo.partial_fit_users([(5000, 3, 4.0), (5000, 8, 2.0)])  # the model's own trainset
     ts, pu, bu, n_ratings = algo.trainset, algo.pu.copy(), algo.bu.copy(), algo.trainset.n_ratings
+    batch = [(6000 + k // 100, k % 250, 1 + k % 5) for k in range(800)] + [(5000, 9, 1.0)]
+    assert rotation_pays(len(batch), 250, 6)
 
     def fail(*args):
-        raise RuntimeError("solve failed")
+        raise RuntimeError("rotation failed")
 
-    monkeypatch.setattr(SVD, "_foldin_solve", fail)
-    with pytest.raises(RuntimeError, match="solve failed"):
-        algo.partial_fit_users([(6000, 3, 4.0), (5000, 9, 1.0)])
+    monkeypatch.setattr(foldin_module._foldin, "batch_rotation", fail)
+    with pytest.raises(RuntimeError, match="rotation failed"):
+        algo.partial_fit_users(batch)
     assert algo.trainset is ts and ts.n_users == 401 and ts.n_ratings == n_ratings
     assert np.array_equal(algo.pu, pu) and np.array_equal(algo.bu, bu)
     assert [i for i, _ in ts.ur[ts.to_inner_uid(5000)]] == [ts.to_inner_iid(3), ts.to_inner_iid(8)]
     monkeypatch.undo()
-    algo.partial_fit_users([(6000, 3, 4.0), (5000, 9, 1.0)])
-    assert algo.trainset.n_users == 402
+    algo.partial_fit_users(batch)
+    assert algo.trainset.n_users == 409
 
 
 def test_run_starts_and_group_users():

@@ -54,9 +54,6 @@ _HUGE = 1e300
 # Up to this many ratings, a DataFrame's id columns become lists (dict lookups, no pandas
 # hashing pass): its fixed cost per call dominates for one user's ratings.
 _SMALL = 2048
-# From this many ratings, the trainset update overlaps the compiled solve (a thread's start
-# and join cost ~0.1 ms; the update ~10 ns per rating).
-_OVERLAP = 1 << 16
 
 
 def foldin_reg(n_epochs, lr_p, reg_p, lr_b, reg_b) -> tuple[float, float, float, float] | None:
@@ -401,26 +398,12 @@ class FoldInMixin:
             if len(codes) > 1 and (codes[1:] < codes[:-1]).any():
                 order = np.argsort(codes, kind="stable")
                 inner, values = inner[order], values[order]
-        batch = (
-            raw_users,
-            indptr,
-            np.ascontiguousarray(inner, dtype=np.int32),
-            np.ascontiguousarray(values, dtype=np.float64),
-        )
-        if indptr[-1] < _OVERLAP:
-            pu, bu = self._foldin_solve(*batch[1:], rotation)
-            recorded = self._foldin_record(*batch, in_place=True)
-        else:
-            # The compiled solve (GIL released) runs in a worker thread while this one
-            # records the ratings in a copy of the trainset, which replaces the model's
-            # only once both have succeeded.
-            solving = _Worker(lambda: self._foldin_solve(*batch[1:], rotation))
-            try:
-                recorded = self._foldin_record(*batch, in_place=False)
-            finally:
-                solving.join()
-            pu, bu = solving.result()
-        self._foldin_commit(*recorded, pu, bu)
+        items_sorted = np.ascontiguousarray(inner, dtype=np.int32)
+        ratings_sorted = np.ascontiguousarray(values, dtype=np.float64)
+        # Recording the users while the solve runs (in a worker thread) was measured: it
+        # slows the solve by more than it saves (bench_foldin's batch: 115 ms against 108).
+        pu, bu = self._foldin_solve(indptr, items_sorted, ratings_sorted, rotation)
+        self._foldin_commit(raw_users, indptr, items_sorted, ratings_sorted, pu, bu)
         return self
 
     def _foldin_rotation_task(self, items):
@@ -475,22 +458,13 @@ class FoldInMixin:
                 raise ValueError("fold-in failed: a user's system is singular (regularisation 0)")
         return (pu if getattr(self, "qi", None) is not None else None), bu
 
-    def _foldin_record(self, raw_users, indptr, items, ratings, *, in_place: bool) -> tuple:
-        """``(trainset, inner ids, users before)``: the model's own trainset with the users'
-        ratings set, the users' inner ids, and how many users it had before.
-
-        In place on the model's own trainset once it has one (``in_place``); otherwise on a
-        copy that shares the rating arrays and the item map (O(n_users)), the model's
-        trainset left as it was until ``_foldin_commit``.
-        """
+    def _foldin_commit(self, raw_users, indptr, items, ratings, pu, bu) -> None:
+        """Record the users in the model's own trainset and in its user arrays."""
         trainset = self.trainset
-        if not in_place or self.__dict__.get("_foldin_trainset") is not trainset:
+        if self.__dict__.get("_foldin_trainset") is not trainset:
             trainset = trainset.copy(for_set_user_ratings=True)  # O(n_users), not O(n_ratings)
         n_before = trainset.n_users
-        return trainset, trainset.set_user_ratings(raw_users, indptr, items, ratings), n_before
-
-    def _foldin_commit(self, trainset, inner, n_before, pu, bu) -> None:
-        """Make ``trainset`` the model's and give the users their rows of ``pu`` and ``bu``."""
+        inner = trainset.set_user_ratings(raw_users, indptr, items, ratings)
         self.trainset = trainset
         self._foldin_trainset = trainset
         new = inner >= n_before
