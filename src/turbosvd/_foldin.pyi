@@ -16,3 +16,6 @@ def foldin_users(
 def batch_rotation(
     items: NDArray[np.int32], qi: NDArray[np.floating], n_threads: int
 ) -> tuple[NDArray[np.float64], NDArray[np.floating]]: ...
+def symmetric_eigenvectors(
+    a: NDArray[np.floating],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
