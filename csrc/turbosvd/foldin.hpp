@@ -51,7 +51,8 @@
 // Dispatch: one template for float32 and float64 models, SIMD-dispatched (common.hpp);
 // foldin_users validates and allocates before the dispatched loop, which never throws.
 // Determinism: a user's result depends only on its ratings, their order, the model and,
-// when rotated, the batch's rotation (computed serially before the parallel solve): no
+// when rotated, the batch's rotation (computed before the solve, the same for any number
+// of threads: its basis serially, each rotated item by one thread): no
 // sum crosses users or threads (each rotated item is summed in the order of the factors),
 // and every sum runs in an order fixed in the source (fixed lanes, no reassociating
 // reductions; the vector-register lane sums are the same tree as the portable loops), so
@@ -347,12 +348,11 @@ TURBOSVD_INLINE void gather_rows(const std::int32_t* TURBOSVD_RESTRICT items, in
                                  const Real* TURBOSVD_RESTRICT qi, index_t k, bool biased,
                                  index_t Kp, Real* TURBOSVD_RESTRICT X) {
     constexpr index_t kAhead = 8;
-    const index_t line = 64 / static_cast<index_t>(sizeof(Real));
+    constexpr index_t kLine = 64 / static_cast<index_t>(sizeof(Real));  // entries per line
     for (index_t j = 0; j < rows; ++j) {
         if (j + kAhead < rows) {
-            const char* next =
-                reinterpret_cast<const char*>(qi + static_cast<index_t>(items[j + kAhead]) * k);
-            for (index_t f = 0; f < k; f += line) TURBOSVD_PREFETCH(next + f * sizeof(Real));
+            const Real* next = qi + static_cast<index_t>(items[j + kAhead]) * k;
+            for (index_t f = 0; f < k; f += kLine) TURBOSVD_PREFETCH(next + f);
         }
         const Real* TURBOSVD_RESTRICT q = qi + static_cast<index_t>(items[j]) * k;
         Real* TURBOSVD_RESTRICT row = X + j * Kp;

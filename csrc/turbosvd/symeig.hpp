@@ -17,17 +17,11 @@
 #include "common.hpp"
 
 namespace turbosvd {
-namespace symeig_detail {
-
-inline double pythag(double a, double b) { return std::hypot(a, b); }
-
-}  // namespace symeig_detail
 
 // On input `a` (n x n, row-major) holds a symmetric matrix (both triangles); `d` and `e`
 // have n entries of scratch. On output the rows of `a` are orthonormal eigenvectors
 // (row i belongs to d[i]; eigenvalues unsorted). Never throws.
 TURBOSVD_INLINE void symmetric_eigenvectors(double* a, index_t n, double* d, double* e) {
-    using symeig_detail::pythag;
     if (n <= 0) return;
     auto A = [&](index_t i, index_t j) -> double& { return a[i * n + j]; };
     // Householder reduction to tridiagonal form (tred2), accumulating Q in a.
@@ -106,14 +100,14 @@ TURBOSVD_INLINE void symmetric_eigenvectors(double* a, index_t n, double* d, dou
             if (m == l) break;
             if (iter++ == 60) break;  // never on a well-scaled matrix; a stays orthogonal
             double g = (d[l + 1] - d[l]) / (2.0 * e[l]);
-            double r = pythag(g, 1.0);
+            double r = std::hypot(g, 1.0);
             g = d[m] - d[l] + e[l] / (g + (g >= 0.0 ? std::fabs(r) : -std::fabs(r)));
             double s = 1.0, c = 1.0, p = 0.0;
             index_t i = m - 1;
             for (; i >= l; --i) {
                 double f = s * e[i];
                 const double b = c * e[i];
-                e[i + 1] = (r = pythag(f, g));
+                e[i + 1] = (r = std::hypot(f, g));
                 if (r == 0.0) {
                     d[i + 1] -= p;
                     e[m] = 0.0;

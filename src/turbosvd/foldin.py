@@ -361,9 +361,9 @@ class FoldInMixin:
         is never modified; later fold-ins update the model's own copy in place. Its
         ``global_mean`` stays the training mean. ``pu`` and ``bu`` gain one row per new user
         (they may be reallocated); known users' rows are overwritten. A large batch (see
-        ``turbosvd.foldin.rotation_pays``) starts one short-lived worker thread, which computes the
-        batch's rotation in compiled code while the calling thread groups the ratings by
-        user; its errors are raised in the calling thread.
+        ``turbosvd.foldin.rotation_pays``) starts one short-lived worker thread, which
+        computes the batch's rotation in compiled code while the calling thread groups the
+        ratings by user; its errors are raised in the calling thread.
 
         Examples
         --------
